@@ -1,0 +1,256 @@
+/**
+ * Compile: a schema-valid `RawPolicy` becomes the immutable `CompiledPolicy` the request
+ * path uses. Here live the rules that relate parts of the document to each other, and
+ * the refusals of what cannot be honoured at request time (better a failed deploy than
+ * a grant that silently does less than it says).
+ */
+
+import {
+  IAM_DEFAULT_MAX_LIFETIME_SECONDS,
+  IAM_EXTENDED_MAX_LIFETIME_SECONDS,
+  KEY_MINTED_LIFETIME_SECONDS,
+  type ApiKey,
+  type Client,
+  type CompiledPolicy,
+  type Grant,
+  type ServiceAccount,
+} from './types.ts';
+import {formatPath, type Issues} from './issues.ts';
+import {FrozenMap, FrozenSet} from './frozen.ts';
+import type {RawClient, RawGrant, RawPolicy, RawServiceAccount} from './schema.ts';
+
+/**
+ * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
+ * the life of a key-minted token, so it is valid for every account.
+ */
+export const DEFAULT_MAX_LIFETIME_SECONDS = 3600;
+
+/** Compiles; undefined (with issues recorded) when a rule is broken. */
+export function compilePolicy(
+  raw: RawPolicy,
+  digest: string,
+  issues: Issues,
+): CompiledPolicy | undefined {
+  const before = issues.count;
+  const serviceAccounts = compileServiceAccounts(
+    raw.serviceAccounts,
+    issues.at('service_accounts'),
+  );
+  const seenKeys = new Map<string, string>(); // sha256 hex -> path of first use
+  const clients: Array<readonly [string, Client]> = [];
+  for (const [id, rawClient] of raw.clients) {
+    const client = compileClient(
+      id,
+      rawClient,
+      serviceAccounts,
+      seenKeys,
+      issues.at('clients', id),
+    );
+    clients.push([id, client]);
+  }
+  if (issues.count > before) return undefined;
+  const byAlias = new FrozenMap(serviceAccounts);
+  return Object.freeze({
+    version: 1,
+    serviceAccounts: byAlias,
+    serviceAccountsByEmail: new FrozenMap(
+      [...byAlias.values()].map(sa => [sa.email, sa] as const),
+    ),
+    clients: new FrozenMap(clients),
+    digest,
+  });
+}
+
+function compileServiceAccounts(
+  raw: RawPolicy['serviceAccounts'],
+  issues: Issues,
+): Map<string, ServiceAccount> {
+  const out = new Map<string, ServiceAccount>();
+  const byEmail = new Map<string, string>();
+  for (const [alias, sa] of raw) {
+    const at = issues.at(alias);
+    const first = byEmail.get(sa.email);
+    if (first !== undefined) {
+      // Two aliases for one account would make audit records disagree about its name.
+      at.add(['email'], `${sa.email} is already service_accounts.${first}`);
+    } else {
+      byEmail.set(sa.email, alias);
+    }
+    checkMintOptions(sa, at);
+    out.set(alias, compileServiceAccount(alias, sa));
+  }
+  return out;
+}
+
+function checkMintOptions(sa: RawServiceAccount, issues: Issues): void {
+  if (sa.mint === 'key') {
+    if (sa.key_secret === undefined) {
+      issues.add(
+        ['key_secret'],
+        'required with mint: key (the Secret Manager version holding the key JSON)',
+      );
+    }
+    if (sa.lifetime_extension) {
+      issues.add(
+        ['lifetime_extension'],
+        'only applies to mint: impersonate; key-minted tokens always live 1h',
+      );
+    }
+  } else if (sa.key_secret !== undefined) {
+    issues.add(
+      ['key_secret'],
+      'only allowed with mint: key; impersonation needs no key',
+    );
+  }
+}
+
+function compileServiceAccount(
+  alias: string,
+  sa: RawServiceAccount,
+): ServiceAccount {
+  const ceiling =
+    sa.mint === 'key'
+      ? KEY_MINTED_LIFETIME_SECONDS
+      : sa.lifetime_extension
+        ? IAM_EXTENDED_MAX_LIFETIME_SECONDS
+        : IAM_DEFAULT_MAX_LIFETIME_SECONDS;
+  return Object.freeze({
+    alias,
+    email: sa.email,
+    mint: sa.mint,
+    keySecret: sa.mint === 'key' ? sa.key_secret : undefined,
+    lifetimeExtension: sa.mint === 'impersonate' && sa.lifetime_extension,
+    iamMaxLifetimeSeconds: ceiling,
+  });
+}
+
+function compileClient(
+  id: string,
+  raw: RawClient,
+  serviceAccounts: ReadonlyMap<string, ServiceAccount>,
+  seenKeys: Map<string, string>,
+  issues: Issues,
+): Client {
+  if (raw.api_keys === undefined) {
+    issues.add(
+      [],
+      'no credentials: add api_keys (tvm keygen makes a key and its sha256 line)',
+    );
+  }
+  const apiKeys: ApiKey[] = [];
+  for (const [i, key] of (raw.api_keys ?? []).entries()) {
+    const path = formatPath(['clients', id, 'api_keys', i, 'sha256']);
+    const first = seenKeys.get(key.sha256);
+    if (first !== undefined) {
+      // One key for two clients would make the caller's identity ambiguous.
+      issues.add(['api_keys', i, 'sha256'], `same key as ${first}`);
+      continue;
+    }
+    seenKeys.set(key.sha256, path);
+    apiKeys.push(
+      Object.freeze({
+        sha256: Buffer.from(key.sha256, 'hex'),
+        expiresAt: key.expires,
+      }),
+    );
+  }
+  const grants: Grant[] = [];
+  const granted = new Map<string, number>(); // alias -> index of its allow entry
+  for (const [i, rawGrant] of raw.allow.entries()) {
+    const at = issues.at('allow', i);
+    const sa = serviceAccounts.get(rawGrant.service_account);
+    if (sa === undefined) {
+      at.add(
+        ['service_account'],
+        `unknown service account "${rawGrant.service_account}": define it under service_accounts`,
+      );
+      continue;
+    }
+    const dup = granted.get(sa.alias);
+    if (dup !== undefined) {
+      // Two entries for one account: which scopes and lifetime apply would be a guess.
+      at.add(
+        ['service_account'],
+        `${sa.alias} is already granted by allow[${dup}]: merge the two entries`,
+      );
+      continue;
+    }
+    granted.set(sa.alias, i);
+    const grant = compileGrant(rawGrant, sa, at);
+    if (grant) grants.push(grant);
+  }
+  return Object.freeze({
+    id,
+    description: raw.description,
+    apiKeys: Object.freeze(apiKeys),
+    sourceRanges: Object.freeze([...(raw.source_ranges ?? [])]),
+    grants: Object.freeze(grants),
+  });
+}
+
+function compileGrant(
+  raw: RawGrant,
+  sa: ServiceAccount,
+  issues: Issues,
+): Grant | undefined {
+  const before = issues.count;
+  const scopes = uniqueScopes(raw.scopes, issues.at('scopes'));
+  let defaultScopes: string[] | undefined;
+  if (raw.default_scopes !== undefined) {
+    const defaults = uniqueScopes(raw.default_scopes, issues.at('default_scopes'));
+    for (const [i, s] of raw.default_scopes.entries()) {
+      if (!scopes.has(s)) {
+        issues.add(['default_scopes', i], `${s} is not in scopes`);
+      }
+    }
+    defaultScopes = [...defaults].sort();
+  }
+  const maxLifetime = raw.max_lifetime ?? DEFAULT_MAX_LIFETIME_SECONDS;
+  checkLifetime(maxLifetime, sa, issues.at('max_lifetime'));
+  if (issues.count > before) return undefined;
+  return Object.freeze({
+    serviceAccount: sa,
+    scopes: new FrozenSet(scopes),
+    defaultScopes:
+      defaultScopes === undefined ? undefined : Object.freeze(defaultScopes),
+    maxLifetimeSeconds: maxLifetime,
+  });
+}
+
+function uniqueScopes(scopes: readonly string[], issues: Issues): Set<string> {
+  const seen = new Map<string, number>();
+  for (const [i, s] of scopes.entries()) {
+    const first = seen.get(s);
+    if (first !== undefined) issues.add([i], `duplicate of [${first}] (${s})`);
+    else seen.set(s, i);
+  }
+  return new Set(seen.keys());
+}
+
+function checkLifetime(
+  seconds: number,
+  sa: ServiceAccount,
+  issues: Issues,
+): void {
+  if (sa.mint === 'key') {
+    // Google's JWT-bearer grant (RFC 7523) always issues one-hour tokens; a shorter
+    // grant could not be honoured without handing out a token that outlives it.
+    if (seconds !== KEY_MINTED_LIFETIME_SECONDS) {
+      issues.add(
+        [],
+        `${sa.alias} is key-minted: its tokens always live 1h, so max_lifetime must be 1h (got ${seconds}s)`,
+      );
+    }
+    return;
+  }
+  if (seconds > sa.iamMaxLifetimeSeconds) {
+    issues.add(
+      [],
+      sa.lifetimeExtension
+        ? `${seconds}s exceeds IAM's ceiling of ${sa.iamMaxLifetimeSeconds}s`
+        : `${seconds}s exceeds IAM's ceiling of ${sa.iamMaxLifetimeSeconds}s for ${sa.alias}; ` +
+            'set lifetime_extension: true on the service account if it is covered by ' +
+            'constraints/iam.allowServiceAccountCredentialLifetimeExtension',
+    );
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The raw form of a version 1 policy: what may be written, checked strictly with zod
+ * (unknown keys are errors at their path). Values that have one right reading (scopes,
+ * durations, CIDR blocks, expiry dates) are normalised here; rules that relate one part
+ * of the document to another live in `compile.ts`.
+ */
+
+import {z} from 'zod';
+import {parseGrantLifetime} from './duration.ts';
+import {parseExpiry} from './expiry.ts';
+import {compileSourceRange} from './cidr.ts';
+import {normalizeScope} from './scope.ts';
+import type {Parsed} from './result.ts';
+
+/** A service-account alias, usable as `audience`: a DNS-label-like name. */
+export const ALIAS_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+/** A client id, as sent in `client_id` (RFC 6749 §2.2). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** SHA-256 of an API key as written in the policy: 64 lowercase hex digits. */
+export const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+/**
+ * A service-account email (after lower-casing): user-managed
+ * (`name@project.iam.gserviceaccount.com`) and Google-managed defaults
+ * (`...@developer.gserviceaccount.com`, `...@appspot.gserviceaccount.com`).
+ */
+export const SERVICE_ACCOUNT_EMAIL_PATTERN =
+  /^[a-z0-9][a-z0-9-]{0,62}@(?:[a-z0-9-]{1,63}\.)+gserviceaccount\.com$/;
+/** A Secret Manager secret version name: `projects/P/secrets/S/versions/V`. */
+export const SECRET_VERSION_PATTERN =
+  /^projects\/[a-z0-9-]{1,63}\/secrets\/[A-Za-z0-9_-]{1,255}\/versions\/(?:latest|[1-9][0-9]{0,18}|[A-Za-z][A-Za-z0-9_-]{0,62})$/;
+
+/** Size caps: generous for real use, bounded for a hostile or broken document. */
+export const LIMITS = Object.freeze({
+  descriptionChars: 1000,
+  apiKeysPerClient: 20,
+  sourceRangesPerClient: 100,
+  grantsPerClient: 100,
+  scopesPerGrant: 50,
+});
+
+/** Turns a `Parsed` helper into a zod transform that reports at the value's path. */
+function parsedBy<I, O>(parse: (input: I) => Parsed<O>) {
+  return (input: I, ctx: z.RefinementCtx): O => {
+    const r = parse(input);
+    if (r.ok) return r.value;
+    ctx.issues.push({code: 'custom', message: r.message, input});
+    return z.NEVER;
+  };
+}
+
+const scope = z.string().transform(parsedBy(normalizeScope));
+
+const lifetime = z
+  .union([z.number(), z.string()], {
+    error: 'must be a duration such as 15m, 1h30m or 900 (seconds)',
+  })
+  .transform(parsedBy(parseGrantLifetime));
+
+export const serviceAccountSchema = z.strictObject({
+  email: z
+    .string()
+    .toLowerCase()
+    .regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
+      error:
+        'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
+    }),
+  mint: z.enum(['impersonate', 'key']).default('impersonate'),
+  key_secret: z
+    .string()
+    .regex(SECRET_VERSION_PATTERN, {
+      error:
+        'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION',
+    })
+    .optional(),
+  lifetime_extension: z.boolean().default(false),
+});
+
+export const apiKeySchema = z.strictObject({
+  sha256: z.string().regex(SHA256_HEX_PATTERN, {
+    error:
+      'must be the SHA-256 of the key as 64 lowercase hex digits (tvm keygen prints it)',
+  }),
+  expires: z.string().transform(parsedBy(parseExpiry)).optional(),
+});
+
+export const grantSchema = z.strictObject({
+  service_account: z.string(),
+  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant),
+  default_scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
+  max_lifetime: lifetime.optional(),
+});
+
+export const clientSchema = z.strictObject({
+  description: z.string().max(LIMITS.descriptionChars).optional(),
+  // Client authentication methods. Only API keys exist today; a later `oidc:` block
+  // (token exchange, RFC 8693) sits beside `api_keys`, and compile.ts requires at least one.
+  api_keys: z.array(apiKeySchema).min(1).max(LIMITS.apiKeysPerClient).optional(),
+  source_ranges: z
+    .array(z.string().transform(parsedBy(compileSourceRange)))
+    .min(1, {error: 'must not be empty: omit source_ranges to allow any address'})
+    .max(LIMITS.sourceRangesPerClient)
+    .optional(),
+  allow: z
+    .array(grantSchema)
+    .min(1, {
+      error: 'must not be empty: a client allowed nothing is an outage, not a policy',
+    })
+    .max(LIMITS.grantsPerClient),
+});
+
+/**
+ * The top level. The two id-keyed maps are checked entry by entry in `parse.ts` (not
+ * with z.record, which silently drops a `__proto__` key instead of reporting it).
+ */
+export const rootSchema = z.strictObject({
+  version: z.literal(1, {error: 'must be 1'}),
+  service_accounts: z.unknown(),
+  clients: z.unknown(),
+});
+
+export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
+export type RawApiKey = z.output<typeof apiKeySchema>;
+export type RawGrant = z.output<typeof grantSchema>;
+export type RawClient = z.output<typeof clientSchema>;
+
+/** A policy that passed the schema: maps as entry lists in document order. */
+export interface RawPolicy {
+  readonly version: 1;
+  readonly serviceAccounts: ReadonlyArray<readonly [string, RawServiceAccount]>;
+  readonly clients: ReadonlyArray<readonly [string, RawClient]>;
+}
