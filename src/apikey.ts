@@ -24,7 +24,9 @@ export const API_KEY_PATTERN = /^tvm_[A-Za-z0-9_-]{43}$/;
  * only `apiKeySha256Hex(key)` goes into the policy.
  */
 export function generateApiKey(): string {
-  return API_KEY_PREFIX + randomBytes(API_KEY_RANDOM_BYTES).toString('base64url');
+  return (
+    API_KEY_PREFIX + randomBytes(API_KEY_RANDOM_BYTES).toString('base64url')
+  );
 }
 
 /**

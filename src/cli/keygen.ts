@@ -24,7 +24,10 @@ async function runKeygen(args: string[], io: CliIo): Promise<number> {
   });
   const client = values.client;
   if (client !== undefined && !CLIENT_ID_PATTERN.test(client)) {
-    println(io.stderr, 'tvm keygen: --client must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}');
+    println(
+      io.stderr,
+      'tvm keygen: --client must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}',
+    );
     return EXIT_USAGE;
   }
   const expires = values.expires;
@@ -41,8 +44,14 @@ async function runKeygen(args: string[], io: CliIo): Promise<number> {
   }
   const key = generateApiKey();
   const out = io.stdout;
-  println(out, 'New API key. It is shown only this once and tvm does not keep it:');
-  println(out, 'store it now in your secret store, then give it to the client.');
+  println(
+    out,
+    'New API key. It is shown only this once and tvm does not keep it:',
+  );
+  println(
+    out,
+    'store it now in your secret store, then give it to the client.',
+  );
   println(out);
   println(out, key);
   println(out);

@@ -58,7 +58,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     // parseArgs rejects unknown options and missing values with a coded TypeError.
     if (isArgError(e)) {
       println(io.stderr, `tvm ${command.name}: ${e.message}`);
-      println(io.stderr, `usage: tvm ${command.name} ${command.args}`.trimEnd());
+      println(
+        io.stderr,
+        `usage: tvm ${command.name} ${command.args}`.trimEnd(),
+      );
       return EXIT_USAGE;
     }
     println(
@@ -93,7 +96,10 @@ function usage(out: CliIo['stdout']): void {
     ...COMMANDS.map(c => `${c.name} ${c.args}`.trimEnd().length),
   );
   for (const c of COMMANDS) {
-    println(out, `  ${`${c.name} ${c.args}`.trimEnd().padEnd(width)}  ${c.summary}`);
+    println(
+      out,
+      `  ${`${c.name} ${c.args}`.trimEnd().padEnd(width)}  ${c.summary}`,
+    );
   }
   println(out, `  ${'help'.padEnd(width)}  show this help`);
   println(out);

@@ -56,7 +56,10 @@ async function runPolicyCheck(args: string[], io: CliIo): Promise<number> {
       println(io.stderr, `${issue.path || '(root)'}: ${issue.message}`);
     }
     const n = e.issues.length;
-    println(io.stderr, `tvm: ${file} is not a valid policy (${n} problem${n === 1 ? '' : 's'})`);
+    println(
+      io.stderr,
+      `tvm: ${file} is not a valid policy (${n} problem${n === 1 ? '' : 's'})`,
+    );
     return EXIT_FAILED;
   }
 }

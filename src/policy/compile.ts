@@ -17,7 +17,12 @@ import {
 } from './types.ts';
 import {formatPath, type Issues} from './issues.ts';
 import {FrozenMap, FrozenSet} from './frozen.ts';
-import type {RawClient, RawGrant, RawPolicy, RawServiceAccount} from './schema.ts';
+import type {
+  RawClient,
+  RawGrant,
+  RawPolicy,
+  RawServiceAccount,
+} from './schema.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
@@ -197,7 +202,10 @@ function compileGrant(
   const scopes = uniqueScopes(raw.scopes, issues.at('scopes'));
   let defaultScopes: string[] | undefined;
   if (raw.default_scopes !== undefined) {
-    const defaults = uniqueScopes(raw.default_scopes, issues.at('default_scopes'));
+    const defaults = uniqueScopes(
+      raw.default_scopes,
+      issues.at('default_scopes'),
+    );
     for (const [i, s] of raw.default_scopes.entries()) {
       if (!scopes.has(s)) {
         issues.add(['default_scopes', i], `${s} is not in scopes`);

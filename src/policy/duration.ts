@@ -19,7 +19,9 @@ export function parseDuration(input: number | string): Parsed<number> {
   if (typeof input === 'number') {
     return Number.isSafeInteger(input) && input >= 0
       ? ok(input)
-      : fail('must be a whole number of seconds or a duration such as 15m or 1h30m');
+      : fail(
+          'must be a whole number of seconds or a duration such as 15m or 1h30m',
+        );
   }
   if (SECONDS.test(input)) return ok(Number(input));
   const m = UNITS.exec(input);
@@ -40,7 +42,9 @@ export function parseGrantLifetime(input: number | string): Parsed<number> {
     return fail(`must be at least ${MIN_GRANT_LIFETIME_SECONDS}s`);
   }
   if (d.value > MAX_GRANT_LIFETIME_SECONDS) {
-    return fail(`must be at most 12h (${MAX_GRANT_LIFETIME_SECONDS}s), the longest lifetime IAM issues`);
+    return fail(
+      `must be at most 12h (${MAX_GRANT_LIFETIME_SECONDS}s), the longest lifetime IAM issues`,
+    );
   }
   return d;
 }

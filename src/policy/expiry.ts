@@ -16,7 +16,8 @@ export function parseExpiry(input: string): Parsed<number> {
   const d = DATE.exec(input);
   if (d) {
     const [y, mo, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
-    if (!validDate(y, mo, day)) return fail(`"${input}" is not a calendar date`);
+    if (!validDate(y, mo, day))
+      return fail(`"${input}" is not a calendar date`);
     return ok(Date.UTC(y, mo - 1, day));
   }
   const t = TIMESTAMP.exec(input);

@@ -21,7 +21,10 @@ export function parseRawPolicy(
 ): RawPolicy | undefined {
   const before = issues.count;
   if (!isPlainObject(data)) {
-    issues.add([], 'a policy must be a YAML mapping with version, service_accounts and clients');
+    issues.add(
+      [],
+      'a policy must be a YAML mapping with version, service_accounts and clients',
+    );
     return undefined;
   }
   const root = rootSchema.safeParse(data, {reportInput: true});

@@ -1,5 +1,7 @@
 /** The outcome of parsing one policy value: the value, or a message for the operator. */
-export type Parsed<T> = {readonly ok: true; readonly value: T} | {readonly ok: false; readonly message: string};
+export type Parsed<T> =
+  | {readonly ok: true; readonly value: T}
+  | {readonly ok: false; readonly message: string};
 
 /** A parsed value. */
 export function ok<T>(value: T): Parsed<T> {

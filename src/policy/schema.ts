@@ -57,13 +57,10 @@ const lifetime = z
   .transform(parsedBy(parseGrantLifetime));
 
 export const serviceAccountSchema = z.strictObject({
-  email: z
-    .string()
-    .toLowerCase()
-    .regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
-      error:
-        'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
-    }),
+  email: z.string().toLowerCase().regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
+    error:
+      'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
+  }),
   mint: z.enum(['impersonate', 'key']).default('impersonate'),
   key_secret: z
     .string()
@@ -94,16 +91,23 @@ export const clientSchema = z.strictObject({
   description: z.string().max(LIMITS.descriptionChars).optional(),
   // Client authentication methods. Only API keys exist today; a later `oidc:` block
   // (token exchange, RFC 8693) sits beside `api_keys`, and compile.ts requires at least one.
-  api_keys: z.array(apiKeySchema).min(1).max(LIMITS.apiKeysPerClient).optional(),
+  api_keys: z
+    .array(apiKeySchema)
+    .min(1)
+    .max(LIMITS.apiKeysPerClient)
+    .optional(),
   source_ranges: z
     .array(z.string().transform(parsedBy(compileSourceRange)))
-    .min(1, {error: 'must not be empty: omit source_ranges to allow any address'})
+    .min(1, {
+      error: 'must not be empty: omit source_ranges to allow any address',
+    })
     .max(LIMITS.sourceRangesPerClient)
     .optional(),
   allow: z
     .array(grantSchema)
     .min(1, {
-      error: 'must not be empty: a client allowed nothing is an outage, not a policy',
+      error:
+        'must not be empty: a client allowed nothing is an outage, not a policy',
     })
     .max(LIMITS.grantsPerClient),
 });
