@@ -1,0 +1,104 @@
+/**
+ * Google's tokeninfo endpoint (`/tokeninfo`, `/oauth2/v3/tokeninfo`): what a token
+ * this emulator issued is good for. Access tokens come from the token store; ID tokens
+ * are verified against the emulator's Google key. Also the JWKS endpoints.
+ */
+import {compactVerify, type JWTPayload} from 'jose';
+import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
+import {oauthError} from './errors.ts';
+import type {Fault} from './faults.ts';
+import {publicJwk} from './keys.ts';
+import {json, type Reply} from './reply.ts';
+
+const INVALID = (): Reply => oauthError(400, 'invalid_token', 'Invalid Value');
+
+/** The body of a `status` fault on tokeninfo. */
+export function tokeninfoStatusReply(status: number): Reply {
+  return status < 500
+    ? oauthError(status, 'invalid_token', 'Invalid Value')
+    : oauthError(status, 'internal_failure', 'Backend Error');
+}
+
+/**
+ * Answers GET or POST tokeninfo with `access_token` or `id_token`. Under the
+ * `expiredToken` fault it answers 200 but reports an expiry a minute in the past.
+ */
+export async function handleTokeninfo(
+  req: HttpRequest,
+  ctx: Context,
+  fault: Fault | undefined,
+): Promise<Reply> {
+  const params =
+    req.method === 'POST' ? new URLSearchParams(req.body) : req.query;
+  const nowS = Math.floor(ctx.now() / 1000);
+  const skew = fault?.kind === 'expiredToken';
+  const accessToken = params.get('access_token');
+  if (accessToken !== null) {
+    const record = ctx.state.tokens.get(accessToken);
+    if (record === undefined) return INVALID();
+    const exp = skew ? nowS + EXPIRED_LIFETIME_S : Math.floor(record.expiresAt / 1000);
+    if (!skew && exp <= nowS) return INVALID();
+    const clientId = ctx.state.account(record.email)?.uniqueId ?? record.email;
+    return json(200, {
+      azp: clientId,
+      aud: clientId,
+      scope: record.scopes.join(' '),
+      exp: String(exp),
+      expires_in: String(Math.max(0, exp - nowS)),
+      email: record.email,
+      email_verified: 'true',
+      access_type: 'online',
+    });
+  }
+  const idToken = params.get('id_token');
+  if (idToken !== null) return idTokenInfo(idToken, ctx, nowS, skew);
+  return oauthError(400, 'invalid_request', 'Either access_token, id_token, or token_handle required');
+}
+
+async function idTokenInfo(
+  token: string,
+  ctx: Context,
+  nowS: number,
+  skew: boolean,
+): Promise<Reply> {
+  let payload: JWTPayload;
+  let header: Record<string, unknown>;
+  try {
+    const verified = await compactVerify(token, ctx.googleKey.publicKey, {
+      algorithms: ['RS256'],
+    });
+    payload = JSON.parse(new TextDecoder().decode(verified.payload)) as JWTPayload;
+    header = verified.protectedHeader;
+  } catch {
+    return INVALID();
+  }
+  const exp = skew ? nowS + EXPIRED_LIFETIME_S : payload.exp;
+  if (typeof exp !== 'number' || (!skew && exp <= nowS)) return INVALID();
+  const info: Record<string, string> = {};
+  for (const [k, v] of Object.entries({...payload, exp})) info[k] = String(v);
+  info.alg = String(header.alg);
+  info.kid = String(header.kid);
+  info.typ = 'JWT';
+  return json(200, info);
+}
+
+/** GET /oauth2/v3/certs: the JWKS of the emulator's Google key. */
+export function handleCerts(ctx: Context): Reply {
+  return json(200, {keys: [publicJwk(ctx.googleKey.kid, ctx.googleKey.publicKey)]});
+}
+
+/**
+ * GET /service_accounts/v1/jwk/{email}: the account's public keys (user-managed,
+ * non-deleted, and the Google-managed signJwt key), as Google publishes them.
+ */
+export function handleAccountJwks(email: string, ctx: Context): Reply {
+  const account = ctx.state.account(email);
+  if (account === undefined) return json(404, {error: 'not found'});
+  const keys = [...account.keys.entries()]
+    .filter(([, key]) => !key.deleted)
+    .map(([kid, key]) => publicJwk(kid, key.publicKey));
+  if (account.systemKey !== undefined) {
+    keys.push(publicJwk(account.systemKey.kid, account.systemKey.publicKey));
+  }
+  return json(200, {keys});
+}
