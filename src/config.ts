@@ -14,6 +14,8 @@ export interface Config {
   /** This deployment's OAuth issuer identifier (no trailing slash). */
   readonly issuer: string | undefined;
   readonly local: boolean;
+  /** Running on Cloud Functions / Cloud Run (K_SERVICE is set by the platform). */
+  readonly onPlatform: boolean;
   readonly iamCredentialsEndpoint: string;
   readonly oauth2TokenUrl: string;
   readonly secretManagerEndpoint: string;
@@ -36,13 +38,15 @@ export interface Config {
 
 /** Every environment variable tvm reads, with what it means. */
 export const CONFIG_VARIABLES = Object.freeze({
-  TVM_POLICY: 'where the policy is: a file path or a Secret Manager version name',
+  TVM_POLICY:
+    'where the policy is: a file path or a Secret Manager version name',
   PORT: 'listening port (default 8080)',
   TVM_ISSUER:
     "this deployment's public base URL, its OAuth issuer identifier (the aud of client assertions)",
   TVM_LOCAL: '1: run against the built-in local Google emulator',
   TVM_IAM_CREDENTIALS_ENDPOINT: 'base URL of the IAM Credentials API',
-  TVM_OAUTH2_TOKEN_URL: "Google's OAuth 2.0 token endpoint for key-based minting",
+  TVM_OAUTH2_TOKEN_URL:
+    "Google's OAuth 2.0 token endpoint for key-based minting",
   TVM_SECRET_MANAGER_ENDPOINT:
     'the Secret Manager API; http:// means plaintext gRPC, loopback only',
   TVM_STS_ENDPOINT: "base URL of Google's STS",
@@ -51,7 +55,8 @@ export const CONFIG_VARIABLES = Object.freeze({
     'how often a Secret Manager-held policy is re-read (default 60)',
   TVM_TRUSTED_PROXY_HOPS:
     'proxies in front that append to X-Forwarded-For (default 1 on Cloud Functions, else 0)',
-  TVM_RATE_LIMIT_PER_IP: 'token requests per minute per client IP (default 120)',
+  TVM_RATE_LIMIT_PER_IP:
+    'token requests per minute per client IP (default 120)',
   TVM_RATE_LIMIT_PER_CLIENT:
     'token requests per minute per authenticated client (default 600)',
   TVM_LOG_LEVEL: 'debug | info | warn | error | silent (default info)',
@@ -75,6 +80,7 @@ export function parseConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 8080, 0, 65535),
     issuer: issuer(env),
     local,
+    onPlatform,
     iamCredentialsEndpoint: endpoint(
       env,
       'TVM_IAM_CREDENTIALS_ENDPOINT',
@@ -91,13 +97,40 @@ export function parseConfig(env: Env = process.env): Config {
       'TVM_SECRET_MANAGER_ENDPOINT',
       'https://secretmanager.googleapis.com',
     ),
-    stsEndpoint: endpoint(env, 'TVM_STS_ENDPOINT', 'https://sts.googleapis.com'),
+    stsEndpoint: endpoint(
+      env,
+      'TVM_STS_ENDPOINT',
+      'https://sts.googleapis.com',
+    ),
     metadataHost: optional(env, 'GCE_METADATA_HOST'),
-    policyRefreshSeconds: integer(env, 'TVM_POLICY_REFRESH_SECONDS', 60, 5, 86400),
-    trustedProxyHops: integer(env, 'TVM_TRUSTED_PROXY_HOPS', onPlatform ? 1 : 0, 0, 5),
+    policyRefreshSeconds: integer(
+      env,
+      'TVM_POLICY_REFRESH_SECONDS',
+      60,
+      5,
+      86400,
+    ),
+    trustedProxyHops: integer(
+      env,
+      'TVM_TRUSTED_PROXY_HOPS',
+      onPlatform ? 1 : 0,
+      0,
+      5,
+    ),
     rateLimitPerIp: integer(env, 'TVM_RATE_LIMIT_PER_IP', 120, 1, 1_000_000),
-    rateLimitPerClient: integer(env, 'TVM_RATE_LIMIT_PER_CLIENT', 600, 1, 1_000_000),
-    logLevel: oneOf(env, 'TVM_LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'], 'info'),
+    rateLimitPerClient: integer(
+      env,
+      'TVM_RATE_LIMIT_PER_CLIENT',
+      600,
+      1,
+      1_000_000,
+    ),
+    logLevel: oneOf(
+      env,
+      'TVM_LOG_LEVEL',
+      ['debug', 'info', 'warn', 'error', 'silent'],
+      'info',
+    ),
   });
 }
 
@@ -123,9 +156,14 @@ function integer(
 ): number {
   const v = optional(env, name);
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v))
+    throw new ConfigError(
+      name,
+      `expected an integer, got ${JSON.stringify(v)}`,
+    );
   const n = Number(v);
-  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
   return n;
 }
 
@@ -138,7 +176,10 @@ function oneOf<T extends string>(
   const v = optional(env, name);
   if (v === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    throw new ConfigError(
+      name,
+      `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`,
+    );
   }
   return v as T;
 }
@@ -148,7 +189,12 @@ function oneOf<T extends string>(
  * fragment. Plain http is accepted only for loopback hosts: these endpoints carry
  * bearer tokens.
  */
-function endpoint(env: Env, name: ConfigVariable, fallback: string, allowPath = false): string {
+function endpoint(
+  env: Env,
+  name: ConfigVariable,
+  fallback: string,
+  allowPath = false,
+): string {
   const v = optional(env, name);
   if (v === undefined) return fallback;
   let url: URL;
@@ -161,13 +207,22 @@ function endpoint(env: Env, name: ConfigVariable, fallback: string, allowPath = 
     throw new ConfigError(name, 'must be an http(s) URL');
   }
   if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new ConfigError(name, 'plain http is allowed only for loopback addresses');
+    throw new ConfigError(
+      name,
+      'plain http is allowed only for loopback addresses',
+    );
   }
   if (url.username || url.password || url.search || url.hash) {
-    throw new ConfigError(name, 'must not carry credentials, a query or a fragment');
+    throw new ConfigError(
+      name,
+      'must not carry credentials, a query or a fragment',
+    );
   }
   if (!allowPath && url.pathname !== '/') {
-    throw new ConfigError(name, 'must be an origin (scheme, host, optional port) without a path');
+    throw new ConfigError(
+      name,
+      'must be an origin (scheme, host, optional port) without a path',
+    );
   }
   return allowPath ? url.href : url.origin;
 }
@@ -181,11 +236,20 @@ function issuer(env: Env): string | undefined {
   } catch {
     throw new ConfigError('TVM_ISSUER', `not a URL: ${JSON.stringify(v)}`);
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
-    throw new ConfigError('TVM_ISSUER', 'must be an https URL (http only for loopback)');
+  if (
+    url.protocol !== 'https:' &&
+    !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
+  ) {
+    throw new ConfigError(
+      'TVM_ISSUER',
+      'must be an https URL (http only for loopback)',
+    );
   }
   if (url.username || url.password || url.search || url.hash) {
-    throw new ConfigError('TVM_ISSUER', 'must not carry credentials, a query or a fragment');
+    throw new ConfigError(
+      'TVM_ISSUER',
+      'must not carry credentials, a query or a fragment',
+    );
   }
   return url.href.replace(/\/+$/, '');
 }

@@ -48,8 +48,15 @@ export class TvmError extends Error {
   readonly basicChallenge: boolean;
   readonly allow: readonly string[] | undefined;
 
-  constructor(code: TvmErrorCode, message: string, options: TvmErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : {cause: options.cause});
+  constructor(
+    code: TvmErrorCode,
+    message: string,
+    options: TvmErrorOptions = {},
+  ) {
+    super(
+      message,
+      options.cause === undefined ? undefined : {cause: options.cause},
+    );
     this.name = new.target.name;
     this.code = code;
     this.detail = options.detail;
@@ -64,7 +71,9 @@ export function isTvmError(
   e: unknown,
   ...codes: TvmErrorCode[]
 ): e is TvmError {
-  return e instanceof TvmError && (codes.length === 0 || codes.includes(e.code));
+  return (
+    e instanceof TvmError && (codes.length === 0 || codes.includes(e.code))
+  );
 }
 
 /** One problem found in a policy document, named by its path in the document. */

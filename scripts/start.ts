@@ -1,0 +1,185 @@
+/**
+ * `npm start`: local mode. Builds tvm if needed, starts the local Google emulator,
+ * provisions every service account the policy names, then serves the built function
+ * exactly as Cloud Functions does (functions-framework, target `tvm`) with TVM_LOCAL=1
+ * and the endpoint variables pointing at the emulator. Prints the URLs and a curl
+ * that vends a token as pasted.
+ *
+ * With no TVM_POLICY, the demo policy (policy/demo.yaml) is used with a fresh API key,
+ * printed once.
+ */
+import {spawn, spawnSync} from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import {dirname, join, resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {startEmulator} from '../emulator/src/index.ts';
+import {apiKeySha256Hex, generateApiKey} from '../src/apikey.ts';
+import {
+  LOCAL_RUNTIME_ACCOUNT,
+  provisionForPolicy,
+} from '../src/local/provision.ts';
+import {parsePolicy} from '../src/policy/index.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DEMO_PLACEHOLDER = /"0{64}"\s*# replaced by npm start/;
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+    const p = join(dir, entry.name);
+    newest = Math.max(
+      newest,
+      entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs,
+    );
+  }
+  return newest;
+}
+
+function buildIfNeeded(): void {
+  const entry = join(root, 'build/src/index.js');
+  const stale =
+    !existsSync(entry) ||
+    statSync(entry).mtimeMs <
+      Math.max(
+        newestMtime(join(root, 'src')),
+        newestMtime(join(root, 'emulator/src')),
+      );
+  if (!stale) return;
+  process.stdout.write('Building tvm (npm run build)...\n');
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+    ],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
+  if (r.status !== 0) throw new Error('build failed');
+}
+
+async function main(): Promise<void> {
+  buildIfNeeded();
+  const port = Number(process.env.PORT ?? 8080);
+  const stateDir = join(root, '.tvm-local');
+  mkdirSync(stateDir, {recursive: true, mode: 0o700});
+
+  let policyPath = process.env.TVM_POLICY;
+  let demoKey: string | undefined;
+  if (!policyPath) {
+    demoKey = generateApiKey();
+    const demo = readFileSync(join(root, 'policy/demo.yaml'), 'utf8');
+    if (!DEMO_PLACEHOLDER.test(demo))
+      throw new Error('policy/demo.yaml lost its placeholder line');
+    policyPath = join(stateDir, 'policy.yaml');
+    writeFileSync(
+      policyPath,
+      demo.replace(DEMO_PLACEHOLDER, `"${apiKeySha256Hex(demoKey)}"`),
+      {mode: 0o600},
+    );
+  }
+  const policy = parsePolicy(readFileSync(policyPath, 'utf8'), policyPath);
+
+  const emulator = await startEmulator();
+  provisionForPolicy(emulator.state, policy, LOCAL_RUNTIME_ACCOUNT);
+
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    process.execPath,
+    [
+      join(
+        root,
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+      ),
+      '--target=tvm',
+      `--port=${port}`,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        TVM_LOCAL: '1',
+        TVM_POLICY: policyPath,
+        TVM_ISSUER: url,
+        GCE_METADATA_HOST: emulator.metadataHost,
+        TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
+        TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
+        TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+      },
+    },
+  );
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await emulator.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  child.on('exit', code => {
+    void emulator.close().then(() => process.exit(code ?? 1));
+  });
+
+  await waitHealthy(`${url}/healthz`);
+  const first = [...policy.clients.values()][0];
+  const grant = first?.grants[0];
+  const lines = [
+    '',
+    'tvm is running in local mode against the built-in Google emulator.',
+    `  function:  ${url}   (POST /token, GET /healthz)`,
+    `  emulator:  ${emulator.url}   (metadata, OAuth 2.0, IAM Credentials, tokeninfo)`,
+    `  secrets:   ${emulator.secretManagerEndpoint}   (Secret Manager, gRPC)`,
+    `  policy:    ${policyPath}`,
+    '',
+  ];
+  if (demoKey && first && grant) {
+    lines.push(
+      `Demo API key for client "${first.id}" (shown once; it lives only as long as this process):`,
+      `  ${demoKey}`,
+      '',
+      'Vend a token:',
+      `  curl -s -u '${first.id}:${demoKey}' -d grant_type=client_credentials -d audience=${grant.serviceAccount.alias} -d scope=${[...grant.scopes][0]!.replace('https://www.googleapis.com/auth/', '')} ${url}/token`,
+      '',
+      'See what a token is good for:',
+      `  curl -s '${emulator.url}/tokeninfo?access_token=<access_token>'`,
+      '',
+    );
+  } else if (first && grant) {
+    lines.push(
+      'Vend a token (with an API key of your policy):',
+      `  curl -s -u '${first.id}:<api key>' -d grant_type=client_credentials -d audience=${grant.serviceAccount.alias} ${url}/token`,
+      '',
+    );
+  }
+  lines.push('Press Ctrl-C to stop.');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(url);
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise(r => setTimeout(r, 100));
+  }
+  throw new Error(`the function did not become healthy at ${url}`);
+}
+
+main().catch(e => {
+  process.stderr.write(`npm start failed: ${(e as Error).message}\n`);
+  process.exit(1);
+});

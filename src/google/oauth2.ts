@@ -1,0 +1,85 @@
+/**
+ * Key-based minting: the OAuth 2.0 JWT-bearer grant (RFC 7523 §2.1) with a
+ * service-account key, through google-auth-library's JWT client. The library
+ * hard-codes Google's token URL; a request interceptor on its own transporter sends it
+ * to the configured TVM_OAUTH2_TOKEN_URL instead (Private Service Connect, local mode).
+ */
+import {JWT, gaxios} from 'google-auth-library';
+import {UpstreamError, classify} from './upstream.ts';
+import type {IssuedToken} from './iam-credentials.ts';
+import type {Clock} from '../clock.ts';
+
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+
+/** The fields of a service-account key file tvm uses. */
+export interface ServiceAccountKey {
+  readonly client_email: string;
+  readonly private_key: string;
+  readonly private_key_id: string | undefined;
+}
+
+/**
+ * A transporter for google-auth-library that rewrites Google's token URL to
+ * `tokenUrl` and caps each request at `timeoutMs`; retries stay with the caller.
+ */
+export function tokenTransporter(
+  tokenUrl: string,
+  timeoutMs: number,
+): gaxios.Gaxios {
+  const g = new gaxios.Gaxios({
+    timeout: timeoutMs,
+    retry: false,
+    maxRedirects: 0,
+  });
+  if (tokenUrl !== GOOGLE_TOKEN_URL) {
+    const target = new URL(tokenUrl);
+    g.interceptors.request.add({
+      resolved: async opts => {
+        if (opts.url.href === GOOGLE_TOKEN_URL) opts.url = new URL(target.href);
+        return opts;
+      },
+    });
+  }
+  return g;
+}
+
+/**
+ * Exchanges a self-signed assertion for an access token. Google's JWT-bearer tokens
+ * always live one hour; the answer is checked for a token and a future expiry.
+ */
+export async function jwtBearerToken(
+  key: ServiceAccountKey,
+  scopes: readonly string[],
+  tokenUrl: string,
+  clock: Clock,
+  timeoutMs: number,
+): Promise<IssuedToken> {
+  const client = new JWT({
+    email: key.client_email,
+    key: key.private_key,
+    keyId: key.private_key_id,
+    scopes: [...scopes],
+    transporter: tokenTransporter(tokenUrl, timeoutMs),
+  });
+  let credentials;
+  try {
+    credentials = await client.authorize();
+  } catch (e) {
+    throw classify(e, 'OAuth 2.0 token endpoint');
+  }
+  const accessToken = credentials.access_token;
+  const expiresAt = credentials.expiry_date;
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw new UpstreamError(
+      'OAuth 2.0 token endpoint answered without a token',
+      false,
+    );
+  }
+  if (typeof expiresAt !== 'number' || !(expiresAt > clock.now())) {
+    throw new UpstreamError(
+      'OAuth 2.0 token endpoint answered without a future expiry',
+      false,
+    );
+  }
+  return {accessToken, expiresAt};
+}

@@ -1,0 +1,128 @@
+/**
+ * How tvm treats Google's answers: which failures are worth a retry, and retries with
+ * jittered exponential backoff that never outlast the caller's deadline
+ * (threats.md, faults 1–4). Turns every upstream failure into a TvmError: 503 with
+ * Retry-After when a retry may help, 502 when Google refused.
+ */
+import {TvmError} from '../errors.ts';
+import type {Clock} from '../clock.ts';
+
+/** A failure talking to Google, classified. `detail` is for operators and holds no secret. */
+export class UpstreamError extends Error {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+
+  constructor(message: string, retryable: boolean, status?: number) {
+    super(message);
+    this.name = new.target.name;
+    this.retryable = retryable;
+    this.status = status;
+  }
+}
+
+/** HTTP statuses after which a retry may succeed (RFC 9110 and Google's guidance). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * Classifies anything a Google client library threw. Gaxios errors carry `status`;
+ * network errors carry a `code`; gRPC errors carry a numeric `code`.
+ */
+export function classify(e: unknown, what: string): UpstreamError {
+  if (e instanceof UpstreamError) return e;
+  const err = e as {
+    status?: unknown;
+    code?: unknown;
+    name?: unknown;
+    response?: {status?: unknown};
+  };
+  const status =
+    typeof err?.status === 'number'
+      ? err.status
+      : typeof err?.response?.status === 'number'
+        ? err.response.status
+        : undefined;
+  if (status !== undefined) {
+    return new UpstreamError(
+      `${what} answered HTTP ${status}`,
+      isRetryableStatus(status),
+      status,
+    );
+  }
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const name = typeof err?.name === 'string' ? err.name : undefined;
+  return new UpstreamError(
+    `${what} failed: ${code ?? name ?? 'unknown error'}`,
+    true,
+  );
+}
+
+export interface RetryOptions {
+  clock: Clock;
+  /** Epoch ms by which the whole operation must be over. */
+  deadline: number;
+  /** Names the upstream in messages. */
+  what: string;
+  /** First backoff; doubles each attempt, full jitter. */
+  baseDelayMs?: number;
+  maxAttempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+const defaultSleep = (ms: number) =>
+  new Promise<void>(resolve => setTimeout(resolve, ms).unref());
+
+/**
+ * Runs `attempt(timeoutMs)` until it succeeds, fails for good, or the deadline leaves
+ * no room for another try. Each attempt gets the time left as its own timeout.
+ * Throws TvmError: ERR_UPSTREAM_REFUSED (502) or ERR_UPSTREAM_UNAVAILABLE (503).
+ */
+export async function withRetry<T>(
+  attempt: (timeoutMs: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
+  const {clock, deadline, what} = options;
+  const base = options.baseDelayMs ?? 100;
+  const maxAttempts = options.maxAttempts ?? 4;
+  const sleep = options.sleep ?? defaultSleep;
+  const random = options.random ?? Math.random;
+  let last: UpstreamError | undefined;
+  for (let i = 0; i < maxAttempts; i++) {
+    const left = deadline - clock.now();
+    if (left <= 0) break;
+    try {
+      return await attempt(left);
+    } catch (e) {
+      // Already decided further down (e.g. a key read inside a mint): keep it.
+      if (e instanceof TvmError) throw e;
+      last = classify(e, what);
+      if (!last.retryable) throw refused(last);
+    }
+    const backoff = Math.round(random() * base * 2 ** i);
+    if (clock.now() + backoff >= deadline) break;
+    await sleep(backoff);
+  }
+  throw unavailable(
+    last ?? new UpstreamError(`${what}: deadline exceeded`, true),
+  );
+}
+
+/** Google said no (4xx other than 408/429): a retry will not help. */
+export function refused(e: UpstreamError): TvmError {
+  return new TvmError(
+    'ERR_UPSTREAM_REFUSED',
+    'Google refused to issue the token; the operator has been told',
+    {detail: e.message, cause: e},
+  );
+}
+
+/** Google failed or was too slow: the caller may retry shortly. */
+export function unavailable(e: UpstreamError): TvmError {
+  return new TvmError(
+    'ERR_UPSTREAM_UNAVAILABLE',
+    'Google is temporarily unavailable; retry later',
+    {detail: e.message, retryAfterSeconds: 2, cause: e},
+  );
+}

@@ -1,0 +1,192 @@
+/**
+ * Reading a token request (RFC 6749 §3.2): the body, size-capped, as
+ * application/x-www-form-urlencoded or application/json with the same names, into a
+ * map of single-valued parameters. Repeated parameters are refused (RFC 6749 §3.2);
+ * empty ones count as absent (§3.1).
+ */
+import type {Request} from 'express';
+import {TvmError} from '../errors.ts';
+
+/** Token requests are a few hundred bytes; assertions and subject tokens a few KB. */
+export const MAX_BODY_BYTES = 16 * 1024;
+const MAX_PARAMS = 32;
+
+/** Parameters that carry secrets: never accepted in the URL. */
+const URL_FORBIDDEN = new Set([
+  'client_secret',
+  'client_assertion',
+  'subject_token',
+  'actor_token',
+  'access_token',
+]);
+
+/** Parses the token request body into parameters. Throws TvmError (400, 413, 415). */
+export async function readTokenParams(
+  req: Request,
+): Promise<ReadonlyMap<string, string>> {
+  refuseSecretsInUrl(req);
+  const type = mediaType(req.headers['content-type']);
+  if (
+    type !== 'application/x-www-form-urlencoded' &&
+    type !== 'application/json'
+  ) {
+    throw new TvmError(
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+      'the body must be application/x-www-form-urlencoded or application/json',
+    );
+  }
+  const charset = /;\s*charset=("?)([^";]+)\1/i.exec(
+    req.headers['content-type'] ?? '',
+  )?.[2];
+  if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+    throw new TvmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8');
+  }
+  const body = await rawBody(req);
+  const text = new TextDecoder('utf-8', {fatal: true, ignoreBOM: false});
+  let decoded: string;
+  try {
+    decoded = text.decode(body);
+  } catch {
+    throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid UTF-8');
+  }
+  return type === 'application/json' ? parseJson(decoded) : parseForm(decoded);
+}
+
+function refuseSecretsInUrl(req: Request): void {
+  const q = req.originalUrl.indexOf('?');
+  if (q < 0) return;
+  const params = new URLSearchParams(req.originalUrl.slice(q + 1));
+  for (const name of params.keys()) {
+    if (URL_FORBIDDEN.has(name)) {
+      throw new TvmError(
+        'ERR_INVALID_REQUEST',
+        'credentials must not be sent in the URL',
+      );
+    }
+  }
+  throw new TvmError(
+    'ERR_INVALID_REQUEST',
+    'token request parameters belong in the body',
+  );
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * The raw body. Behind functions-framework the body has already been read (its
+ * `rawBody`); served any other way it is read here, capped.
+ */
+async function rawBody(req: Request): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > MAX_BODY_BYTES) {
+    throw new TvmError(
+      'ERR_PAYLOAD_TOO_LARGE',
+      `the body must not exceed ${MAX_BODY_BYTES} bytes`,
+    );
+  }
+  const saved = (req as Request & {rawBody?: unknown}).rawBody;
+  if (Buffer.isBuffer(saved)) return checkSize(saved);
+  if (req.readableEnded || req.body !== undefined)
+    return checkSize(Buffer.alloc(0));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      throw new TvmError(
+        'ERR_PAYLOAD_TOO_LARGE',
+        `the body must not exceed ${MAX_BODY_BYTES} bytes`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function checkSize(b: Buffer): Buffer {
+  if (b.length > MAX_BODY_BYTES) {
+    throw new TvmError(
+      'ERR_PAYLOAD_TOO_LARGE',
+      `the body must not exceed ${MAX_BODY_BYTES} bytes`,
+    );
+  }
+  return b;
+}
+
+function parseForm(text: string): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  const seen = new Set<string>();
+  for (const [name, value] of new URLSearchParams(text)) {
+    add(out, seen, name, value);
+  }
+  return out;
+}
+
+function parseJson(text: string): ReadonlyMap<string, string> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      'the JSON body must be an object',
+    );
+  }
+  const out = new Map<string, string>();
+  const seen = new Set<string>();
+  for (const [name, value] of Object.entries(json)) {
+    if (value === null) continue;
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      add(out, seen, name, String(value));
+    } else if (typeof value === 'string') {
+      add(out, seen, name, value);
+    } else {
+      throw new TvmError(
+        'ERR_INVALID_REQUEST',
+        `parameter ${safeName(name)} must be a string`,
+      );
+    }
+  }
+  return out;
+}
+
+function add(
+  out: Map<string, string>,
+  seen: Set<string>,
+  name: string,
+  value: string,
+): void {
+  if (seen.has(name)) {
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      `parameter ${safeName(name)} is repeated`,
+    );
+  }
+  seen.add(name);
+  if (seen.size > MAX_PARAMS) {
+    throw new TvmError('ERR_INVALID_REQUEST', 'too many parameters');
+  }
+  if (value !== '') out.set(name, value);
+}
+
+/** A parameter name fit to echo back: printable ASCII, short. */
+function safeName(name: string): string {
+  return /^[\x21-\x7e]{1,64}$/.test(name) ? name : '(unprintable)';
+}
+
+/** Parses `lifetime`: decimal seconds, no sign, no fraction. */
+export function parseLifetime(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,6}$/.test(v)) {
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      'lifetime must be a whole number of seconds',
+    );
+  }
+  return Number(v);
+}

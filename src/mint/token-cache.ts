@@ -1,0 +1,99 @@
+/**
+ * Minted tokens, reused while they are still good for the caller, with one mint in
+ * flight per key (a stampede of identical requests causes one upstream call).
+ *
+ * The invariant tests pin down: a token handed out from the cache has no more than
+ * the requested lifetime left (so it never outlives the caller's grant) and at least
+ * a useful remainder, `min(minRemainingSeconds, lifetime)`; `expires_in` is computed
+ * from its true expiry.
+ */
+import type {Clock} from '../clock.ts';
+import type {IssuedToken} from '../google/iam-credentials.ts';
+
+export interface TokenCacheOptions {
+  clock: Clock;
+  /** Bound on entries; the least recently used go first. */
+  maxEntries?: number;
+  /** A cached token with less than this left is not handed out (default 300 s). */
+  minRemainingSeconds?: number;
+}
+
+export interface CachedToken extends IssuedToken {
+  /** True when the token came from the cache rather than a mint for this request. */
+  readonly cached: boolean;
+}
+
+/** A bounded, single-flight cache of issued tokens. */
+export interface TokenCache {
+  /**
+   * A token for `key` good for a caller asking `lifetimeSeconds`: from the cache,
+   * from a mint already in flight, or from `mint()`.
+   */
+  get(
+    key: string,
+    lifetimeSeconds: number,
+    mint: () => Promise<IssuedToken>,
+  ): Promise<CachedToken>;
+  readonly size: number;
+  clear(): void;
+}
+
+/** Creates an in-memory TokenCache; a shared implementation can replace it. */
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  const {clock} = options;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const minRemaining = options.minRemainingSeconds ?? 300;
+  const entries = new Map<string, IssuedToken>();
+  const inflight = new Map<string, Promise<IssuedToken>>();
+
+  const usable = (t: IssuedToken, lifetimeSeconds: number) => {
+    const left = t.expiresAt - clock.now();
+    return (
+      left >= Math.min(minRemaining, lifetimeSeconds) * 1000 &&
+      left <= lifetimeSeconds * 1000
+    );
+  };
+
+  const remember = (key: string, t: IssuedToken) => {
+    entries.delete(key);
+    entries.set(key, t);
+    while (entries.size > maxEntries) {
+      const oldest = entries.keys().next().value as string;
+      entries.delete(oldest);
+    }
+  };
+
+  return {
+    async get(key, lifetimeSeconds, mint) {
+      const hit = entries.get(key);
+      if (hit && usable(hit, lifetimeSeconds)) {
+        remember(key, hit);
+        return {...hit, cached: true};
+      }
+      if (hit) entries.delete(key);
+      let pending = inflight.get(key);
+      if (!pending) {
+        pending = mint().then(
+          t => {
+            inflight.delete(key);
+            remember(key, t);
+            return t;
+          },
+          e => {
+            inflight.delete(key);
+            throw e;
+          },
+        );
+        inflight.set(key, pending);
+      }
+      const t = await pending;
+      return {...t, cached: false};
+    },
+    get size() {
+      return entries.size;
+    },
+    clear() {
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Where the policy in force comes from: a file, or a Secret Manager version read
+ * through the Secret Manager API. Re-read periodically so a new version takes effect
+ * without a redeploy. A new text that fails validation is refused and the last good
+ * policy stays in force; with none good, the service answers 503 and /healthz says why.
+ */
+import {readFile} from 'node:fs/promises';
+import type {Clock} from './clock.ts';
+import {PolicyError} from './errors.ts';
+import type {SecretReader} from './google/secret-manager.ts';
+import type {Logger} from './log.ts';
+import type {CompiledPolicy} from './policy/types.ts';
+
+const SECRET_VERSION = /^projects\/[^/]+\/secrets\/[^/]+\/versions\/[^/]+$/;
+
+export interface PolicyStatus {
+  readonly ok: boolean;
+  /** Why there is no policy in force (never a secret; policy paths and messages). */
+  readonly reason: string | undefined;
+  readonly digest: string | undefined;
+  /** The last refresh failed and an older good policy is still in force. */
+  readonly stale: boolean;
+}
+
+export interface PolicySource {
+  /** The policy in force, or undefined when none good was ever loaded. */
+  current(): CompiledPolicy | undefined;
+  status(): PolicyStatus;
+  /** Reads the source again now; resolves when done (never rejects). */
+  refresh(): Promise<void>;
+  /** Resolves after the first load attempt finished. */
+  ready(): Promise<void>;
+  /** Stops periodic refresh. */
+  close(): void;
+}
+
+export interface PolicySourceDeps {
+  /** A file path or a Secret Manager version name. */
+  readonly source: string | undefined;
+  readonly parse: (text: string, source?: string) => CompiledPolicy;
+  readonly secrets: () => SecretReader;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** 0: no periodic refresh. */
+  readonly refreshSeconds: number;
+}
+
+/** True when `source` names a Secret Manager version rather than a file. */
+export function isSecretVersionName(source: string): boolean {
+  return SECRET_VERSION.test(source);
+}
+
+/** Creates a PolicySource and starts its first load (and periodic refresh). */
+export function createPolicySource(deps: PolicySourceDeps): PolicySource {
+  const {source, logger} = deps;
+  let policy: CompiledPolicy | undefined;
+  let failure: string | undefined = source
+    ? 'policy not loaded yet'
+    : 'TVM_POLICY is not set';
+  let stale = false;
+
+  const read = async (): Promise<string> => {
+    if (isSecretVersionName(source!)) {
+      const bytes = await deps.secrets().access(source!, 10_000);
+      return bytes.toString('utf8');
+    }
+    return readFile(source!, 'utf8');
+  };
+
+  const refresh = async (): Promise<void> => {
+    if (!source) return;
+    try {
+      const text = await read();
+      const next = deps.parse(text, source);
+      if (next.digest !== policy?.digest) {
+        logger.info(
+          {
+            policy: {
+              digest: next.digest.slice(0, 16),
+              clients: next.clients.size,
+            },
+          },
+          'policy loaded',
+        );
+      }
+      policy = next;
+      failure = undefined;
+      stale = false;
+    } catch (e) {
+      const why =
+        e instanceof PolicyError
+          ? e.message
+          : `policy could not be read: ${(e as {code?: unknown})?.code ?? (e as Error)?.name ?? 'error'}`;
+      if (policy) {
+        stale = true;
+        logger.error(
+          {policy: {error: why}},
+          'policy update refused; the last good policy stays in force',
+        );
+      } else {
+        failure = why;
+        logger.error(
+          {policy: {error: why}},
+          'no valid policy; refusing all token requests',
+        );
+      }
+    }
+  };
+
+  const first = refresh();
+  const timer =
+    source && deps.refreshSeconds > 0
+      ? setInterval(() => void refresh(), deps.refreshSeconds * 1000).unref()
+      : undefined;
+
+  return {
+    current: () => policy,
+    status: () => ({
+      ok: policy !== undefined,
+      reason: policy ? undefined : failure,
+      digest: policy?.digest,
+      stale,
+    }),
+    refresh,
+    ready: () => first,
+    close: () => {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Wiring: builds every part of tvm from its configuration, once, at start. The
+ * dependencies are plain parameters so tests build the same service around the local
+ * emulator, a frozen clock or a captured logger.
+ */
+import {gcpMetadata, type AuthClient} from 'google-auth-library';
+import type {Express} from 'express';
+import {systemClock, type Clock} from './clock.ts';
+import type {Config} from './config.ts';
+import {ConfigError} from './errors.ts';
+import {createIdentity} from './google/identity.ts';
+import {
+  createSecretReader,
+  type SecretReader,
+} from './google/secret-manager.ts';
+import {createApp} from './http/app.ts';
+import type {RateLimitStoreFactory} from './http/rate-limit.ts';
+import {createLogger, type Logger} from './log.ts';
+import {createMinter} from './mint/minter.ts';
+import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
+import {createPolicySource, type PolicySource} from './policy-source.ts';
+import {parsePolicy} from './policy/index.ts';
+
+export interface ServiceOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly rateLimitStore?: RateLimitStoreFactory;
+  readonly tokenCache?: TokenCache;
+}
+
+export interface Service {
+  /** The request handler registered as the `tvm` function. */
+  readonly app: Express;
+  readonly policies: PolicySource;
+  readonly tokenCache: TokenCache;
+  /** Stops timers and closes upstream connections. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(https?:\/\/)?(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/;
+
+/** Builds the service. Throws ConfigError when local mode points outside loopback. */
+export function createService(
+  config: Config,
+  options: ServiceOptions = {},
+): Service {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  if (config.local) checkLocal(config);
+
+  // The identity resolves lazily: no I/O at start, so a cold start is only the load.
+  let identity: Promise<AuthClient> | undefined;
+  const getIdentity = () => (identity ??= createIdentity(config));
+  let secrets: SecretReader | undefined;
+  const getSecrets = () =>
+    (secrets ??= createSecretReader(config.secretManagerEndpoint, getIdentity));
+
+  const tokenCache = options.tokenCache ?? createTokenCache({clock});
+  const minter = createMinter({
+    identity: getIdentity,
+    secrets: lazySecretReader(getSecrets),
+    clock,
+    iamCredentialsEndpoint: config.iamCredentialsEndpoint,
+    oauth2TokenUrl: config.oauth2TokenUrl,
+    tokenCache,
+  });
+  const policies = createPolicySource({
+    source: config.policySource,
+    parse: parsePolicy,
+    secrets: getSecrets,
+    clock,
+    logger,
+    refreshSeconds: config.policyRefreshSeconds,
+  });
+  // The project, for trace ids in logs: asked of the metadata server once, best effort.
+  let projectId: string | undefined;
+  if (config.metadataHost || config.onPlatform) {
+    gcpMetadata.project('project-id').then(
+      (p: unknown) => {
+        if (typeof p === 'string') projectId = p;
+      },
+      () => undefined,
+    );
+  }
+  const app = createApp({
+    config,
+    policies,
+    minter,
+    clock,
+    logger,
+    rateLimitStore: options.rateLimitStore,
+    projectId: () => projectId,
+  });
+  return {
+    app,
+    policies,
+    tokenCache,
+    async close() {
+      policies.close();
+      await secrets?.close();
+    },
+  };
+}
+
+/** Local mode talks to the emulator only: refuse endpoints that leave the machine. */
+function checkLocal(config: Config): void {
+  const endpoints: [string, string | undefined][] = [
+    ['TVM_IAM_CREDENTIALS_ENDPOINT', config.iamCredentialsEndpoint],
+    ['TVM_OAUTH2_TOKEN_URL', config.oauth2TokenUrl],
+    ['TVM_SECRET_MANAGER_ENDPOINT', config.secretManagerEndpoint],
+    ['GCE_METADATA_HOST', config.metadataHost],
+  ];
+  for (const [name, value] of endpoints) {
+    if (!value || !LOOPBACK.test(value)) {
+      throw new ConfigError(
+        name,
+        'with TVM_LOCAL=1 it must point at the local emulator (loopback)',
+      );
+    }
+  }
+}
+
+function lazySecretReader(get: () => SecretReader): SecretReader {
+  return {
+    access: (name, timeoutMs) => get().access(name, timeoutMs),
+    close: async () => undefined,
+  };
+}
