@@ -75,7 +75,6 @@ export function createSecretReader(
           {
             timeout: timeoutMs,
             maxRetries: 0,
-            retry: null,
             ...(headers
               ? {
                   otherArgs: {

@@ -1,0 +1,145 @@
+/**
+ * Test harness: the local Google emulator and tvm served by functions-framework's own
+ * server (the one Cloud Functions runs), on loopback, with logs captured so tests can
+ * assert on audit lines and scan for secrets.
+ */
+import {Writable} from 'node:stream';
+import {mkdtempSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import type {AddressInfo} from 'node:net';
+import type {Server} from 'node:http';
+import {http as registerHttp} from '@google-cloud/functions-framework';
+import {getTestServer} from '@google-cloud/functions-framework/testing';
+import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
+import type {Clock} from '../../src/clock.ts';
+import {parseConfig, type Config} from '../../src/config.ts';
+import {createLogger} from '../../src/log.ts';
+import {LOCAL_RUNTIME_ACCOUNT, provisionForPolicy} from '../../src/local/provision.ts';
+import {parsePolicy} from '../../src/policy/index.ts';
+import {createService, type Service} from '../../src/service.ts';
+import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
+
+// No stray credentials or metadata probing from the machine running the tests.
+process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-home-'));
+delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+
+/** Every log line written during the whole test process, for the secret scan. */
+export const allLogs: string[] = [];
+
+export interface Stack {
+  readonly emulator: Emulator;
+  readonly url: string;
+  readonly service: Service;
+  readonly config: Config;
+  readonly policyPath: string;
+  /** Parsed JSON log lines of this stack. */
+  readonly logs: Record<string, unknown>[];
+  /** Audit lines only. */
+  audits(): Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Policy YAML; `{{KEY:name}}` is replaced by the SHA-256 of key `name` from `keys`. */
+  readonly policy: string;
+  readonly keys?: Record<string, string>;
+  readonly env?: Record<string, string>;
+  readonly clock?: Clock;
+  /** Provision the policy's accounts in the emulator (default true). */
+  readonly provision?: boolean;
+}
+
+let counter = 0;
+
+/** Renders a policy template with key hashes. */
+export function renderPolicy(policy: string, keys: Record<string, string> = {}): string {
+  return policy.replace(/\{\{KEY:([\w-]+)\}\}/g, (_, name: string) => {
+    const key = keys[name];
+    if (!key) throw new Error(`no key ${name}`);
+    return apiKeySha256Hex(key);
+  });
+}
+
+/** Starts the emulator and tvm; tears both down on close(). */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const emulator = await startEmulator({now: options.clock ? () => options.clock!.now() : undefined});
+  const dir = mkdtempSync(join(tmpdir(), 'tvm-policy-'));
+  const policyPath = join(dir, 'policy.yaml');
+  const text = renderPolicy(options.policy, options.keys);
+  writeFileSync(policyPath, text);
+  if (options.provision !== false) {
+    provisionForPolicy(emulator.state, parsePolicy(text), LOCAL_RUNTIME_ACCOUNT);
+  }
+  const config = parseConfig({
+    TVM_POLICY: policyPath,
+    TVM_LOCAL: '1',
+    GCE_METADATA_HOST: emulator.metadataHost,
+    TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
+    TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
+    TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+    TVM_POLICY_REFRESH_SECONDS: '3600',
+    ...options.env,
+  });
+  process.env.GCE_METADATA_HOST = emulator.metadataHost;
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) {
+        if (!line) continue;
+        allLogs.push(line);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const service = createService(config, {
+    clock: options.clock,
+    logger: createLogger('debug', sink),
+  });
+  const name = `tvm-test-${process.pid}-${++counter}`;
+  registerHttp(name, service.app);
+  const server: Server = getTestServer(name);
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const {port} = server.address() as AddressInfo;
+  await service.policies.ready();
+  return {
+    emulator,
+    url: `http://127.0.0.1:${port}`,
+    service,
+    config,
+    policyPath,
+    logs,
+    audits: () => logs.filter(l => (l as {audit?: unknown}).audit !== undefined),
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+      await service.close();
+      await emulator.close();
+    },
+  };
+}
+
+/** A fresh API key. */
+export const newKey = generateApiKey;
+
+/** POSTs a form to `url` and returns status, headers and parsed JSON body. */
+export async function postForm(
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{status: number; headers: Headers; body: Record<string, unknown>}> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {'content-type': 'application/x-www-form-urlencoded', ...headers},
+    body: new URLSearchParams(form).toString(),
+  });
+  const text = await res.text();
+  return {status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}};
+}
+
+/** The HTTP Basic header for `id`:`secret` (RFC 6749 §2.3.1 form-encoding). */
+export function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
