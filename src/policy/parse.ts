@@ -58,10 +58,7 @@ function parseMap<S extends z.ZodType>(
   schema: S,
   issues: Issues,
 ): Array<readonly [string, z.output<S>]> | undefined {
-  if (value === undefined) {
-    issues.add([], 'required');
-    return undefined;
-  }
+  if (value === undefined) return undefined; // rootSchema reported it as required
   if (!isPlainObject(value)) {
     issues.add([], `must be a mapping, got ${typeName(value)}`);
     return undefined;
@@ -88,6 +85,10 @@ function report(error: z.ZodError, issues: Issues): void {
     const path = iss.path.filter(
       (p): p is PathSegment => typeof p !== 'symbol',
     );
+    if (iss.code !== 'unrecognized_keys' && iss.input === undefined) {
+      issues.add(path, 'required');
+      continue;
+    }
     switch (iss.code) {
       case 'unrecognized_keys':
         for (const key of iss.keys) {
@@ -97,9 +98,7 @@ function report(error: z.ZodError, issues: Issues): void {
       case 'invalid_type':
         issues.add(
           path,
-          iss.input === undefined
-            ? 'required'
-            : `expected ${iss.expected}, got ${typeName(iss.input)}`,
+          `expected ${iss.expected}, got ${typeName(iss.input)}`,
         );
         break;
       case 'invalid_value':
