@@ -3,7 +3,6 @@
  * "Google" signing keys (ID tokens, signJwt) with the JWKS that publishes them.
  */
 import {
-  createPublicKey,
   generateKeyPair,
   generateKeyPairSync,
   randomBytes,
@@ -79,7 +78,7 @@ export function keyFile(
 
 /** The public half as a JWK with `kid`, `alg` and `use`, as Google's JWKS lists it. */
 export function publicJwk(kid: string, publicKey: KeyObject): JWK {
-  const jwk = createPublicKey(publicKey).export({format: 'jwk'});
+  const jwk = publicKey.export({format: 'jwk'});
   return {kty: 'RSA', n: jwk.n, e: jwk.e, kid, alg: 'RS256', use: 'sig'};
 }
 

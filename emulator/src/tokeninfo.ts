@@ -8,6 +8,7 @@ import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
 import {oauthError} from './errors.ts';
 import type {Fault} from './faults.ts';
 import {publicJwk} from './keys.ts';
+import {bearerToken} from './principal.ts';
 import {json, type Reply} from './reply.ts';
 
 const INVALID = (): Reply => oauthError(400, 'invalid_token', 'Invalid Value');
@@ -32,8 +33,11 @@ export async function handleTokeninfo(
     req.method === 'POST' ? new URLSearchParams(req.body) : req.query;
   const nowS = Math.floor(ctx.now() / 1000);
   const skew = fault?.kind === 'expiredToken';
-  const accessToken = params.get('access_token');
-  if (accessToken !== null) {
+  // OAuth2Client.getTokenInfo sends the token as a bearer header on an empty POST.
+  const accessToken =
+    params.get('access_token') ??
+    (params.has('id_token') ? undefined : bearerToken(firstHeader(req.headers.authorization)));
+  if (accessToken !== undefined) {
     const record = ctx.state.tokens.get(accessToken);
     if (record === undefined) return INVALID();
     const exp = skew ? nowS + EXPIRED_LIFETIME_S : Math.floor(record.expiresAt / 1000);
@@ -80,6 +84,10 @@ async function idTokenInfo(
   info.kid = String(header.kid);
   info.typ = 'JWT';
   return json(200, info);
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** GET /oauth2/v3/certs: the JWKS of the emulator's Google key. */
