@@ -40,7 +40,9 @@ const GRPC_CODES: Readonly<Record<string, GrpcStatus>> = {
 
 /** The google.rpc.Code name for an HTTP status (UNKNOWN when Google has none). */
 export function statusName(httpStatus: number): string {
-  return STATUS_NAMES[httpStatus] ?? (httpStatus >= 500 ? 'INTERNAL' : 'UNKNOWN');
+  return (
+    STATUS_NAMES[httpStatus] ?? (httpStatus >= 500 ? 'INTERNAL' : 'UNKNOWN')
+  );
 }
 
 /** The gRPC status code Google's gateways map an HTTP status to. */
@@ -49,7 +51,11 @@ export function grpcCodeForHttp(httpStatus: number): GrpcStatus {
 }
 
 /** An OAuth 2.0 token endpoint error body (RFC 6749 §5.2), as oauth2.googleapis.com sends it. */
-export function oauthError(status: number, error: string, description: string): Reply {
+export function oauthError(
+  status: number,
+  error: string,
+  description: string,
+): Reply {
   return json(status, {error, error_description: description});
 }
 
@@ -77,7 +83,12 @@ export function errorInfo(
   domain: string,
   metadata: Readonly<Record<string, string>>,
 ): ErrorDetail {
-  return {'@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason, domain, metadata};
+  return {
+    '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+    reason,
+    domain,
+    metadata,
+  };
 }
 
 /** google.rpc.BadRequest detail with one field violation. */

@@ -100,13 +100,18 @@ export class Faults implements FaultInjector, RequestStats {
 }
 
 function assertTarget(target: string): asserts target is FaultTarget {
-  if (!TARGETS.has(target)) throw new TypeError(`unknown fault target: ${target}`);
+  if (!TARGETS.has(target))
+    throw new TypeError(`unknown fault target: ${target}`);
 }
 
 function assertFault(fault: Fault): void {
   switch (fault.kind) {
     case 'status':
-      if (!Number.isInteger(fault.status) || fault.status < 400 || fault.status > 599) {
+      if (
+        !Number.isInteger(fault.status) ||
+        fault.status < 400 ||
+        fault.status > 599
+      ) {
         throw new TypeError('status fault needs an HTTP status 400-599');
       }
       return;

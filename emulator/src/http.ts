@@ -4,7 +4,12 @@
  * collide, so one origin serves the metadata server, /token, IAM Credentials and
  * tokeninfo at once.
  */
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type {Context, Handler, HttpRequest} from './context.ts';
 import {apiError} from './errors.ts';
 import type {Fault, Faults, FaultTarget} from './faults.ts';
@@ -44,7 +49,8 @@ export function createHttpServer(deps: {
 }): Server {
   const server = createServer((req, res) => {
     serve(req, res, deps).catch(() => {
-      if (!res.headersSent) write(res, apiError(500, 'Internal error encountered.'));
+      if (!res.headersSent)
+        write(res, apiError(500, 'Internal error encountered.'));
       else res.destroy();
     });
   });
@@ -60,7 +66,10 @@ async function serve(
   const url = new URL(req.url ?? '/', 'http://emulator.invalid');
   const body = await readBody(req);
   if (body === undefined) {
-    write(res, apiError(413, 'Request entity too large.', {status: 'INVALID_ARGUMENT'}));
+    write(
+      res,
+      apiError(413, 'Request entity too large.', {status: 'INVALID_ARGUMENT'}),
+    );
     return;
   }
   const request: HttpRequest = {
@@ -75,7 +84,8 @@ async function serve(
     write(res, apiError(404, 'Requested entity was not found.'));
     return;
   }
-  const fault = route.target === undefined ? undefined : deps.faults.take(route.target);
+  const fault =
+    route.target === undefined ? undefined : deps.faults.take(route.target);
   const reply = await applyFault(fault, route, request, deps);
   write(res, reply);
 }
@@ -102,14 +112,22 @@ async function applyFault(
 }
 
 function routeFor(path: string, ctx: Context): Route | undefined {
-  if (path === '/' || path === METADATA_PREFIX || path.startsWith(`${METADATA_PREFIX}/`)) {
+  if (
+    path === '/' ||
+    path === METADATA_PREFIX ||
+    path.startsWith(`${METADATA_PREFIX}/`)
+  ) {
     const target = metadataTarget(path);
     return {
       target,
       handle: handleMetadata,
       statusReply: metadataStatusReply,
       malformedReply: () =>
-        withFlavor(target === 'metadata.identity' ? text(200, 'not-a-jwt') : malformedJson()),
+        withFlavor(
+          target === 'metadata.identity'
+            ? text(200, 'not-a-jwt')
+            : malformedJson(),
+        ),
     };
   }
   if (path === '/token' || path === '/oauth2/v4/token') {
@@ -123,12 +141,20 @@ function routeFor(path: string, ctx: Context): Route | undefined {
     return simple('tokeninfo', handleTokeninfo, tokeninfoStatusReply);
   }
   if (path === '/oauth2/v3/certs') {
-    return simple(undefined, async () => handleCerts(ctx), () => json(500, {}));
+    return simple(
+      undefined,
+      async () => handleCerts(ctx),
+      () => json(500, {}),
+    );
   }
   const jwk = /^\/service_accounts\/v1\/jwk\/([^/]+)$/.exec(path)?.[1];
   if (jwk !== undefined) {
     const email = decodeURIComponent(jwk);
-    return simple(undefined, async () => handleAccountJwks(email, ctx), () => json(500, {}));
+    return simple(
+      undefined,
+      async () => handleAccountJwks(email, ctx),
+      () => json(500, {}),
+    );
   }
   return undefined;
 }

@@ -44,20 +44,29 @@ const IdTokenBody = z.object({
   includeEmail: z.boolean().optional(),
   useEmailAzp: z.boolean().optional(),
 });
-const SignJwtBody = z.object({delegates: Delegates, payload: z.string().optional()});
+const SignJwtBody = z.object({
+  delegates: Delegates,
+  payload: z.string().optional(),
+});
 
 /** Parses the method path; undefined when it is not an IAM Credentials call. */
-export function parseIamPath(path: string): {email: string; method: IamMethod} | undefined {
-  const m = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):(generateAccessToken|generateIdToken|signJwt)$/.exec(
-    path,
-  );
+export function parseIamPath(
+  path: string,
+): {email: string; method: IamMethod} | undefined {
+  const m =
+    /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):(generateAccessToken|generateIdToken|signJwt)$/.exec(
+      path,
+    );
   if (m === null || m[1] === undefined) return undefined;
   return {email: decodeURIComponent(m[1]), method: m[2] as IamMethod};
 }
 
 /** The body of a `status` fault on an IAM Credentials method. */
 export function iamStatusReply(status: number): Reply {
-  return apiError(status, status >= 500 ? 'Internal error encountered.' : 'Emulated fault.');
+  return apiError(
+    status,
+    status >= 500 ? 'Internal error encountered.' : 'Emulated fault.',
+  );
 }
 
 /** Answers one IAM Credentials call. */
@@ -67,12 +76,18 @@ export async function handleIam(
   fault: Fault | undefined,
 ): Promise<Reply> {
   const call = parseIamPath(req.path);
-  if (call === undefined) return apiError(404, 'Requested entity was not found.');
-  if (req.method !== 'POST') return apiError(405, 'Method not allowed.', {status: 'UNKNOWN'});
-  const principal = await authenticate(ctx.state, firstHeader(req.headers.authorization), {
-    nowMs: ctx.now(),
-    audiences: [IAM_AUDIENCE],
-  });
+  if (call === undefined)
+    return apiError(404, 'Requested entity was not found.');
+  if (req.method !== 'POST')
+    return apiError(405, 'Method not allowed.', {status: 'UNKNOWN'});
+  const principal = await authenticate(
+    ctx.state,
+    firstHeader(req.headers.authorization),
+    {
+      nowMs: ctx.now(),
+      audiences: [IAM_AUDIENCE],
+    },
+  );
   if (principal === 'missing' || principal === 'invalid') {
     return unauthenticated(principal === 'missing');
   }
@@ -84,7 +99,8 @@ export async function handleIam(
     return apiError(400, 'Invalid JSON payload received.');
   }
   const target = ctx.state.account(call.email);
-  if (target === undefined) return apiError(404, 'Requested entity was not found.');
+  if (target === undefined)
+    return apiError(404, 'Requested entity was not found.');
   const expired = fault?.kind === 'expiredToken';
   switch (call.method) {
     case 'generateAccessToken':
@@ -105,15 +121,26 @@ async function generateAccessToken(
 ): Promise<Reply> {
   const body = AccessTokenBody.safeParse(raw);
   if (!body.success) return invalidArgument('request', 'Invalid request body.');
-  const denied = checkChain(ctx, principal, target, body.data.delegates ?? [], 'generateAccessToken');
+  const denied = checkChain(
+    ctx,
+    principal,
+    target,
+    body.data.delegates ?? [],
+    'generateAccessToken',
+  );
   if (denied !== undefined) return denied;
   const scopes = body.data.scope ?? [];
   if (scopes.length === 0) return invalidArgument('scope', 'Scope required.');
   const lifetime = parseLifetime(body.data.lifetime);
   if (lifetime === undefined) {
-    return invalidArgument('lifetime', 'Invalid lifetime; expected a duration like "3600s".');
+    return invalidArgument(
+      'lifetime',
+      'Invalid lifetime; expected a duration like "3600s".',
+    );
   }
-  const max = target.lifetimeExtension ? EXTENDED_MAX_LIFETIME_S : MAX_LIFETIME_S;
+  const max = target.lifetimeExtension
+    ? EXTENDED_MAX_LIFETIME_S
+    : MAX_LIFETIME_S;
   if (lifetime > max) {
     return invalidArgument(
       'lifetime',
@@ -121,7 +148,11 @@ async function generateAccessToken(
     );
   }
   const lifetimeS = expired ? EXPIRED_LIFETIME_S : lifetime;
-  const {token, record} = ctx.state.tokens.issue(target.email, scopes, lifetimeS * 1000);
+  const {token, record} = ctx.state.tokens.issue(
+    target.email,
+    scopes,
+    lifetimeS * 1000,
+  );
   return json(200, {accessToken: token, expireTime: rfc3339(record.expiresAt)});
 }
 
@@ -134,7 +165,13 @@ async function generateIdToken(
 ): Promise<Reply> {
   const body = IdTokenBody.safeParse(raw);
   if (!body.success) return invalidArgument('request', 'Invalid request body.');
-  const denied = checkChain(ctx, principal, target, body.data.delegates ?? [], 'generateIdToken');
+  const denied = checkChain(
+    ctx,
+    principal,
+    target,
+    body.data.delegates ?? [],
+    'generateIdToken',
+  );
   if (denied !== undefined) return denied;
   const audience = body.data.audience ?? '';
   if (audience === '') return invalidArgument('audience', 'Audience required.');
@@ -156,7 +193,13 @@ async function signJwtMethod(
 ): Promise<Reply> {
   const body = SignJwtBody.safeParse(raw);
   if (!body.success) return invalidArgument('request', 'Invalid request body.');
-  const denied = checkChain(ctx, principal, target, body.data.delegates ?? [], 'signJwt');
+  const denied = checkChain(
+    ctx,
+    principal,
+    target,
+    body.data.delegates ?? [],
+    'signJwt',
+  );
   if (denied !== undefined) return denied;
   let claims: unknown;
   try {
@@ -170,8 +213,14 @@ async function signJwtMethod(
   const payload = {...(claims as Record<string, unknown>)};
   const now = Math.floor(ctx.now() / 1000);
   if (payload.exp !== undefined) {
-    if (typeof payload.exp !== 'number' || payload.exp > now + SIGN_JWT_MAX_EXP_S) {
-      return invalidArgument('payload', 'Expiration cannot be more than 12 hours in the future.');
+    if (
+      typeof payload.exp !== 'number' ||
+      payload.exp > now + SIGN_JWT_MAX_EXP_S
+    ) {
+      return invalidArgument(
+        'payload',
+        'Expiration cannot be more than 12 hours in the future.',
+      );
     }
   }
   if (expired) payload.exp = now + EXPIRED_LIFETIME_S;
@@ -196,7 +245,8 @@ function checkChain(
   for (const delegate of delegates) {
     const email = delegate.replace(/^projects\/-\/serviceAccounts\//, '');
     const account = ctx.state.account(email);
-    if (account === undefined) return apiError(404, 'Requested entity was not found.');
+    if (account === undefined)
+      return apiError(404, 'Requested entity was not found.');
     hops.push(account);
   }
   hops.push(target);
@@ -214,7 +264,11 @@ function permissionDenied(permission: string): Reply {
   return apiError(
     403,
     `Permission '${permission}' denied on resource (or it may not exist).`,
-    {details: [errorInfo('IAM_PERMISSION_DENIED', 'iam.googleapis.com', {permission})]},
+    {
+      details: [
+        errorInfo('IAM_PERMISSION_DENIED', 'iam.googleapis.com', {permission}),
+      ],
+    },
   );
 }
 
@@ -229,7 +283,9 @@ function insufficientScopes(): Reply {
 }
 
 function invalidArgument(field: string, description: string): Reply {
-  return apiError(400, description, {details: [badRequest(field, description)]});
+  return apiError(400, description, {
+    details: [badRequest(field, description)],
+  });
 }
 
 /** A google.protobuf.Duration in JSON ("600s", "1.5s"); whole seconds, rounded up. */
@@ -243,7 +299,9 @@ function parseLifetime(value: string | undefined): number | undefined {
 
 /** RFC 3339 in UTC without fractional seconds, as Google writes expireTime. */
 function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return new Date(Math.floor(ms / 1000) * 1000)
+    .toISOString()
+    .replace('.000Z', 'Z');
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

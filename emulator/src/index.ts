@@ -14,7 +14,12 @@ import {Lifecycle} from './lifecycle.ts';
 import {startSecretManager} from './secretmanager.ts';
 import {State, type EmulatorState} from './state.ts';
 
-export type {Fault, FaultInjector, FaultTarget, RequestStats} from './faults.ts';
+export type {
+  Fault,
+  FaultInjector,
+  FaultTarget,
+  RequestStats,
+} from './faults.ts';
 export type {ServiceAccountKeyFile} from './keys.ts';
 export type {EmulatorState, SecretVersionState} from './state.ts';
 export {crc32c} from './crc32c.ts';
@@ -55,7 +60,9 @@ export interface Emulator {
 }
 
 /** Starts an emulator on loopback (ephemeral ports by default). */
-export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+export async function startEmulator(
+  options: EmulatorOptions = {},
+): Promise<Emulator> {
   const host = options.host ?? '127.0.0.1';
   const now = options.now ?? Date.now;
   const lifecycle = new Lifecycle();
@@ -88,7 +95,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   let grpc: {server: GrpcServer; port: number};
   try {
-    grpc = await startSecretManager({ctx, faults, lifecycle, host, port: options.grpcPort ?? 0});
+    grpc = await startSecretManager({
+      ctx,
+      faults,
+      lifecycle,
+      host,
+      port: options.grpcPort ?? 0,
+    });
   } catch (err) {
     await closeHttp(httpServer);
     throw err;

@@ -45,13 +45,17 @@ export function newKeyId(): string {
  * it only happens when a test or the local mode provisions a key.
  */
 export function generateSigningKeySync(): SigningKey {
-  const {privateKey, publicKey} = generateKeyPairSync('rsa', {modulusLength: 2048});
+  const {privateKey, publicKey} = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+  });
   return {kid: newKeyId(), privateKey, publicKey};
 }
 
 /** A fresh RSA-2048 key pair without blocking the event loop. */
 export async function generateSigningKey(): Promise<SigningKey> {
-  const {privateKey, publicKey} = await generateKeyPairAsync('rsa', {modulusLength: 2048});
+  const {privateKey, publicKey} = await generateKeyPairAsync('rsa', {
+    modulusLength: 2048,
+  });
   return {kid: newKeyId(), privateKey, publicKey};
 }
 
@@ -65,7 +69,9 @@ export function keyFile(
     type: 'service_account',
     project_id: account.projectId,
     private_key_id: key.kid,
-    private_key: key.privateKey.export({type: 'pkcs8', format: 'pem'}).toString(),
+    private_key: key.privateKey
+      .export({type: 'pkcs8', format: 'pem'})
+      .toString(),
     client_email: account.email,
     client_id: account.uniqueId,
     auth_uri: 'https://accounts.google.com/o/oauth2/auth',

@@ -30,9 +30,10 @@ export function metadataStatusReply(status: number): Reply {
 export function metadataTarget(
   path: string,
 ): 'metadata.token' | 'metadata.identity' | undefined {
-  const m = /^\/computeMetadata\/v1\/instance\/service-accounts\/[^/]+\/(token|identity)$/.exec(
-    path,
-  );
+  const m =
+    /^\/computeMetadata\/v1\/instance\/service-accounts\/[^/]+\/(token|identity)$/.exec(
+      path,
+    );
   if (m === null) return undefined;
   return m[1] === 'token' ? 'metadata.token' : 'metadata.identity';
 }
@@ -76,7 +77,10 @@ async function answer(
     case '/universe/universe-domain':
       return text(200, 'googleapis.com');
   }
-  const m = /^\/instance\/service-accounts\/([^/]+)\/(email|token|identity|scopes)$/.exec(sub);
+  const m =
+    /^\/instance\/service-accounts\/([^/]+)\/(email|token|identity|scopes)$/.exec(
+      sub,
+    );
   if (m === null) return text(404, 'Not Found\n');
   const [, who, what] = m;
   const account = ctx.state.defaultIdentity();
@@ -92,8 +96,16 @@ async function answer(
     case 'token': {
       const scopes = splitScopes(req.query.get('scopes'));
       const lifetime = expired ? EXPIRED_LIFETIME_S : TOKEN_LIFETIME_S;
-      const {token} = ctx.state.tokens.issue(account.email, scopes, lifetime * 1000);
-      return json(200, {access_token: token, expires_in: lifetime, token_type: 'Bearer'});
+      const {token} = ctx.state.tokens.issue(
+        account.email,
+        scopes,
+        lifetime * 1000,
+      );
+      return json(200, {
+        access_token: token,
+        expires_in: lifetime,
+        token_type: 'Bearer',
+      });
     }
     default: {
       const audience = req.query.get('audience');

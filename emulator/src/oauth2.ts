@@ -50,27 +50,45 @@ export async function handleToken(
   const form = new URLSearchParams(req.body);
   const grantType = form.get('grant_type');
   if (grantType !== JWT_BEARER) {
-    return oauthError(400, 'unsupported_grant_type', `Invalid grant_type: ${grantType ?? ''}`);
+    return oauthError(
+      400,
+      'unsupported_grant_type',
+      `Invalid grant_type: ${grantType ?? ''}`,
+    );
   }
   const assertion = form.get('assertion');
   if (assertion === null || assertion === '') {
-    return oauthError(400, 'invalid_request', 'Missing required parameter: assertion');
+    return oauthError(
+      400,
+      'invalid_request',
+      'Missing required parameter: assertion',
+    );
   }
   return grant(assertion, ctx, fault?.kind === 'expiredToken');
 }
 
-async function grant(assertion: string, ctx: Context, expired: boolean): Promise<Reply> {
+async function grant(
+  assertion: string,
+  ctx: Context,
+  expired: boolean,
+): Promise<Reply> {
   let claims: JWTPayload;
   let kid: string | undefined;
   try {
     const header = decodeProtectedHeader(assertion);
     claims = decodeJwt(assertion);
-    if (header.alg !== 'RS256') return oauthError(400, 'invalid_grant', BAD_SIGNATURE);
+    if (header.alg !== 'RS256')
+      return oauthError(400, 'invalid_grant', BAD_SIGNATURE);
     kid = header.kid;
   } catch {
-    return oauthError(400, 'invalid_grant', 'Invalid JWT: could not be decoded.');
+    return oauthError(
+      400,
+      'invalid_grant',
+      'Invalid JWT: could not be decoded.',
+    );
   }
-  const account = typeof claims.iss === 'string' ? ctx.state.account(claims.iss) : undefined;
+  const account =
+    typeof claims.iss === 'string' ? ctx.state.account(claims.iss) : undefined;
   if (account === undefined || account.disabled) {
     return oauthError(400, 'invalid_grant', NO_ACCOUNT);
   }
@@ -79,7 +97,11 @@ async function grant(assertion: string, ctx: Context, expired: boolean): Promise
     return oauthError(400, 'invalid_grant', BAD_SIGNATURE);
   }
   if (claims.aud !== GOOGLE_TOKEN_URL && claims.aud !== ctx.tokenUrl) {
-    return oauthError(400, 'invalid_grant', 'Invalid JWT: Failed audience check.');
+    return oauthError(
+      400,
+      'invalid_grant',
+      'Invalid JWT: Failed audience check.',
+    );
   }
   if (!timesAcceptable(claims, ctx.now())) {
     return oauthError(400, 'invalid_grant', BAD_TIMES);
@@ -104,13 +126,24 @@ async function grant(assertion: string, ctx: Context, expired: boolean): Promise
     });
     return json(200, {id_token: idToken});
   }
-  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+  const scopes =
+    typeof claims.scope === 'string'
+      ? claims.scope.split(' ').filter(Boolean)
+      : [];
   if (scopes.length === 0) {
-    return oauthError(400, 'invalid_scope', 'Empty or missing scope not allowed.');
+    return oauthError(
+      400,
+      'invalid_scope',
+      'Empty or missing scope not allowed.',
+    );
   }
   const lifetime = expired ? EXPIRED_LIFETIME_S : TOKEN_LIFETIME_S;
   const {token} = ctx.state.tokens.issue(principal, scopes, lifetime * 1000);
-  return json(200, {access_token: token, expires_in: lifetime, token_type: 'Bearer'});
+  return json(200, {
+    access_token: token,
+    expires_in: lifetime,
+    token_type: 'Bearer',
+  });
 }
 
 /** iat/exp present, exp - iat ≤ 1 h, not expired, iat not in the future (± leeway). */

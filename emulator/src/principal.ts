@@ -7,7 +7,12 @@
  *    key): RS256, signed by a non-deleted key the emulator issued for `iss`, `sub` = `iss`,
  *    `aud` the API's audience or a `scope` claim, unexpired and at most one hour long.
  */
-import {compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload} from 'jose';
+import {
+  compactVerify,
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTPayload,
+} from 'jose';
 import type {ServiceAccount, State} from './state.ts';
 
 /** The resolved caller. `scopes` lists what the credential is good for. */
@@ -40,7 +45,8 @@ export async function authenticate(
   options: {nowMs: number; audiences: readonly string[]},
 ): Promise<Principal | AuthFailure> {
   const token = bearerToken(authorization);
-  if (token === undefined) return authorization === undefined ? 'missing' : 'invalid';
+  if (token === undefined)
+    return authorization === undefined ? 'missing' : 'invalid';
   const record = state.tokens.getValid(token);
   if (record !== undefined) {
     const account = state.account(record.email);
@@ -73,7 +79,10 @@ async function verifySelfSignedJwt(
   if (account === undefined || account.disabled) return 'invalid';
   if (!(await signedByAccountKey(account, token, kid))) return 'invalid';
   if (!timesAcceptable(claims, options.nowMs)) return 'invalid';
-  const scope = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+  const scope =
+    typeof claims.scope === 'string'
+      ? claims.scope.split(' ').filter(Boolean)
+      : [];
   const audOk =
     typeof claims.aud === 'string' && options.audiences.includes(claims.aud);
   if (!audOk && scope.length === 0) return 'invalid';
@@ -118,7 +127,11 @@ function timesAcceptable(claims: JWTPayload, nowMs: number): boolean {
 }
 
 /** Whether the credential's scopes include one of `accepted` (self-signed with `aud`: yes). */
-export function hasScope(principal: Principal, accepted: readonly string[]): boolean {
-  if (principal.kind === 'self_signed_jwt' && principal.scopes.length === 0) return true;
+export function hasScope(
+  principal: Principal,
+  accepted: readonly string[],
+): boolean {
+  if (principal.kind === 'self_signed_jwt' && principal.scopes.length === 0)
+    return true;
   return principal.scopes.some(s => accepted.includes(s));
 }

@@ -31,7 +31,12 @@ import type {Faults} from './faults.ts';
 import type {Lifecycle} from './lifecycle.ts';
 import {CLOUD_PLATFORM} from './metadata.ts';
 import {authenticate, hasScope, type Principal} from './principal.ts';
-import {parseSecretName, type Secret, type SecretVersion, type State} from './state.ts';
+import {
+  parseSecretName,
+  type Secret,
+  type SecretVersion,
+  type State,
+} from './state.ts';
 
 const SECRET_MANAGER_AUDIENCE = 'https://secretmanager.googleapis.com/';
 
@@ -41,19 +46,29 @@ type Outcome = Record<string, unknown> | GrpcError;
 /** Loads the SecretManagerService definition from the shipped protos.json. */
 function loadService(): ServiceDefinition {
   const require = createRequire(import.meta.url);
-  const pkgDir = dirname(require.resolve('@google-cloud/secret-manager/package.json'));
+  const pkgDir = dirname(
+    require.resolve('@google-cloud/secret-manager/package.json'),
+  );
   const json = JSON.parse(
     readFileSync(join(pkgDir, 'build', 'protos', 'protos.json'), 'utf8'),
   ) as Parameters<typeof fromJSON>[0];
-  const definition = fromJSON(json, {longs: String, enums: String, defaults: false});
+  const definition = fromJSON(json, {
+    longs: String,
+    enums: String,
+    defaults: false,
+  });
   const root = loadPackageDefinition(definition);
-  const service = lookup(root, 'google.cloud.secretmanager.v1.SecretManagerService');
+  const service = lookup(
+    root,
+    'google.cloud.secretmanager.v1.SecretManagerService',
+  );
   return (service as {service: ServiceDefinition}).service;
 }
 
 function lookup(root: GrpcObject, path: string): unknown {
   let node: unknown = root;
-  for (const part of path.split('.')) node = (node as Record<string, unknown>)[part];
+  for (const part of path.split('.'))
+    node = (node as Record<string, unknown>)[part];
   return node;
 }
 
@@ -103,7 +118,10 @@ class SecretManagerImpl {
           if (isGrpcError(outcome)) callback(outcome);
           else callback(null, outcome);
         },
-        () => callback(grpcError(GrpcStatus.INTERNAL, 'Internal error encountered.')),
+        () =>
+          callback(
+            grpcError(GrpcStatus.INTERNAL, 'Internal error encountered.'),
+          ),
       );
     };
   }
@@ -118,7 +136,10 @@ class SecretManagerImpl {
       const fault = this.#faults.take('secretmanager.access');
       switch (fault?.kind) {
         case 'status':
-          return grpcError(grpcCodeForHttp(fault.status), `Emulated fault (HTTP ${fault.status}).`);
+          return grpcError(
+            grpcCodeForHttp(fault.status),
+            `Emulated fault (HTTP ${fault.status}).`,
+          );
         case 'hang':
           return undefined;
         case 'delay':
@@ -152,7 +173,9 @@ class SecretManagerImpl {
     switch (method) {
       case 'AccessSecretVersion': {
         const outcome = this.#access(principal, name);
-        return markMalformed && !isGrpcError(outcome) ? corrupt(outcome) : outcome;
+        return markMalformed && !isGrpcError(outcome)
+          ? corrupt(outcome)
+          : outcome;
       }
       case 'CreateSecret':
         return this.#createSecret(principal, parent, request.secretId);
@@ -167,12 +190,19 @@ class SecretManagerImpl {
       case 'DestroySecretVersion':
         return this.#versionOp(principal, name, 'DESTROYED');
       default:
-        return grpcError(GrpcStatus.UNIMPLEMENTED, `Method ${method} is not emulated.`);
+        return grpcError(
+          GrpcStatus.UNIMPLEMENTED,
+          `Method ${method} is not emulated.`,
+        );
     }
   }
 
   #access(principal: Principal, name: string): Outcome {
-    const found = this.#findVersion(principal, name, 'secretmanager.versions.access');
+    const found = this.#findVersion(
+      principal,
+      name,
+      'secretmanager.versions.access',
+    );
     if (isGrpcError(found)) return found;
     const {secret, version} = found;
     const canonical = this.#versionName(secret, version);
@@ -186,7 +216,11 @@ class SecretManagerImpl {
     return {name: canonical, payload: {data, dataCrc32c: String(crc32c(data))}};
   }
 
-  #createSecret(principal: Principal, parent: string, secretId: unknown): Outcome {
+  #createSecret(
+    principal: Principal,
+    parent: string,
+    secretId: unknown,
+  ): Outcome {
     const project = /^projects\/([^/]+)$/.exec(parent)?.[1];
     if (!this.#state.isThisProject(project) || !this.#isAdmin(principal)) {
       return denied('secretmanager.secrets.create', parent);
@@ -197,7 +231,10 @@ class SecretManagerImpl {
     }
     const fullName = `projects/${this.#state.projectNumber}/secrets/${id}`;
     if (this.#state.secret(id) !== undefined) {
-      return grpcError(GrpcStatus.ALREADY_EXISTS, `Secret [${fullName}] already exists.`);
+      return grpcError(
+        GrpcStatus.ALREADY_EXISTS,
+        `Secret [${fullName}] already exists.`,
+      );
     }
     this.#state.createSecret(`projects/${this.#state.projectId}/secrets/${id}`);
     const secret = this.#state.secret(id) as Secret;
@@ -227,7 +264,10 @@ class SecretManagerImpl {
     if (p.dataCrc32c !== undefined && p.dataCrc32c !== String(crc32c(data))) {
       return grpcError(GrpcStatus.INVALID_ARGUMENT, 'Checksum mismatch.');
     }
-    return this.#versionMessage(secret, this.#state.appendVersion(secret, data));
+    return this.#versionMessage(
+      secret,
+      this.#state.appendVersion(secret, data),
+    );
   }
 
   #versionOp(
@@ -235,8 +275,11 @@ class SecretManagerImpl {
     name: string,
     to: 'ENABLED' | 'DISABLED' | 'DESTROYED' | undefined,
   ): Outcome {
-    const permission = to === undefined ? 'secretmanager.versions.get' : 'secretmanager.versions.' +
-      {ENABLED: 'enable', DISABLED: 'disable', DESTROYED: 'destroy'}[to];
+    const permission =
+      to === undefined
+        ? 'secretmanager.versions.get'
+        : 'secretmanager.versions.' +
+          {ENABLED: 'enable', DISABLED: 'disable', DESTROYED: 'destroy'}[to];
     if (!this.#isAdmin(principal)) return denied(permission, name);
     const found = this.#findVersion(principal, name, permission);
     if (isGrpcError(found)) return found;
@@ -262,17 +305,27 @@ class SecretManagerImpl {
   ): {secret: Secret; version: SecretVersion} | GrpcError {
     const parsed = parseSecretName(name);
     if (parsed === undefined || parsed.version === undefined) {
-      return grpcError(GrpcStatus.INVALID_ARGUMENT, `Invalid resource name [${name}].`);
+      return grpcError(
+        GrpcStatus.INVALID_ARGUMENT,
+        `Invalid resource name [${name}].`,
+      );
     }
-    if (!this.#state.isThisProject(parsed.project)) return denied(permission, name);
+    if (!this.#state.isThisProject(parsed.project))
+      return denied(permission, name);
     const secret = this.#state.secret(parsed.secret);
     const member = `serviceAccount:${principal.email}`;
-    if (!this.#state.isSecretAccessor(member, secret) && !this.#isAdmin(principal)) {
+    if (
+      !this.#state.isSecretAccessor(member, secret) &&
+      !this.#isAdmin(principal)
+    ) {
       return denied(permission, name);
     }
     const secretName = `projects/${this.#state.projectNumber}/secrets/${parsed.secret}`;
     if (secret === undefined) {
-      return grpcError(GrpcStatus.NOT_FOUND, `Secret [${secretName}] not found or has no versions.`);
+      return grpcError(
+        GrpcStatus.NOT_FOUND,
+        `Secret [${secretName}] not found or has no versions.`,
+      );
     }
     const version =
       parsed.version === 'latest'
@@ -289,7 +342,10 @@ class SecretManagerImpl {
     return {secret, version};
   }
 
-  #versionMessage(secret: Secret, version: SecretVersion): Record<string, unknown> {
+  #versionMessage(
+    secret: Secret,
+    version: SecretVersion,
+  ): Record<string, unknown> {
     return {
       name: this.#versionName(secret, version),
       createTime: timestamp(version.createTime),
@@ -331,14 +387,25 @@ function corrupt(outcome: Record<string, unknown>): Record<string, unknown> {
   const payload = outcome.payload as {data: Buffer; dataCrc32c: string};
   return {
     ...outcome,
-    payload: {data: payload.data, dataCrc32c: String((Number(payload.dataCrc32c) + 1) >>> 0)},
+    payload: {
+      data: payload.data,
+      dataCrc32c: String((Number(payload.dataCrc32c) + 1) >>> 0),
+    },
   };
 }
 
 function timestamp(ms: number): {seconds: string; nanos: number} {
-  return {seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000};
+  return {
+    seconds: String(Math.floor(ms / 1000)),
+    nanos: (ms % 1000) * 1_000_000,
+  };
 }
 
 function isGrpcError(value: unknown): value is GrpcError {
-  return typeof value === 'object' && value !== null && 'code' in value && 'details' in value;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'code' in value &&
+    'details' in value
+  );
 }

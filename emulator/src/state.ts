@@ -49,7 +49,10 @@ export interface ServiceAccount {
   readonly domainWideDelegation: boolean;
   disabled: boolean;
   /** User-managed keys by key id: only public halves are kept, as at Google. */
-  readonly keys: Map<string, {publicKey: SigningKey['publicKey']; deleted: boolean}>;
+  readonly keys: Map<
+    string,
+    {publicKey: SigningKey['publicKey']; deleted: boolean}
+  >;
   /** The Google-managed key that signJwt uses, made on first use. */
   systemKey: SigningKey | undefined;
 }
@@ -83,10 +86,15 @@ export interface ParsedSecretName {
 
 /** Parses a secret or version resource name; undefined when it has another shape. */
 export function parseSecretName(name: string): ParsedSecretName | undefined {
-  const m = /^projects\/([^/]+)\/secrets\/([^/]+)(?:\/versions\/([^/]+))?$/.exec(name);
+  const m =
+    /^projects\/([^/]+)\/secrets\/([^/]+)(?:\/versions\/([^/]+))?$/.exec(name);
   if (m === null) return undefined;
   const [, project, secret, version] = m;
-  if (project === undefined || secret === undefined || !SECRET_ID.test(secret)) {
+  if (
+    project === undefined ||
+    secret === undefined ||
+    !SECRET_ID.test(secret)
+  ) {
     return undefined;
   }
   return {project, secret, version};
@@ -127,7 +135,8 @@ export class State implements EmulatorState {
     lifetimeExtension?: boolean;
     domainWideDelegation?: boolean;
   }): {email: string; uniqueId: string} {
-    if (!EMAIL.test(opts.email)) throw new TypeError('invalid service account email');
+    if (!EMAIL.test(opts.email))
+      throw new TypeError('invalid service account email');
     if (this.#accounts.has(opts.email)) {
       throw new TypeError(`service account already exists: ${opts.email}`);
     }
@@ -164,7 +173,8 @@ export class State implements EmulatorState {
   /** Deletes a key: assertions signed with it are refused from now on. */
   deleteKey(email: string, keyId: string): void {
     const key = this.#mustGetAccount(email).keys.get(keyId);
-    if (key === undefined) throw new TypeError(`unknown key ${keyId} for ${email}`);
+    if (key === undefined)
+      throw new TypeError(`unknown key ${keyId} for ${email}`);
     key.deleted = true;
   }
 
@@ -212,7 +222,8 @@ export class State implements EmulatorState {
   addSecretVersion(secretName: string, data: string | Uint8Array): string {
     const parsed = this.#mustParse(secretName, false);
     const secret = this.#mustGetSecret(parsed.secret);
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const bytes =
+      typeof data === 'string' ? new TextEncoder().encode(data) : data;
     const version = this.appendVersion(secret, bytes);
     return `projects/${parsed.project}/secrets/${secret.id}/versions/${version.number}`;
   }
@@ -221,8 +232,11 @@ export class State implements EmulatorState {
   setSecretVersionState(versionName: string, state: SecretVersionState): void {
     const parsed = this.#mustParse(versionName, true);
     const secret = this.#mustGetSecret(parsed.secret);
-    const version = secret.versions.find(v => String(v.number) === parsed.version);
-    if (version === undefined) throw new TypeError(`unknown version: ${versionName}`);
+    const version = secret.versions.find(
+      v => String(v.number) === parsed.version,
+    );
+    if (version === undefined)
+      throw new TypeError(`unknown version: ${versionName}`);
     if (version.state === 'DESTROYED' && state !== 'DESTROYED') {
       throw new TypeError('a destroyed version cannot be re-enabled');
     }
@@ -259,7 +273,11 @@ export class State implements EmulatorState {
   ): {email: string; scopes: string[]; expiresAt: number} | undefined {
     const record = this.tokens.get(accessToken);
     if (record === undefined) return undefined;
-    return {email: record.email, scopes: [...record.scopes], expiresAt: record.expiresAt};
+    return {
+      email: record.email,
+      scopes: [...record.scopes],
+      expiresAt: record.expiresAt,
+    };
   }
 
   // ---- internal reads used by the surfaces ----
@@ -283,7 +301,10 @@ export class State implements EmulatorState {
 
   /** Whether `member` may access versions of `secret`. */
   isSecretAccessor(member: string, secret: Secret | undefined): boolean {
-    return this.#projectAccessors.has(member) || (secret?.accessors.has(member) ?? false);
+    return (
+      this.#projectAccessors.has(member) ||
+      (secret?.accessors.has(member) ?? false)
+    );
   }
 
   /** Whether `member` holds secretmanager.admin on the project. */
@@ -321,7 +342,8 @@ export class State implements EmulatorState {
 
   #mustGetAccount(email: string): ServiceAccount {
     const account = this.#accounts.get(email);
-    if (account === undefined) throw new TypeError(`unknown service account: ${email}`);
+    if (account === undefined)
+      throw new TypeError(`unknown service account: ${email}`);
     return account;
   }
 
@@ -348,6 +370,8 @@ export class State implements EmulatorState {
 
 function assertMember(member: string): void {
   if (!MEMBER.test(member)) {
-    throw new TypeError(`member must look like serviceAccount:<email>: ${member}`);
+    throw new TypeError(
+      `member must look like serviceAccount:<email>: ${member}`,
+    );
   }
 }

@@ -36,11 +36,15 @@ export async function handleTokeninfo(
   // OAuth2Client.getTokenInfo sends the token as a bearer header on an empty POST.
   const accessToken =
     params.get('access_token') ??
-    (params.has('id_token') ? undefined : bearerToken(firstHeader(req.headers.authorization)));
+    (params.has('id_token')
+      ? undefined
+      : bearerToken(firstHeader(req.headers.authorization)));
   if (accessToken !== undefined) {
     const record = ctx.state.tokens.get(accessToken);
     if (record === undefined) return INVALID();
-    const exp = skew ? nowS + EXPIRED_LIFETIME_S : Math.floor(record.expiresAt / 1000);
+    const exp = skew
+      ? nowS + EXPIRED_LIFETIME_S
+      : Math.floor(record.expiresAt / 1000);
     if (!skew && exp <= nowS) return INVALID();
     const clientId = ctx.state.account(record.email)?.uniqueId ?? record.email;
     return json(200, {
@@ -56,7 +60,11 @@ export async function handleTokeninfo(
   }
   const idToken = params.get('id_token');
   if (idToken !== null) return idTokenInfo(idToken, ctx, nowS, skew);
-  return oauthError(400, 'invalid_request', 'Either access_token, id_token, or token_handle required');
+  return oauthError(
+    400,
+    'invalid_request',
+    'Either access_token, id_token, or token_handle required',
+  );
 }
 
 async function idTokenInfo(
@@ -71,7 +79,9 @@ async function idTokenInfo(
     const verified = await compactVerify(token, ctx.googleKey.publicKey, {
       algorithms: ['RS256'],
     });
-    payload = JSON.parse(new TextDecoder().decode(verified.payload)) as JWTPayload;
+    payload = JSON.parse(
+      new TextDecoder().decode(verified.payload),
+    ) as JWTPayload;
     header = verified.protectedHeader;
   } catch {
     return INVALID();
@@ -92,7 +102,9 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 
 /** GET /oauth2/v3/certs: the JWKS of the emulator's Google key. */
 export function handleCerts(ctx: Context): Reply {
-  return json(200, {keys: [publicJwk(ctx.googleKey.kid, ctx.googleKey.publicKey)]});
+  return json(200, {
+    keys: [publicJwk(ctx.googleKey.kid, ctx.googleKey.publicKey)],
+  });
 }
 
 /**

@@ -59,7 +59,9 @@ export class TokenStore {
   /** The record of a token this emulator issued that has not yet expired. */
   getValid(token: string): AccessTokenRecord | undefined {
     const record = this.#tokens.get(token);
-    return record !== undefined && record.expiresAt > this.#now() ? record : undefined;
+    return record !== undefined && record.expiresAt > this.#now()
+      ? record
+      : undefined;
   }
 
   #prune(): void {
@@ -85,7 +87,12 @@ export function issueIdToken(
   key: SigningKey,
   subject: IdTokenSubject,
   audience: string,
-  options: {nowMs: number; includeEmail: boolean; azpEmail?: boolean; lifetimeSeconds?: number},
+  options: {
+    nowMs: number;
+    includeEmail: boolean;
+    azpEmail?: boolean;
+    lifetimeSeconds?: number;
+  },
 ): Promise<string> {
   const iat = Math.floor(options.nowMs / 1000);
   const lifetime = options.lifetimeSeconds ?? 3600;

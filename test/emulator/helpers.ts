@@ -8,7 +8,10 @@ import {mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {gaxios, JWT} from 'google-auth-library';
-import type {Emulator, ServiceAccountKeyFile} from '../../emulator/src/index.ts';
+import type {
+  Emulator,
+  ServiceAccountKeyFile,
+} from '../../emulator/src/index.ts';
 
 process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-emulator-home-'));
 delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
@@ -39,7 +42,10 @@ export function redirectingTransporter(emulator: Emulator): gaxios.Gaxios {
 /** A google-auth-library JWT client for `key`, redirected to the emulator. */
 export function jwtClient(
   emulator: Emulator,
-  key: Pick<ServiceAccountKeyFile, 'client_email' | 'private_key' | 'private_key_id'>,
+  key: Pick<
+    ServiceAccountKeyFile,
+    'client_email' | 'private_key' | 'private_key_id'
+  >,
   options: {scopes?: string[]; subject?: string} = {},
 ): JWT {
   return new JWT({

@@ -6,15 +6,27 @@
 import './helpers.ts';
 import assert from 'node:assert/strict';
 import {after, before, describe, test} from 'node:test';
-import {Compute, GoogleAuth, Impersonated, OAuth2Client, gaxios} from 'google-auth-library';
+import {
+  Compute,
+  GoogleAuth,
+  Impersonated,
+  OAuth2Client,
+  gaxios,
+} from 'google-auth-library';
 import {createRemoteJWKSet, jwtVerify} from 'jose';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
-import {CLOUD_PLATFORM, errorBody, errorStatus, rejection, sa} from './helpers.ts';
+import {
+  CLOUD_PLATFORM,
+  errorBody,
+  errorStatus,
+  rejection,
+  sa,
+} from './helpers.ts';
 
 const runtime = sa('tvm-runtime');
 const target = sa('target');
 
-describe('metadata server', () => {
+void describe('metadata server', () => {
   let emulator: Emulator;
   let uniqueId: string;
 
@@ -33,7 +45,7 @@ describe('metadata server', () => {
     await emulator.close();
   });
 
-  test('GoogleAuth on GCE gets a token, the email and the project id', async () => {
+  void test('GoogleAuth on GCE gets a token, the email and the project id', async () => {
     const auth = new GoogleAuth({scopes: [CLOUD_PLATFORM]});
     const client = await auth.getClient();
     assert.ok(client instanceof Compute);
@@ -44,13 +56,16 @@ describe('metadata server', () => {
     assert.equal(await auth.getProjectId(), 'tvm-local');
   });
 
-  test('honours ?scopes= on the token path', async () => {
-    const scopes = ['https://www.googleapis.com/auth/iam', 'https://www.googleapis.com/auth/pubsub'];
+  void test('honours ?scopes= on the token path', async () => {
+    const scopes = [
+      'https://www.googleapis.com/auth/iam',
+      'https://www.googleapis.com/auth/pubsub',
+    ];
     const {token} = await new Compute({scopes}).getAccessToken();
     assert.deepEqual(emulator.state.tokenInfo(token ?? '')?.scopes, scopes);
   });
 
-  test('identity?format=full is an RS256 ID token verifiable against the JWKS', async () => {
+  void test('identity?format=full is an RS256 ID token verifiable against the JWKS', async () => {
     const auth = new GoogleAuth();
     const idClient = await auth.getIdTokenClient('https://tvm.example.com');
     const headers = await idClient.getRequestHeaders();
@@ -65,7 +80,7 @@ describe('metadata server', () => {
     assert.equal(payload.email_verified, true);
   });
 
-  test('a metadata token can impersonate through IAM Credentials', async () => {
+  void test('a metadata token can impersonate through IAM Credentials', async () => {
     const client = new Impersonated({
       sourceClient: new Compute({scopes: [CLOUD_PLATFORM]}),
       targetPrincipal: target,
@@ -76,8 +91,10 @@ describe('metadata server', () => {
     assert.equal(emulator.state.tokenInfo(token ?? '')?.email, target);
   });
 
-  test('tokeninfo describes a metadata token like Google does', async () => {
-    const {token} = await new Compute({scopes: [CLOUD_PLATFORM]}).getAccessToken();
+  void test('tokeninfo describes a metadata token like Google does', async () => {
+    const {token} = await new Compute({
+      scopes: [CLOUD_PLATFORM],
+    }).getAccessToken();
     const info = await new OAuth2Client({
       endpoints: {tokenInfoUrl: `${emulator.url}/tokeninfo`},
     }).getTokenInfo(token ?? '');
@@ -87,13 +104,20 @@ describe('metadata server', () => {
     assert.ok(info.expiry_date > Date.now() + 3500_000);
   });
 
-  test('refuses a request without Metadata-Flavor and always answers with it', async () => {
+  void test('refuses a request without Metadata-Flavor and always answers with it', async () => {
     const g = new gaxios.Gaxios();
     const url = `${emulator.url}/computeMetadata/v1/project/project-id`;
     const err = await rejection(g.request({url, retry: false}));
     assert.equal(errorStatus(err), 403);
-    assert.equal((err as gaxios.GaxiosError).response?.headers.get('metadata-flavor'), 'Google');
-    const ok = await g.request<string>({url, headers: {'Metadata-Flavor': 'Google'}, responseType: 'text'});
+    assert.equal(
+      (err as gaxios.GaxiosError).response?.headers.get('metadata-flavor'),
+      'Google',
+    );
+    const ok = await g.request<string>({
+      url,
+      headers: {'Metadata-Flavor': 'Google'},
+      responseType: 'text',
+    });
     assert.equal(ok.data, 'tvm-local');
     assert.equal(ok.headers.get('metadata-flavor'), 'Google');
     const num = await g.request<string>({
@@ -108,6 +132,9 @@ describe('metadata server', () => {
       responseType: 'text',
     });
     assert.equal(universe.data, 'googleapis.com');
-    assert.deepEqual(errorBody(err), 'Missing required header "Metadata-Flavor": "Google"\n');
+    assert.deepEqual(
+      errorBody(err),
+      'Missing required header "Metadata-Flavor": "Google"\n',
+    );
   });
 });

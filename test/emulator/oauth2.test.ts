@@ -7,10 +7,21 @@ import assert from 'node:assert/strict';
 import {generateKeyPairSync} from 'node:crypto';
 import {after, before, describe, test} from 'node:test';
 import {createRemoteJWKSet, jwtVerify} from 'jose';
-import {startEmulator, type Emulator, type ServiceAccountKeyFile} from '../../emulator/src/index.ts';
-import {CLOUD_PLATFORM, errorBody, errorStatus, jwtClient, rejection, sa} from './helpers.ts';
+import {
+  startEmulator,
+  type Emulator,
+  type ServiceAccountKeyFile,
+} from '../../emulator/src/index.ts';
+import {
+  CLOUD_PLATFORM,
+  errorBody,
+  errorStatus,
+  jwtClient,
+  rejection,
+  sa,
+} from './helpers.ts';
 
-describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
+void describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
   let emulator: Emulator;
   let offsetMs = 0;
   let key: ServiceAccountKeyFile;
@@ -23,7 +34,7 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
   });
   after(() => emulator.close());
 
-  test('the key file has Google’s exact format with the emulator token URI', () => {
+  void test('the key file has Google’s exact format with the emulator token URI', () => {
     assert.deepEqual(Object.keys(key).sort(), [
       'auth_provider_x509_cert_url',
       'auth_uri',
@@ -44,7 +55,7 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
     assert.match(key.private_key, /^-----BEGIN PRIVATE KEY-----\n/);
   });
 
-  test('a valid assertion yields a ya29 access token remembered with its scopes', async () => {
+  void test('a valid assertion yields a ya29 access token remembered with its scopes', async () => {
     const client = jwtClient(emulator, key, {scopes: [CLOUD_PLATFORM]});
     const {token} = await client.getAccessToken();
     assert.match(token ?? '', /^ya29\./);
@@ -57,7 +68,14 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
 
   const refusals: Array<{
     name: string;
-    setup: () => {key: Pick<ServiceAccountKeyFile, 'client_email' | 'private_key' | 'private_key_id'>; scopes?: string[]; subject?: string};
+    setup: () => {
+      key: Pick<
+        ServiceAccountKeyFile,
+        'client_email' | 'private_key' | 'private_key_id'
+      >;
+      scopes?: string[];
+      subject?: string;
+    };
     status: number;
     body: {error: string; error_description: string};
   }> = [
@@ -65,11 +83,16 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
       name: 'a signature made with a different key pair',
       setup: () => {
         const other = generateKeyPairSync('rsa', {modulusLength: 2048});
-        const pem = other.privateKey.export({type: 'pkcs8', format: 'pem'}).toString();
+        const pem = other.privateKey
+          .export({type: 'pkcs8', format: 'pem'})
+          .toString();
         return {key: {...key, private_key: pem}, scopes: [CLOUD_PLATFORM]};
       },
       status: 400,
-      body: {error: 'invalid_grant', error_description: 'Invalid JWT Signature.'},
+      body: {
+        error: 'invalid_grant',
+        error_description: 'Invalid JWT Signature.',
+      },
     },
     {
       name: 'a deleted key',
@@ -79,23 +102,39 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
         return {key: doomed, scopes: [CLOUD_PLATFORM]};
       },
       status: 400,
-      body: {error: 'invalid_grant', error_description: 'Invalid JWT Signature.'},
+      body: {
+        error: 'invalid_grant',
+        error_description: 'Invalid JWT Signature.',
+      },
     },
     {
       name: 'an assertion without scope',
       setup: () => ({key}),
       status: 400,
-      body: {error: 'invalid_scope', error_description: 'Empty or missing scope not allowed.'},
+      body: {
+        error: 'invalid_scope',
+        error_description: 'Empty or missing scope not allowed.',
+      },
     },
     {
       name: 'an unknown account',
-      setup: () => ({key: {...key, client_email: sa('nobody')}, scopes: [CLOUD_PLATFORM]}),
+      setup: () => ({
+        key: {...key, client_email: sa('nobody')},
+        scopes: [CLOUD_PLATFORM],
+      }),
       status: 400,
-      body: {error: 'invalid_grant', error_description: 'Invalid grant: account not found'},
+      body: {
+        error: 'invalid_grant',
+        error_description: 'Invalid grant: account not found',
+      },
     },
     {
       name: 'a delegation subject for an account without domain-wide delegation',
-      setup: () => ({key, scopes: [CLOUD_PLATFORM], subject: 'user@example.com'}),
+      setup: () => ({
+        key,
+        scopes: [CLOUD_PLATFORM],
+        subject: 'user@example.com',
+      }),
       status: 401,
       body: {
         error: 'unauthorized_client',
@@ -105,15 +144,17 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
     },
   ];
   for (const c of refusals) {
-    test(`refuses ${c.name}`, async () => {
+    void test(`refuses ${c.name}`, async () => {
       const {key: k, ...opts} = c.setup();
-      const err = await rejection(jwtClient(emulator, k, opts).getAccessToken());
+      const err = await rejection(
+        jwtClient(emulator, k, opts).getAccessToken(),
+      );
       assert.equal(errorStatus(err), c.status);
       assert.deepEqual(errorBody(err), c.body);
     });
   }
 
-  test('refuses an expired assertion (the emulator clock is two hours ahead)', async () => {
+  void test('refuses an expired assertion (the emulator clock is two hours ahead)', async () => {
     offsetMs = 2 * 3600_000;
     try {
       const err = await rejection(
@@ -130,7 +171,7 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
     }
   });
 
-  test('refuses an assertion issued in the future (the emulator clock is behind)', async () => {
+  void test('refuses an assertion issued in the future (the emulator clock is behind)', async () => {
     offsetMs = -10 * 60_000;
     try {
       const err = await rejection(
@@ -143,27 +184,37 @@ describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
     }
   });
 
-  test('refuses a disabled account', async () => {
+  void test('refuses a disabled account', async () => {
     const email = sa('disabled-minter');
     emulator.state.createServiceAccount({email});
     const k = emulator.state.createKey(email);
     emulator.state.disableServiceAccount(email);
-    const err = await rejection(jwtClient(emulator, k, {scopes: [CLOUD_PLATFORM]}).getAccessToken());
+    const err = await rejection(
+      jwtClient(emulator, k, {scopes: [CLOUD_PLATFORM]}).getAccessToken(),
+    );
     assert.equal(errorStatus(err), 400);
     assert.equal((errorBody(err) as {error: string}).error, 'invalid_grant');
   });
 
-  test('allows a delegation subject where domain-wide delegation is on', async () => {
+  void test('allows a delegation subject where domain-wide delegation is on', async () => {
     const email = sa('dwd');
     emulator.state.createServiceAccount({email, domainWideDelegation: true});
     const k = emulator.state.createKey(email);
-    const client = jwtClient(emulator, k, {scopes: [CLOUD_PLATFORM], subject: 'user@example.com'});
+    const client = jwtClient(emulator, k, {
+      scopes: [CLOUD_PLATFORM],
+      subject: 'user@example.com',
+    });
     const {token} = await client.getAccessToken();
-    assert.equal(emulator.state.tokenInfo(token ?? '')?.email, 'user@example.com');
+    assert.equal(
+      emulator.state.tokenInfo(token ?? '')?.email,
+      'user@example.com',
+    );
   });
 
-  test('target_audience yields an ID token verifiable against the JWKS', async () => {
-    const idToken = await jwtClient(emulator, key).fetchIdToken('https://tvm.example.com');
+  void test('target_audience yields an ID token verifiable against the JWKS', async () => {
+    const idToken = await jwtClient(emulator, key).fetchIdToken(
+      'https://tvm.example.com',
+    );
     const jwks = createRemoteJWKSet(new URL(`${emulator.url}/oauth2/v3/certs`));
     const {payload, protectedHeader} = await jwtVerify(idToken, jwks, {
       issuer: 'https://accounts.google.com',

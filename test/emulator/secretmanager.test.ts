@@ -9,7 +9,11 @@ import {after, before, describe, test} from 'node:test';
 import {credentials, status} from '@grpc/grpc-js';
 import {SecretManagerServiceClient} from '@google-cloud/secret-manager';
 import {JWT} from 'google-auth-library';
-import {crc32c, startEmulator, type Emulator} from '../../emulator/src/index.ts';
+import {
+  crc32c,
+  startEmulator,
+  type Emulator,
+} from '../../emulator/src/index.ts';
 import {CLOUD_PLATFORM, jwtClient, rejection, sa} from './helpers.ts';
 
 const reader = sa('reader');
@@ -23,7 +27,7 @@ interface GrpcFailure {
   details: string;
 }
 
-describe('Secret Manager (gRPC)', () => {
+void describe('Secret Manager (gRPC)', () => {
   let emulator: Emulator;
   let offsetMs = 0;
   let client: SecretManagerServiceClient;
@@ -33,7 +37,8 @@ describe('Secret Manager (gRPC)', () => {
   before(async () => {
     emulator = await startEmulator({now: () => Date.now() + offsetMs});
     const s = emulator.state;
-    for (const email of [reader, stranger, admin]) s.createServiceAccount({email});
+    for (const email of [reader, stranger, admin])
+      s.createServiceAccount({email});
     s.createSecret(SECRET);
     s.addSecretVersion(SECRET, 'first');
     s.addSecretVersion(SECRET, new Uint8Array([0, 1, 2, 255]));
@@ -45,7 +50,10 @@ describe('Secret Manager (gRPC)', () => {
     s.addSecretVersion('projects/tvm-local/secrets/latest-ok', 'v1');
     s.addSecretVersion('projects/tvm-local/secrets/latest-ok', 'v2');
     s.grantSecretAccessor(`serviceAccount:${reader}`, SECRET);
-    s.grantSecretAccessor(`serviceAccount:${reader}`, 'projects/tvm-local/secrets/latest-ok');
+    s.grantSecretAccessor(
+      `serviceAccount:${reader}`,
+      'projects/tvm-local/secrets/latest-ok',
+    );
     s.grantSecretAdmin(`serviceAccount:${admin}`);
     readerKey = s.createKey(reader);
     for (const [name, email] of [
@@ -53,9 +61,13 @@ describe('Secret Manager (gRPC)', () => {
       ['stranger', stranger],
       ['admin', admin],
     ] as const) {
-      const jwt = jwtClient(emulator, name === 'reader' ? readerKey : s.createKey(email), {
-        scopes: [CLOUD_PLATFORM],
-      });
+      const jwt = jwtClient(
+        emulator,
+        name === 'reader' ? readerKey : s.createKey(email),
+        {
+          scopes: [CLOUD_PLATFORM],
+        },
+      );
       tokens[name] = (await jwt.getAccessToken()).token ?? '';
     }
     client = new SecretManagerServiceClient({
@@ -74,7 +86,9 @@ describe('Secret Manager (gRPC)', () => {
   function as(token: string | undefined) {
     return {
       timeout: 5000,
-      ...(token === undefined ? {} : {otherArgs: {headers: {authorization: `Bearer ${token}`}}}),
+      ...(token === undefined
+        ? {}
+        : {otherArgs: {headers: {authorization: `Bearer ${token}`}}}),
     };
   }
 
@@ -83,14 +97,21 @@ describe('Secret Manager (gRPC)', () => {
     return res;
   }
 
-  async function failure(name: string, token: string | undefined): Promise<GrpcFailure> {
+  async function failure(
+    name: string,
+    token: string | undefined,
+  ): Promise<GrpcFailure> {
     return (await rejection(access(name, token))) as GrpcFailure;
   }
 
-  test('returns a numbered version with a correct CRC-32C and the project number in name', async () => {
+  void test('returns a numbered version with a correct CRC-32C and the project number in name', async () => {
     const cases = [
       {name: `${SECRET}/versions/1`, data: Buffer.from('first'), version: 1},
-      {name: `${BY_NUMBER}/versions/2`, data: Buffer.from([0, 1, 2, 255]), version: 2},
+      {
+        name: `${BY_NUMBER}/versions/2`,
+        data: Buffer.from([0, 1, 2, 255]),
+        version: 2,
+      },
     ];
     for (const c of cases) {
       const res = await access(c.name, tokens.reader);
@@ -101,19 +122,34 @@ describe('Secret Manager (gRPC)', () => {
     }
   });
 
-  test('latest resolves to the most recently created version', async () => {
-    const res = await access('projects/tvm-local/secrets/latest-ok/versions/latest', tokens.reader);
-    assert.equal(res.name, 'projects/123456789012/secrets/latest-ok/versions/2');
+  void test('latest resolves to the most recently created version', async () => {
+    const res = await access(
+      'projects/tvm-local/secrets/latest-ok/versions/latest',
+      tokens.reader,
+    );
+    assert.equal(
+      res.name,
+      'projects/123456789012/secrets/latest-ok/versions/2',
+    );
     assert.equal(Buffer.from(res.payload?.data as Uint8Array).toString(), 'v2');
   });
 
-  test('latest is the newest version even when it is not enabled (FAILED_PRECONDITION)', async () => {
+  void test('latest is the newest version even when it is not enabled (FAILED_PRECONDITION)', async () => {
     const err = await failure(`${SECRET}/versions/latest`, tokens.reader);
     assert.equal(err.code, status.FAILED_PRECONDITION);
-    assert.equal(err.details, `Secret Version [${BY_NUMBER}/versions/4] is in DESTROYED state.`);
+    assert.equal(
+      err.details,
+      `Secret Version [${BY_NUMBER}/versions/4] is in DESTROYED state.`,
+    );
   });
 
-  const refusals: Array<{name: string; version: string; who: string | undefined; code: number; details: string}> = [
+  const refusals: Array<{
+    name: string;
+    version: string;
+    who: string | undefined;
+    code: number;
+    details: string;
+  }> = [
     {
       name: 'a disabled version',
       version: `${SECRET}/versions/3`,
@@ -168,27 +204,45 @@ describe('Secret Manager (gRPC)', () => {
     },
   ];
   for (const c of refusals) {
-    test(`refuses ${c.name}`, async () => {
-      const token = c.who === undefined ? undefined : (tokens[c.who] ?? 'ya29.forged');
+    void test(`refuses ${c.name}`, async () => {
+      const token =
+        c.who === undefined ? undefined : (tokens[c.who] ?? 'ya29.forged');
       const err = await failure(c.version, token);
       assert.equal(err.code, c.code);
       assert.equal(err.details, c.details);
     });
   }
 
-  test('a missing secret is NOT_FOUND for a caller with project-wide access', async () => {
+  void test('a missing secret is NOT_FOUND for a caller with project-wide access', async () => {
     const email = sa('project-reader');
     emulator.state.createServiceAccount({email});
-    emulator.state.grantSecretAccessor(`serviceAccount:${email}`, 'projects/tvm-local');
-    const jwt = jwtClient(emulator, emulator.state.createKey(email), {scopes: [CLOUD_PLATFORM]});
+    emulator.state.grantSecretAccessor(
+      `serviceAccount:${email}`,
+      'projects/tvm-local',
+    );
+    const jwt = jwtClient(emulator, emulator.state.createKey(email), {
+      scopes: [CLOUD_PLATFORM],
+    });
     const token = (await jwt.getAccessToken()).token ?? '';
-    const err = await failure('projects/tvm-local/secrets/nope/versions/1', token);
+    const err = await failure(
+      'projects/tvm-local/secrets/nope/versions/1',
+      token,
+    );
     assert.equal(err.code, status.NOT_FOUND);
-    assert.equal(err.details, `Secret [projects/123456789012/secrets/nope] not found or has no versions.`);
-    assert.equal(Buffer.from((await access(`${SECRET}/versions/1`, token)).payload?.data as Uint8Array).toString(), 'first');
+    assert.equal(
+      err.details,
+      'Secret [projects/123456789012/secrets/nope] not found or has no versions.',
+    );
+    assert.equal(
+      Buffer.from(
+        (await access(`${SECRET}/versions/1`, token)).payload
+          ?.data as Uint8Array,
+      ).toString(),
+      'first',
+    );
   });
 
-  test('refuses a caller token that has expired by the emulator clock', async () => {
+  void test('refuses a caller token that has expired by the emulator clock', async () => {
     offsetMs = 2 * 3600_000;
     try {
       const err = await failure(`${SECRET}/versions/1`, tokens.reader);
@@ -198,11 +252,17 @@ describe('Secret Manager (gRPC)', () => {
     }
   });
 
-  test('accepts a self-signed JWT from a live key, refuses one from a deleted key', async () => {
+  void test('accepts a self-signed JWT from a live key, refuses one from a deleted key', async () => {
     const key = emulator.state.createKey(reader);
     const selfSigned = async () => {
-      const jwt = new JWT({email: key.client_email, key: key.private_key, keyId: key.private_key_id});
-      const headers = await jwt.getRequestHeaders('https://secretmanager.googleapis.com/');
+      const jwt = new JWT({
+        email: key.client_email,
+        key: key.private_key,
+        keyId: key.private_key_id,
+      });
+      const headers = await jwt.getRequestHeaders(
+        'https://secretmanager.googleapis.com/',
+      );
       return (headers.get('authorization') ?? '').replace(/^Bearer /, '');
     };
     const res = await access(`${SECRET}/versions/1`, await selfSigned());
@@ -212,10 +272,13 @@ describe('Secret Manager (gRPC)', () => {
     assert.equal(err.code, status.UNAUTHENTICATED);
   });
 
-  test('provisions over gRPC: create, add, disable, enable, destroy (admin only)', async () => {
+  void test('provisions over gRPC: create, add, disable, enable, destroy (admin only)', async () => {
     const parent = 'projects/tvm-local';
     const denied = (await rejection(
-      client.createSecret({parent, secretId: 'made', secret: {replication: {automatic: {}}}}, as(tokens.reader)),
+      client.createSecret(
+        {parent, secretId: 'made', secret: {replication: {automatic: {}}}},
+        as(tokens.reader),
+      ),
     )) as GrpcFailure;
     assert.equal(denied.code, status.PERMISSION_DENIED);
     const [secret] = await client.createSecret(
@@ -231,19 +294,34 @@ describe('Secret Manager (gRPC)', () => {
     assert.equal(version.name, 'projects/123456789012/secrets/made/versions/1');
     assert.equal(version.state, 'ENABLED');
     const badCrc = (await rejection(
-      client.addSecretVersion({parent: secret.name, payload: {data, dataCrc32c: 1}}, as(tokens.admin)),
+      client.addSecretVersion(
+        {parent: secret.name, payload: {data, dataCrc32c: 1}},
+        as(tokens.admin),
+      ),
     )) as GrpcFailure;
     assert.equal(badCrc.code, status.INVALID_ARGUMENT);
     const name = version.name ?? '';
-    assert.equal((await client.disableSecretVersion({name}, as(tokens.admin)))[0].state, 'DISABLED');
-    assert.equal((await client.enableSecretVersion({name}, as(tokens.admin)))[0].state, 'ENABLED');
-    assert.equal((await client.getSecretVersion({name}, as(tokens.admin)))[0].state, 'ENABLED');
-    assert.equal((await client.destroySecretVersion({name}, as(tokens.admin)))[0].state, 'DESTROYED');
+    assert.equal(
+      (await client.disableSecretVersion({name}, as(tokens.admin)))[0].state,
+      'DISABLED',
+    );
+    assert.equal(
+      (await client.enableSecretVersion({name}, as(tokens.admin)))[0].state,
+      'ENABLED',
+    );
+    assert.equal(
+      (await client.getSecretVersion({name}, as(tokens.admin)))[0].state,
+      'ENABLED',
+    );
+    assert.equal(
+      (await client.destroySecretVersion({name}, as(tokens.admin)))[0].state,
+      'DESTROYED',
+    );
     const gone = (await rejection(access(name, tokens.admin))) as GrpcFailure;
     assert.equal(gone.code, status.FAILED_PRECONDITION);
   });
 
-  test('methods that are not emulated answer UNIMPLEMENTED', async () => {
+  void test('methods that are not emulated answer UNIMPLEMENTED', async () => {
     const err = (await rejection(
       client.getSecret({name: SECRET}, as(tokens.reader)),
     )) as GrpcFailure;
