@@ -6,4 +6,10 @@ import {http} from '@google-cloud/functions-framework';
 import {parseConfig} from './config.ts';
 import {createService} from './service.ts';
 
+// functions-framework parses bodies before tvm sees them; a body its parser rejects
+// (broken JSON) is answered by Express's final handler, which prints a stack trace
+// unless NODE_ENV is production. The framework builds its app after loading this
+// module, so setting the default here keeps stacks out of every answer.
+process.env.NODE_ENV ??= 'production';
+
 http('tvm', createService(parseConfig(process.env)).app);

@@ -26,6 +26,7 @@ export interface ServiceOptions {
   readonly logger?: Logger;
   readonly rateLimitStore?: RateLimitStoreFactory;
   readonly tokenCache?: TokenCache;
+  readonly mintDeadlineMs?: number;
 }
 
 export interface Service {
@@ -89,6 +90,7 @@ export function createService(
     clock,
     logger,
     rateLimitStore: options.rateLimitStore,
+    mintDeadlineMs: options.mintDeadlineMs,
     projectId: () => projectId,
   });
   return {

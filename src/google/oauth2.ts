@@ -68,7 +68,11 @@ export async function jwtBearerToken(
     throw classify(e, 'OAuth 2.0 token endpoint');
   }
   const accessToken = credentials.access_token;
-  const expiresAt = credentials.expiry_date;
+  // The library stamps expiry_date with the wall clock; carry it over to tvm's clock.
+  const expiresAt =
+    typeof credentials.expiry_date === 'number'
+      ? clock.now() + (credentials.expiry_date - Date.now())
+      : undefined;
   if (typeof accessToken !== 'string' || accessToken === '') {
     throw new UpstreamError(
       'OAuth 2.0 token endpoint answered without a token',

@@ -5,7 +5,6 @@
  * Retry-After when a retry may help, 502 when Google refused.
  */
 import {TvmError} from '../errors.ts';
-import type {Clock} from '../clock.ts';
 
 /** A failure talking to Google, classified. `detail` is for operators and holds no secret. */
 export class UpstreamError extends Error {
@@ -58,9 +57,14 @@ export function classify(e: unknown, what: string): UpstreamError {
   );
 }
 
+/**
+ * Deadlines are in monotonic milliseconds (`performance.now()`): they measure real
+ * elapsed time, which the injected business clock (token expiry) does not.
+ */
+export const monotonicNow = (): number => performance.now();
+
 export interface RetryOptions {
-  clock: Clock;
-  /** Epoch ms by which the whole operation must be over. */
+  /** Monotonic ms (`monotonicNow()`) by which the whole operation must be over. */
   deadline: number;
   /** Names the upstream in messages. */
   what: string;
@@ -69,6 +73,8 @@ export interface RetryOptions {
   maxAttempts?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Source of monotonic time (default `monotonicNow`). */
+  now?: () => number;
 }
 
 const defaultSleep = (ms: number) =>
@@ -83,17 +89,18 @@ export async function withRetry<T>(
   attempt: (timeoutMs: number) => Promise<T>,
   options: RetryOptions,
 ): Promise<T> {
-  const {clock, deadline, what} = options;
+  const {deadline, what} = options;
+  const now = options.now ?? monotonicNow;
   const base = options.baseDelayMs ?? 100;
   const maxAttempts = options.maxAttempts ?? 4;
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   let last: UpstreamError | undefined;
   for (let i = 0; i < maxAttempts; i++) {
-    const left = deadline - clock.now();
+    const left = deadline - now();
     if (left <= 0) break;
     try {
-      return await attempt(left);
+      return await attempt(Math.floor(left));
     } catch (e) {
       // Already decided further down (e.g. a key read inside a mint): keep it.
       if (e instanceof TvmError) throw e;
@@ -101,7 +108,7 @@ export async function withRetry<T>(
       if (!last.retryable) throw refused(last);
     }
     const backoff = Math.round(random() * base * 2 ** i);
-    if (clock.now() + backoff >= deadline) break;
+    if (now() + backoff >= deadline) break;
     await sleep(backoff);
   }
   throw unavailable(

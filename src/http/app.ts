@@ -20,6 +20,7 @@ import type {Logger} from '../log.ts';
 import type {Minter} from '../mint/minter.ts';
 import type {PolicySource} from '../policy-source.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
+import {monotonicNow} from '../google/upstream.ts';
 import {mapError, sendError} from './errors.ts';
 import {createRateLimiters, type RateLimitStoreFactory} from './rate-limit.ts';
 import {parseLifetime, readTokenParams} from './token-request.ts';
@@ -31,7 +32,7 @@ export const TOKEN_TYPE_ACCESS_TOKEN =
   'urn:ietf:params:oauth:token-type:access_token';
 
 /** Time a request may spend minting, well inside the platform's own timeout. */
-const MINT_DEADLINE_MS = 15_000;
+export const DEFAULT_MINT_DEADLINE_MS = 15_000;
 
 export interface AppDeps {
   readonly config: Config;
@@ -40,6 +41,8 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly rateLimitStore?: RateLimitStoreFactory;
+  /** Time a request may spend minting (default DEFAULT_MINT_DEADLINE_MS). */
+  readonly mintDeadlineMs?: number;
   /** The Google project, for trace ids in logs; undefined when unknown. */
   readonly projectId?: () => string | undefined;
 }
@@ -160,7 +163,8 @@ export function createApp(deps: AppDeps): express.Express {
         serviceAccount: decision.serviceAccount,
         scopes: decision.scopes,
         lifetimeSeconds: decision.lifetimeSeconds,
-        deadline: clock.now() + MINT_DEADLINE_MS,
+        deadline:
+          monotonicNow() + (deps.mintDeadlineMs ?? DEFAULT_MINT_DEADLINE_MS),
       });
       const expiresIn = Math.floor((token.expiresAt - clock.now()) / 1000);
       if (expiresIn <= 0) {

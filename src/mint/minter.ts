@@ -31,7 +31,7 @@ export interface MintRequest {
   readonly scopes: readonly string[];
   /** The lifetime the caller is entitled to and asked for. */
   readonly lifetimeSeconds: number;
-  /** Epoch ms by which minting must be over. */
+  /** Monotonic ms (`monotonicNow()`) by which minting must be over. */
   readonly deadline: number;
 }
 
@@ -86,7 +86,7 @@ export function createMinter(deps: MinterDeps): Minter {
               timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
             },
           ),
-        {clock, deadline: req.deadline, what: 'IAM Credentials'},
+        {deadline: req.deadline, what: 'IAM Credentials'},
       );
     }
     return withRetry(
@@ -100,7 +100,7 @@ export function createMinter(deps: MinterDeps): Minter {
           Math.min(left, ATTEMPT_TIMEOUT_MS),
         );
       },
-      {clock, deadline: req.deadline, what: 'OAuth 2.0 token endpoint'},
+      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint'},
     );
   };
 
@@ -158,7 +158,7 @@ function createKeyCache(deps: MinterDeps) {
     const name = sa.keySecret!;
     const bytes = await withRetry(
       left => deps.secrets.access(name, Math.min(left, ATTEMPT_TIMEOUT_MS)),
-      {clock, deadline, what: 'Secret Manager'},
+      {deadline, what: 'Secret Manager'},
     );
     const key = parseKey(bytes, sa);
     if (entries.size >= MAX_ENTRIES)

@@ -15,7 +15,10 @@ import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import type {Clock} from '../../src/clock.ts';
 import {parseConfig, type Config} from '../../src/config.ts';
 import {createLogger} from '../../src/log.ts';
-import {LOCAL_RUNTIME_ACCOUNT, provisionForPolicy} from '../../src/local/provision.ts';
+import {
+  LOCAL_RUNTIME_ACCOUNT,
+  provisionForPolicy,
+} from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 import {createService, type Service} from '../../src/service.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
@@ -23,6 +26,8 @@ import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
 // No stray credentials or metadata probing from the machine running the tests.
 process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-home-'));
 delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+// As src/index.ts does for the deployed function (see there).
+process.env.NODE_ENV ??= 'production';
 
 /** Every log line written during the whole test process, for the secret scan. */
 export const allLogs: string[] = [];
@@ -48,12 +53,16 @@ export interface StackOptions {
   readonly clock?: Clock;
   /** Provision the policy's accounts in the emulator (default true). */
   readonly provision?: boolean;
+  readonly mintDeadlineMs?: number;
 }
 
 let counter = 0;
 
 /** Renders a policy template with key hashes. */
-export function renderPolicy(policy: string, keys: Record<string, string> = {}): string {
+export function renderPolicy(
+  policy: string,
+  keys: Record<string, string> = {},
+): string {
   return policy.replace(/\{\{KEY:([\w-]+)\}\}/g, (_, name: string) => {
     const key = keys[name];
     if (!key) throw new Error(`no key ${name}`);
@@ -63,13 +72,19 @@ export function renderPolicy(policy: string, keys: Record<string, string> = {}):
 
 /** Starts the emulator and tvm; tears both down on close(). */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const emulator = await startEmulator({now: options.clock ? () => options.clock!.now() : undefined});
+  const emulator = await startEmulator({
+    now: options.clock ? () => options.clock!.now() : undefined,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'tvm-policy-'));
   const policyPath = join(dir, 'policy.yaml');
   const text = renderPolicy(options.policy, options.keys);
   writeFileSync(policyPath, text);
   if (options.provision !== false) {
-    provisionForPolicy(emulator.state, parsePolicy(text), LOCAL_RUNTIME_ACCOUNT);
+    provisionForPolicy(
+      emulator.state,
+      parsePolicy(text),
+      LOCAL_RUNTIME_ACCOUNT,
+    );
   }
   const config = parseConfig({
     TVM_POLICY: policyPath,
@@ -96,6 +111,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const service = createService(config, {
     clock: options.clock,
     logger: createLogger('debug', sink),
+    mintDeadlineMs: options.mintDeadlineMs,
   });
   const name = `tvm-test-${process.pid}-${++counter}`;
   registerHttp(name, service.app);
@@ -110,7 +126,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     config,
     policyPath,
     logs,
-    audits: () => logs.filter(l => (l as {audit?: unknown}).audit !== undefined),
+    audits: () =>
+      logs.filter(l => (l as {audit?: unknown}).audit !== undefined),
     async close() {
       server.closeAllConnections();
       await new Promise<void>(resolve => server.close(() => resolve()));
@@ -135,11 +152,47 @@ export async function postForm(
     body: new URLSearchParams(form).toString(),
   });
   const text = await res.text();
-  return {status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}};
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
 }
 
 /** The HTTP Basic header for `id`:`secret` (RFC 6749 §2.3.1 form-encoding). */
 export function basic(id: string, secret: string): string {
   const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
+
+/** Patterns that must never appear in a log line. */
+const SECRET_PATTERNS: readonly RegExp[] = [
+  /ya29\./, // Google access tokens
+  /tvm_[A-Za-z0-9_-]{43}/, // tvm API keys
+  /BEGIN (RSA )?PRIVATE KEY/,
+  /Basic [A-Za-z0-9+/=]{8,}/,
+  /Bearer [A-Za-z0-9._-]{8,}/,
+  /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, // JWTs
+];
+
+/**
+ * Asserts that no log line written so far in this process contains a token, key,
+ * assertion or Authorization header, nor any of the `values` given (secrets the test
+ * handed out or received).
+ */
+export function assertNoSecretsLogged(values: readonly string[] = []): void {
+  if (allLogs.length === 0)
+    throw new Error('no logs captured: the scan would prove nothing');
+  for (const line of allLogs) {
+    for (const p of SECRET_PATTERNS) {
+      if (p.test(line))
+        throw new Error(`a log line matches ${p}: ${line.slice(0, 200)}`);
+    }
+    for (const v of values) {
+      if (v && line.includes(v))
+        throw new Error(
+          `a log line contains a secret value: ${line.slice(0, 80)}...`,
+        );
+    }
+  }
 }
