@@ -15,12 +15,7 @@ import {getReferencesInExpression, parse} from '@cdktf/hcl2json';
 
 /** A value as hcl2json renders it: expressions are strings holding `${...}`. */
 export type HclValue =
-  | string
-  | number
-  | boolean
-  | null
-  | HclValue[]
-  | {[key: string]: HclValue};
+  string | number | boolean | null | HclValue[] | {[key: string]: HclValue};
 export type HclBody = {[key: string]: HclValue};
 
 export interface TfFile {
@@ -171,7 +166,8 @@ export function* strings(
   else if (Array.isArray(value)) {
     for (const [i, v] of value.entries()) yield* strings(v, `${path}[${i}]`);
   } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) yield* strings(v, `${path}.${k}`);
+    for (const [k, v] of Object.entries(value))
+      yield* strings(v, `${path}.${k}`);
   }
 }
 
@@ -188,7 +184,13 @@ const RESOURCE_META = new Set([
   'connection',
   'provisioner',
 ]);
-const DATA_META = new Set(['count', 'for_each', 'provider', 'depends_on', 'lifecycle']);
+const DATA_META = new Set([
+  'count',
+  'for_each',
+  'provider',
+  'depends_on',
+  'lifecycle',
+]);
 const LIFECYCLE_KEYS = new Set([
   'create_before_destroy',
   'prevent_destroy',
@@ -213,7 +215,8 @@ function checkBody(
       if (key === 'lifecycle') {
         for (const lc of blocks(body, 'lifecycle')) {
           for (const k of Object.keys(lc)) {
-            if (!LIFECYCLE_KEYS.has(k)) problems.push(`${where}.lifecycle: unknown argument "${k}"`);
+            if (!LIFECYCLE_KEYS.has(k))
+              problems.push(`${where}.lifecycle: unknown argument "${k}"`);
           }
         }
       }
@@ -224,14 +227,23 @@ function checkBody(
       for (const [name, list] of Object.entries(value)) {
         const nested = schema.blocks[name];
         if (!nested) {
-          problems.push(`${where}: dynamic "${name}" is not a block of this type`);
+          problems.push(
+            `${where}: dynamic "${name}" is not a block of this type`,
+          );
           continue;
         }
         present.add(name);
         for (const dyn of Array.isArray(list) ? list.filter(isObject) : []) {
-          if (dyn.for_each === undefined) problems.push(`${where}.dynamic.${name}: no for_each`);
+          if (dyn.for_each === undefined)
+            problems.push(`${where}.dynamic.${name}: no for_each`);
           for (const content of blocks(dyn, 'content')) {
-            checkBody(content, nested, `${where}.dynamic.${name}.content`, new Set(), problems);
+            checkBody(
+              content,
+              nested,
+              `${where}.dynamic.${name}.content`,
+              new Set(),
+              problems,
+            );
           }
         }
       }
@@ -242,7 +254,9 @@ function checkBody(
       present.add(key);
       const list = Array.isArray(value) ? value : [];
       if (!list.every(isObject) || list.length === 0) {
-        problems.push(`${where}.${key}: is a block, write it as ${key} { ... }`);
+        problems.push(
+          `${where}.${key}: is a block, write it as ${key} { ... }`,
+        );
         continue;
       }
       if (nested.nesting === 'single' && list.length > 1) {
@@ -254,16 +268,20 @@ function checkBody(
     } else if (attributes.has(key)) {
       present.add(key);
     } else if (computed.has(key)) {
-      problems.push(`${where}: "${key}" is read-only (computed by the provider)`);
+      problems.push(
+        `${where}: "${key}" is read-only (computed by the provider)`,
+      );
     } else {
       problems.push(`${where}: unknown argument or block "${key}"`);
     }
   }
   for (const r of schema.required) {
-    if (!present.has(r)) problems.push(`${where}: required argument "${r}" is missing`);
+    if (!present.has(r))
+      problems.push(`${where}: required argument "${r}" is missing`);
   }
   for (const [name, b] of Object.entries(schema.blocks)) {
-    if (b.min && !present.has(name)) problems.push(`${where}: required block "${name}" is missing`);
+    if (b.min && !present.has(name))
+      problems.push(`${where}: required block "${name}" is missing`);
   }
 }
 
@@ -273,27 +291,50 @@ function checkBody(
  * set, and every required argument and block is present. Provider blocks are checked
  * against the provider's own configuration schema.
  */
-export function schemaProblems(conf: Configuration, table: SchemaTable): string[] {
+export function schemaProblems(
+  conf: Configuration,
+  table: SchemaTable,
+): string[] {
   const problems: string[] = [];
   for (const d of declared(conf)) {
     const where = `${d.file}: ${d.kind === 'data' ? 'data.' : ''}${d.type}.${d.name}`;
     if (!d.type.startsWith('google_')) {
-      problems.push(`${where}: only the google provider is known to these checks`);
+      problems.push(
+        `${where}: only the google provider is known to these checks`,
+      );
       continue;
     }
-    const schema = (d.kind === 'resource' ? table.resource : table.data)[d.type];
+    const schema = (d.kind === 'resource' ? table.resource : table.data)[
+      d.type
+    ];
     if (!schema) {
-      problems.push(`${where}: no ${d.kind === 'resource' ? 'resource' : 'data source'} type ${d.type} in ${table.provider} ${table.provider_version}`);
+      problems.push(
+        `${where}: no ${d.kind === 'resource' ? 'resource' : 'data source'} type ${d.type} in ${table.provider} ${table.provider_version}`,
+      );
       continue;
     }
-    checkBody(d.body, schema, where, d.kind === 'resource' ? RESOURCE_META : DATA_META, problems);
+    checkBody(
+      d.body,
+      schema,
+      where,
+      d.kind === 'resource' ? RESOURCE_META : DATA_META,
+      problems,
+    );
   }
   for (const p of labelled(conf, 'provider')) {
     if (p.name !== 'google') {
-      problems.push(`${p.file}: provider.${p.name}: only the google provider is known to these checks`);
+      problems.push(
+        `${p.file}: provider.${p.name}: only the google provider is known to these checks`,
+      );
       continue;
     }
-    checkBody(p.body, table.provider_config, `${p.file}: provider.google`, new Set(['alias']), problems);
+    checkBody(
+      p.body,
+      table.provider_config,
+      `${p.file}: provider.google`,
+      new Set(['alias']),
+      problems,
+    );
   }
   return problems;
 }
@@ -339,7 +380,9 @@ export async function referenceProblems(
   const vars = variables(conf);
   const locs = locals(conf);
   const mods = moduleCalls(conf);
-  const decls = new Map(declared(conf).map(d => [`${d.kind}.${d.type}.${d.name}`, d]));
+  const decls = new Map(
+    declared(conf).map(d => [`${d.kind}.${d.type}.${d.name}`, d]),
+  );
 
   const check = async (
     file: string,
@@ -367,10 +410,13 @@ export async function referenceProblems(
     if (multi && !INDEX_SEGMENT.test(first)) {
       return `${type}.${name} has count or for_each: index it`;
     }
-    if (!multi && INDEX_SEGMENT.test(first)) return `${type}.${name} is a single instance`;
+    if (!multi && INDEX_SEGMENT.test(first))
+      return `${type}.${name} is a single instance`;
     const attr = multi ? rest[1] : first;
     if (attr === undefined) return undefined;
-    const schema = (kind === 'resource' ? table.resource : table.data)[type ?? ''];
+    const schema = (kind === 'resource' ? table.resource : table.data)[
+      type ?? ''
+    ];
     if (!schema) return undefined; // reported by schemaProblems
     const known = new Set([
       'id',
@@ -393,16 +439,24 @@ export async function referenceProblems(
         const call = mods.get(second ?? '');
         if (!call) return 'no such module call';
         const out = segs[2];
-        const known = typeof call.source === 'string' ? moduleOutputs(call.source) : undefined;
-        if (out !== undefined && known && !known.has(out)) return `the module has no output "${out}"`;
+        const known =
+          typeof call.source === 'string'
+            ? moduleOutputs(call.source)
+            : undefined;
+        if (out !== undefined && known && !known.has(out))
+          return `the module has no output "${out}"`;
         return undefined;
       }
       case 'data':
         return resolveDeclared('data', segs.slice(1));
       case 'each':
-        return scope.each ? undefined : 'each is only valid where for_each is set';
+        return scope.each
+          ? undefined
+          : 'each is only valid where for_each is set';
       case 'count':
-        return scope.count ? undefined : 'count is only valid where count is set';
+        return scope.count
+          ? undefined
+          : 'count is only valid where count is set';
       case 'path':
       case 'terraform':
       case 'self':
@@ -425,24 +479,37 @@ export async function referenceProblems(
       const where = `${scope.where}.${key}`;
       if (key === 'lifecycle') {
         for (const lc of blocks(body, 'lifecycle')) {
-          const {ignore_changes: _ignored, ...rest} = lc;
-          await check(file, rest, {...scope, where});
+          // ignore_changes names attributes, it refers to nothing.
+          const rest = Object.entries(lc).filter(
+            ([k]) => k !== 'ignore_changes',
+          );
+          await check(file, Object.fromEntries(rest), {...scope, where});
         }
       } else if (key === 'dynamic' && isObject(value)) {
         for (const [name, list] of Object.entries(value)) {
           for (const dyn of Array.isArray(list) ? list.filter(isObject) : []) {
-            await check(file, dyn.for_each, {...scope, where: `${where}.${name}`});
-            const iterator = typeof dyn.iterator === 'string' ? dyn.iterator : name;
+            await check(file, dyn.for_each, {
+              ...scope,
+              where: `${where}.${name}`,
+            });
+            const iterator =
+              typeof dyn.iterator === 'string' ? dyn.iterator : name;
             const inner = {
               ...scope,
               where: `${where}.${name}.content`,
               iterators: new Set([...scope.iterators, iterator]),
             };
-            for (const content of blocks(dyn, 'content')) await walkBlock(file, content, inner);
+            for (const content of blocks(dyn, 'content'))
+              await walkBlock(file, content, inner);
           }
         }
-      } else if (Array.isArray(value) && value.length > 0 && value.every(isObject)) {
-        for (const b of value.filter(isObject)) await walkBlock(file, b, {...scope, where});
+      } else if (
+        Array.isArray(value) &&
+        value.length > 0 &&
+        value.every(isObject)
+      ) {
+        for (const b of value.filter(isObject))
+          await walkBlock(file, b, {...scope, where});
       } else {
         await check(file, value, {...scope, where});
       }
@@ -467,12 +534,17 @@ export async function referenceProblems(
           for (const ref of await referencesIn(f.path, s.value)) {
             const segs = ref.split('.');
             if (segs[0] !== 'var' || segs[1] !== v.name) {
-              problems.push(`${f.path}: ${s.path}: ${ref}: a validation may refer to its own variable only`);
+              problems.push(
+                `${f.path}: ${s.path}: ${ref}: a validation may refer to its own variable only`,
+              );
             }
           }
         }
       }
-      await check(f.path, v.body.default, {...top, where: `variable.${v.name}.default`});
+      await check(f.path, v.body.default, {
+        ...top,
+        where: `variable.${v.name}.default`,
+      });
     }
     for (const o of labelled(conf, 'output').filter(x => x.file === f.path)) {
       await walkBlock(f.path, o.body, {...top, where: `output.${o.name}`});
@@ -508,15 +580,21 @@ export function variableProblems(conf: Configuration): string[] {
   const problems: string[] = [];
   for (const v of labelled(conf, 'variable')) {
     const where = `${v.file}: variable.${v.name}`;
-    if (typeof v.body.type !== 'string' || v.body.type === '') problems.push(`${where}: no type`);
-    if (typeof v.body.description !== 'string' || v.body.description.trim() === '') {
+    if (typeof v.body.type !== 'string' || v.body.type === '')
+      problems.push(`${where}: no type`);
+    if (
+      typeof v.body.description !== 'string' ||
+      v.body.description.trim() === ''
+    ) {
       problems.push(`${where}: no description`);
     }
     for (const [i, val] of blocks(v.body, 'validation').entries()) {
       const cond = val.condition;
       const message = val.error_message;
       if (typeof cond !== 'string' || !cond.includes(`var.${v.name}`)) {
-        problems.push(`${where}.validation[${i}]: the condition does not test var.${v.name}`);
+        problems.push(
+          `${where}.validation[${i}]: the condition does not test var.${v.name}`,
+        );
       }
       if (typeof message !== 'string' || message.trim() === '') {
         problems.push(`${where}.validation[${i}]: no error_message`);
@@ -525,7 +603,9 @@ export function variableProblems(conf: Configuration): string[] {
       for (const m of String(cond).matchAll(/contains\(\[([^\]]*)\]/g)) {
         for (const allowed of (m[1] ?? '').matchAll(/"([^"]*)"/g)) {
           if (!message.includes(allowed[1] ?? '')) {
-            problems.push(`${where}.validation[${i}]: error_message does not list "${allowed[1]}"`);
+            problems.push(
+              `${where}.validation[${i}]: error_message does not list "${allowed[1]}"`,
+            );
           }
         }
       }
@@ -534,7 +614,14 @@ export function variableProblems(conf: Configuration): string[] {
   return problems;
 }
 
-const MODULE_META = new Set(['source', 'version', 'count', 'for_each', 'providers', 'depends_on']);
+const MODULE_META = new Set([
+  'source',
+  'version',
+  'count',
+  'for_each',
+  'providers',
+  'depends_on',
+]);
 
 /** A module call passes only the module's variables and every one without a default. */
 export function moduleCallProblems(
@@ -553,7 +640,9 @@ export function moduleCallProblems(
   }
   for (const [name, body] of vars) {
     if (!('default' in body) && !(name in call)) {
-      problems.push(`module.${callName}: required variable "${name}" is not set`);
+      problems.push(
+        `module.${callName}: required variable "${name}" is not set`,
+      );
     }
   }
   return problems;
@@ -567,7 +656,8 @@ function parseVersion(s: string): Version {
 }
 
 function compare(a: Version, b: Version): number {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
+  for (let i = 0; i < 3; i++)
+    if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
   return 0;
 }
 
@@ -592,7 +682,8 @@ export function satisfies(version: string, constraint: string): boolean {
         return c !== 0;
       case '~>': {
         const parts = (m[2] ?? '').split('.').length;
-        const upper: Version = parts >= 3 ? [want[0], want[1] + 1, 0] : [want[0] + 1, 0, 0];
+        const upper: Version =
+          parts >= 3 ? [want[0], want[1] + 1, 0] : [want[0] + 1, 0, 0];
         return c >= 0 && compare(v, upper) < 0;
       }
       default:
@@ -609,7 +700,8 @@ export function bounded(constraint: string): boolean {
   return (
     ops.includes('~>') ||
     ops.includes('=') ||
-    (ops.some(o => o === '>=' || o === '>') && ops.some(o => o === '<' || o === '<='))
+    (ops.some(o => o === '>=' || o === '>') &&
+      ops.some(o => o === '<' || o === '<='))
   );
 }
 
@@ -617,21 +709,35 @@ export function bounded(constraint: string): boolean {
  * The configuration pins Terraform and every provider between a lower and an upper
  * bound, and the provider version the schema table was derived from is allowed.
  */
-export function versionProblems(conf: Configuration, table: SchemaTable): string[] {
+export function versionProblems(
+  conf: Configuration,
+  table: SchemaTable,
+): string[] {
   const problems: string[] = [];
   const tf = conf.files.flatMap(f => blocks(f.body, 'terraform'));
   if (tf.length === 0) return [`${conf.dir}: no terraform block`];
-  const required = tf.map(t => t.required_version).find(v => typeof v === 'string');
+  const required = tf
+    .map(t => t.required_version)
+    .find(v => typeof v === 'string');
   if (typeof required !== 'string' || !bounded(required)) {
-    problems.push(`${conf.dir}: required_version must have a lower and an upper bound`);
+    problems.push(
+      `${conf.dir}: required_version must have a lower and an upper bound`,
+    );
   }
   const providers = tf.flatMap(t => blocks(t, 'required_providers'));
   const google = providers.map(p => p.google).find(isObject);
-  if (!google) return [...problems, `${conf.dir}: google is not in required_providers`];
+  if (!google)
+    return [...problems, `${conf.dir}: google is not in required_providers`];
   for (const p of providers) {
     for (const [name, spec] of Object.entries(p)) {
-      if (!isObject(spec) || typeof spec.version !== 'string' || !bounded(spec.version)) {
-        problems.push(`${conf.dir}: provider ${name}: version must have a lower and an upper bound`);
+      if (
+        !isObject(spec) ||
+        typeof spec.version !== 'string' ||
+        !bounded(spec.version)
+      ) {
+        problems.push(
+          `${conf.dir}: provider ${name}: version must have a lower and an upper bound`,
+        );
       }
       if (!isObject(spec) || typeof spec.source !== 'string') {
         problems.push(`${conf.dir}: provider ${name}: no source`);
@@ -641,7 +747,10 @@ export function versionProblems(conf: Configuration, table: SchemaTable): string
   if (google.source !== 'hashicorp/google') {
     problems.push(`${conf.dir}: google's source must be hashicorp/google`);
   }
-  if (typeof google.version === 'string' && !satisfies(table.provider_version, google.version)) {
+  if (
+    typeof google.version === 'string' &&
+    !satisfies(table.provider_version, google.version)
+  ) {
     problems.push(
       `${conf.dir}: google ${google.version} excludes ${table.provider_version}, the version these checks know`,
     );
@@ -654,10 +763,14 @@ export function versionProblems(conf: Configuration, table: SchemaTable): string
 // ---------------------------------------------------------------------------------------
 
 const BASIC_ROLE = /\broles\/(owner|editor|viewer)\b/;
-const HIGH_LEVEL_IAM = /^google_(project|folder|organization|billing_account)_iam_(member|binding|policy)$/;
+const HIGH_LEVEL_IAM =
+  /^google_(project|folder|organization|billing_account)_iam_(member|binding|policy)$/;
 const AUTHORITATIVE_IAM = /^google_.*_iam_(binding|policy)$/;
 const PUBLIC_MEMBERS = new Set(['allUsers', 'allAuthenticatedUsers']);
-const INVOKER_ROLES = new Set(['roles/run.invoker', 'roles/cloudfunctions.invoker']);
+const INVOKER_ROLES = new Set([
+  'roles/run.invoker',
+  'roles/cloudfunctions.invoker',
+]);
 const KEY_RESOURCES = new Set(['google_service_account_key']);
 
 export interface LeastPrivilegeOptions {
@@ -688,7 +801,10 @@ export function leastPrivilegeProblems(
   for (const f of conf.files) {
     for (const s of strings(f.body, '')) {
       const m = BASIC_ROLE.exec(s.value);
-      if (m) problems.push(`${f.path}: ${s.path.slice(1)}: basic role ${m[0]} is too broad`);
+      if (m)
+        problems.push(
+          `${f.path}: ${s.path.slice(1)}: basic role ${m[0]} is too broad`,
+        );
     }
   }
   for (const d of declared(conf)) {
@@ -704,17 +820,26 @@ export function leastPrivilegeProblems(
       );
     }
     if (AUTHORITATIVE_IAM.test(d.type)) {
-      problems.push(`${where}: authoritative IAM removes others' grants; use _iam_member`);
+      problems.push(
+        `${where}: authoritative IAM removes others' grants; use _iam_member`,
+      );
     }
-    const members = [d.body.member, ...(Array.isArray(d.body.members) ? d.body.members : [])];
+    const members = [
+      d.body.member,
+      ...(Array.isArray(d.body.members) ? d.body.members : []),
+    ];
     for (const member of members) {
       if (typeof member !== 'string' || !PUBLIC_MEMBERS.has(member)) continue;
       if (!role || !INVOKER_ROLES.has(role)) {
-        problems.push(`${where}: ${member} may only be an invoker, not ${role ?? 'this role'}`);
+        problems.push(
+          `${where}: ${member} may only be an invoker, not ${role ?? 'this role'}`,
+        );
       }
       const gate = d.body.count ?? d.body.for_each;
       if (typeof gate !== 'string' || !gate.includes('var.')) {
-        problems.push(`${where}: public access must be behind a variable (count or for_each)`);
+        problems.push(
+          `${where}: public access must be behind a variable (count or for_each)`,
+        );
       }
     }
   }

@@ -54,45 +54,64 @@ function first(body: HclBody, key: string): HclBody {
   return only(blocks(body, key), `${key} block`);
 }
 
-describe('terraform: every .tf parses and matches the Google provider schema', () => {
+void describe('terraform: every .tf parses and matches the Google provider schema', () => {
   for (const [name, conf] of [
     ['module', mod],
     ['example', example],
   ] as const) {
-    test(`${name}: resource and data types, arguments and blocks exist; required ones present`, () => {
+    void test(`${name}: resource and data types, arguments and blocks exist; required ones present`, () => {
       assert.ok(conf.files.length >= 3, `${conf.dir} has .tf files`);
       assert.deepEqual(schemaProblems(conf, table), []);
     });
 
-    test(`${name}: every var., local., module., data. and resource reference resolves`, async () => {
-      assert.deepEqual(await referenceProblems(conf, table, outputsBySource), []);
+    void test(`${name}: every var., local., module., data. and resource reference resolves`, async () => {
+      assert.deepEqual(
+        await referenceProblems(conf, table, outputsBySource),
+        [],
+      );
     });
 
-    test(`${name}: every variable has a type and a description; validations are sound`, () => {
+    void test(`${name}: every variable has a type and a description; validations are sound`, () => {
       assert.ok(variables(conf).size > 0);
       assert.deepEqual(variableProblems(conf), []);
     });
 
-    test(`${name}: Terraform and provider versions are bounded and admit the schema's version`, () => {
+    void test(`${name}: Terraform and provider versions are bounded and admit the schema's version`, () => {
       assert.deepEqual(versionProblems(conf, table), []);
     });
 
-    test(`${name}: least privilege holds`, () => {
+    void test(`${name}: least privilege holds`, () => {
       assert.deepEqual(leastPrivilegeProblems(conf), []);
     });
   }
 
-  test('the module has the terraform-google-modules layout', () => {
-    for (const f of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md']) {
+  void test('the module has the terraform-google-modules layout', () => {
+    for (const f of [
+      'main.tf',
+      'variables.tf',
+      'outputs.tf',
+      'versions.tf',
+      'README.md',
+    ]) {
       assert.ok(existsSync(join(MODULE_DIR, f)), `terraform/modules/tvm/${f}`);
     }
-    for (const f of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md', 'terraform.tfvars.example']) {
-      assert.ok(existsSync(join(EXAMPLE_DIR, f)), `terraform/examples/simple/${f}`);
+    for (const f of [
+      'main.tf',
+      'variables.tf',
+      'outputs.tf',
+      'versions.tf',
+      'README.md',
+      'terraform.tfvars.example',
+    ]) {
+      assert.ok(
+        existsSync(join(EXAMPLE_DIR, f)),
+        `terraform/examples/simple/${f}`,
+      );
     }
   });
 });
 
-describe('terraform: the module validates what users type', () => {
+void describe('terraform: the module validates what users type', () => {
   const vars = variables(mod);
   const cases: Array<{variable: string; mentions: RegExp}> = [
     {variable: 'project_id', mentions: /regex/},
@@ -109,14 +128,17 @@ describe('terraform: the module validates what users type', () => {
     {variable: 'max_instance_count', mentions: />= 1/},
     {variable: 'trusted_proxy_hops', mentions: /<= 5/},
     {variable: 'service_accounts', mentions: /iam\\\\\.gserviceaccount/},
-    {variable: 'service_accounts', mentions: /contains\(\["impersonate", "key"\]/},
+    {
+      variable: 'service_accounts',
+      mentions: /contains\(\["impersonate", "key"\]/,
+    },
     {variable: 'build_service_account', mentions: /gserviceaccount/},
     {variable: 'issuer_url', mentions: /\^https:/},
     {variable: 'vpc_connector_cidr', mentions: /cidrhost/},
     {variable: 'policy_file', mentions: /ya\?ml/},
   ];
   for (const c of cases) {
-    test(`${c.variable} has a validation matching ${c.mentions}`, () => {
+    void test(`${c.variable} has a validation matching ${c.mentions}`, () => {
       const v = vars.get(c.variable);
       assert.ok(v, `variable ${c.variable}`);
       const conditions = blocks(v, 'validation').map(b => String(b.condition));
@@ -127,7 +149,7 @@ describe('terraform: the module validates what users type', () => {
     });
   }
 
-  test('public invocation is an explicit choice: allow_unauthenticated_invocations has no default', () => {
+  void test('public invocation is an explicit choice: allow_unauthenticated_invocations has no default', () => {
     const v = vars.get('allow_unauthenticated_invocations');
     assert.ok(v);
     assert.equal(v.type, '${bool}');
@@ -136,27 +158,36 @@ describe('terraform: the module validates what users type', () => {
   });
 });
 
-describe('terraform: the function', () => {
-  const fn = only(resourcesOfType(mod, 'google_cloudfunctions2_function'), 'function');
+void describe('terraform: the function', () => {
+  const fn = only(
+    resourcesOfType(mod, 'google_cloudfunctions2_function'),
+    'function',
+  );
   const build = first(fn.body, 'build_config');
   const service = first(fn.body, 'service_config');
 
-  test('runs nodejs24 with the tvm entry point, from the zip in the source bucket', () => {
+  void test('runs nodejs24 with the tvm entry point, from the zip in the source bucket', () => {
     assert.equal(build.runtime, 'nodejs24');
     assert.equal(build.entry_point, 'tvm');
     const storage = first(first(build, 'source'), 'storage_source');
     assert.equal(storage.bucket, '${google_storage_bucket.source.name}');
     assert.equal(storage.object, '${google_storage_bucket_object.source.name}');
-    const object = only(resourcesOfType(mod, 'google_storage_bucket_object'), 'object');
+    const object = only(
+      resourcesOfType(mod, 'google_storage_bucket_object'),
+      'object',
+    );
     assert.equal(object.body.source, '${var.source_zip_path}');
   });
 
-  test('runs as the dedicated runtime service account', () => {
-    assert.equal(service.service_account_email, '${google_service_account.runtime.email}');
+  void test('runs as the dedicated runtime service account', () => {
+    assert.equal(
+      service.service_account_email,
+      '${google_service_account.runtime.email}',
+    );
     only(resourcesOfType(mod, 'google_service_account'), 'service account');
   });
 
-  test('memory, cpu, timeout, concurrency, instances and ingress come from variables', () => {
+  void test('memory, cpu, timeout, concurrency, instances and ingress come from variables', () => {
     const want: Record<string, string> = {
       available_memory: 'available_memory',
       available_cpu: 'available_cpu',
@@ -171,14 +202,17 @@ describe('terraform: the function', () => {
     }
   });
 
-  test('reads the policy through the Secret Manager API: nothing is mounted', () => {
+  void test('reads the policy through the Secret Manager API: nothing is mounted', () => {
     assert.equal(service.secret_environment_variables, undefined);
     assert.equal(service.secret_volumes, undefined);
   });
 });
 
 /** The literal keys an expression yields, following local. references; undefined if unknown. */
-function literalKeys(value: HclValue | undefined, seen = new Set<string>()): string[] | undefined {
+function literalKeys(
+  value: HclValue | undefined,
+  seen = new Set<string>(),
+): string[] | undefined {
   if (isObject(value)) return Object.keys(value);
   if (typeof value !== 'string') return undefined;
   const refs = [...value.matchAll(/\b(local|var|module|data)\.([a-z0-9_]+)/g)];
@@ -194,16 +228,19 @@ function literalKeys(value: HclValue | undefined, seen = new Set<string>()): str
   return keys;
 }
 
-describe('terraform: the function environment is the contract (src/config.ts)', () => {
-  const fn = only(resourcesOfType(mod, 'google_cloudfunctions2_function'), 'function');
+void describe('terraform: the function environment is the contract (src/config.ts)', () => {
+  const fn = only(
+    resourcesOfType(mod, 'google_cloudfunctions2_function'),
+    'function',
+  );
   const service = first(fn.body, 'service_config');
   const keys = literalKeys(service.environment_variables);
 
-  test('the keys are literal, so they can be checked', () => {
+  void test('the keys are literal, so they can be checked', () => {
     assert.ok(keys && keys.length > 0, String(service.environment_variables));
   });
 
-  test('every variable the module sets is one that CONFIG_VARIABLES lists', () => {
+  void test('every variable the module sets is one that CONFIG_VARIABLES lists', () => {
     const accepted = new Set(Object.keys(CONFIG_VARIABLES));
     assert.deepEqual(
       keys?.filter(k => !accepted.has(k)),
@@ -212,12 +249,12 @@ describe('terraform: the function environment is the contract (src/config.ts)', 
     );
   });
 
-  test('it sets where the policy is and the issuer', () => {
+  void test('it sets where the policy is and the issuer', () => {
     assert.ok(keys?.includes('TVM_POLICY'));
     assert.ok(keys?.includes('TVM_ISSUER'));
   });
 
-  test('it leaves the platform, local mode and test endpoints alone', () => {
+  void test('it leaves the platform, local mode and test endpoints alone', () => {
     for (const k of [
       'PORT',
       'TVM_LOCAL',
@@ -231,101 +268,166 @@ describe('terraform: the function environment is the contract (src/config.ts)', 
     }
   });
 
-  test('TVM_POLICY names the latest version of the policy secret, so updates need no redeploy', () => {
+  void test('TVM_POLICY names the latest version of the policy secret, so updates need no redeploy', () => {
     assert.equal(
       locals(mod).get('policy_source'),
       '${google_secret_manager_secret.policy.id}/versions/latest',
     );
   });
 
-  test('TVM_ISSUER is the predictable function URL unless issuer_url overrides it', () => {
+  void test('TVM_ISSUER is the predictable function URL unless issuer_url overrides it', () => {
     const issuer = String(locals(mod).get('issuer'));
     assert.match(issuer, /var\.issuer_url/);
-    assert.match(issuer, /https:\/\/\$\{var\.region\}-\$\{var\.project_id\}\.cloudfunctions\.net\/\$\{var\.name\}/);
-    assert.doesNotMatch(issuer, /google_cloudfunctions2_function/, 'no dependency cycle');
+    assert.match(
+      issuer,
+      /https:\/\/\$\{var\.region\}-\$\{var\.project_id\}\.cloudfunctions\.net\/\$\{var\.name\}/,
+    );
+    assert.doesNotMatch(
+      issuer,
+      /google_cloudfunctions2_function/,
+      'no dependency cycle',
+    );
   });
 });
 
-describe('terraform: least-privilege grants of the module', () => {
+void describe('terraform: least-privilege grants of the module', () => {
   const iam = declared(mod).filter(d => /_iam_/.test(d.type));
 
-  test('the only roles granted are token creation, secret access and (optionally) invocation', () => {
-    assert.deepEqual(
-      [...new Set(iam.map(d => d.body.role))].sort(),
-      ['roles/iam.serviceAccountTokenCreator', 'roles/run.invoker', 'roles/secretmanager.secretAccessor'],
-    );
+  void test('the only roles granted are token creation, secret access and (optionally) invocation', () => {
+    assert.deepEqual([...new Set(iam.map(d => d.body.role))].sort(), [
+      'roles/iam.serviceAccountTokenCreator',
+      'roles/run.invoker',
+      'roles/secretmanager.secretAccessor',
+    ]);
   });
 
-  test('token creation is granted on each impersonated target account, to the runtime account', () => {
-    const grants = iam.filter(d => d.body.role === 'roles/iam.serviceAccountTokenCreator');
+  void test('token creation is granted on each impersonated target account, to the runtime account', () => {
+    const grants = iam.filter(
+      d => d.body.role === 'roles/iam.serviceAccountTokenCreator',
+    );
     const g = only(grants, 'token creator grant');
     assert.equal(g.type, 'google_service_account_iam_member');
     assert.equal(g.body.for_each, '${local.impersonated_account_names}');
     assert.equal(g.body.service_account_id, '${each.value}');
     assert.equal(g.body.member, '${local.runtime_member}');
-    assert.match(String(locals(mod).get('impersonated_emails')), /sa\.mint == "impersonate"/);
-    assert.equal(locals(mod).get('runtime_member'), 'serviceAccount:${google_service_account.runtime.email}');
+    assert.match(
+      String(locals(mod).get('impersonated_emails')),
+      /sa\.mint == "impersonate"/,
+    );
+    assert.equal(
+      locals(mod).get('runtime_member'),
+      'serviceAccount:${google_service_account.runtime.email}',
+    );
   });
 
-  test('secret access is granted on the policy secret and on each key secret, to the runtime account', () => {
-    const grants = iam.filter(d => d.body.role === 'roles/secretmanager.secretAccessor');
-    assert.deepEqual(grants.map(g => g.type), [
-      'google_secret_manager_secret_iam_member',
-      'google_secret_manager_secret_iam_member',
-    ]);
-    for (const g of grants) assert.equal(g.body.member, '${local.runtime_member}');
-    const policy = only(grants.filter(g => g.name === 'policy_accessor'), 'policy accessor');
-    assert.equal(policy.body.secret_id, '${google_secret_manager_secret.policy.secret_id}');
-    const keys = only(grants.filter(g => g.name === 'key_accessor'), 'key accessor');
+  void test('secret access is granted on the policy secret and on each key secret, to the runtime account', () => {
+    const grants = iam.filter(
+      d => d.body.role === 'roles/secretmanager.secretAccessor',
+    );
+    assert.deepEqual(
+      grants.map(g => g.type),
+      [
+        'google_secret_manager_secret_iam_member',
+        'google_secret_manager_secret_iam_member',
+      ],
+    );
+    for (const g of grants)
+      assert.equal(g.body.member, '${local.runtime_member}');
+    const policy = only(
+      grants.filter(g => g.name === 'policy_accessor'),
+      'policy accessor',
+    );
+    assert.equal(
+      policy.body.secret_id,
+      '${google_secret_manager_secret.policy.secret_id}',
+    );
+    const keys = only(
+      grants.filter(g => g.name === 'key_accessor'),
+      'key accessor',
+    );
     assert.equal(keys.body.for_each, '${local.key_secret_names}');
-    assert.match(String(locals(mod).get('key_secret_names')), /if sa\.mint == "key"/);
+    assert.match(
+      String(locals(mod).get('key_secret_names')),
+      /if sa\.mint == "key"/,
+    );
   });
 
-  test('allUsers may invoke only when allow_unauthenticated_invocations is true', () => {
-    const invoker = only(iam.filter(d => d.body.member === 'allUsers'), 'public grant');
+  void test('allUsers may invoke only when allow_unauthenticated_invocations is true', () => {
+    const invoker = only(
+      iam.filter(d => d.body.member === 'allUsers'),
+      'public grant',
+    );
     assert.equal(invoker.type, 'google_cloud_run_v2_service_iam_member');
-    assert.equal(invoker.body.count, '${var.allow_unauthenticated_invocations ? 1 : 0}');
-    assert.equal(invoker.body.name, '${google_cloudfunctions2_function.tvm.name}');
+    assert.equal(
+      invoker.body.count,
+      '${var.allow_unauthenticated_invocations ? 1 : 0}',
+    );
+    assert.equal(
+      invoker.body.name,
+      '${google_cloudfunctions2_function.tvm.name}',
+    );
   });
 
-  test('Redis and the VPC connector exist only with enable_redis', () => {
-    for (const type of ['google_redis_instance', 'google_vpc_access_connector']) {
+  void test('Redis and the VPC connector exist only with enable_redis', () => {
+    for (const type of [
+      'google_redis_instance',
+      'google_vpc_access_connector',
+    ]) {
       const r = only(resourcesOfType(mod, type), type);
       assert.equal(r.body.count, '${var.enable_redis ? 1 : 0}', type);
     }
   });
 });
 
-describe('terraform: the example root calls the module as a user would', () => {
-  test('it calls ../../modules/tvm with only the module variables, and every required one', () => {
+void describe('terraform: the example root calls the module as a user would', () => {
+  void test('it calls ../../modules/tvm with only the module variables, and every required one', () => {
     assert.equal(moduleCalls(example).get('tvm')?.source, '../../modules/tvm');
     assert.deepEqual(moduleCallProblems(example, 'tvm', mod), []);
   });
 
-  test('terraform.tfvars.example sets only declared variables, and every required one', async () => {
-    const text = readFileSync(join(EXAMPLE_DIR, 'terraform.tfvars.example'), 'utf8');
+  void test('terraform.tfvars.example sets only declared variables, and every required one', async () => {
+    const text = readFileSync(
+      join(EXAMPLE_DIR, 'terraform.tfvars.example'),
+      'utf8',
+    );
     const tfvars = (await parse('terraform.tfvars', text)) as HclBody;
     const vars = variables(example);
-    assert.deepEqual(Object.keys(tfvars).filter(k => !vars.has(k)), []);
-    const required = [...vars].filter(([, v]) => !('default' in v)).map(([k]) => k);
-    assert.deepEqual(required.filter(k => !(k in tfvars)), []);
+    assert.deepEqual(
+      Object.keys(tfvars).filter(k => !vars.has(k)),
+      [],
+    );
+    const required = [...vars]
+      .filter(([, v]) => !('default' in v))
+      .map(([k]) => k);
+    assert.deepEqual(
+      required.filter(k => !(k in tfvars)),
+      [],
+    );
   });
 
-  test('it keeps its state in a GCS backend configured at init', () => {
-    const backends = example.files.flatMap(f => blocks(f.body, 'terraform')).flatMap(t => {
-      const b = t.backend;
-      return isObject(b) ? Object.keys(b) : [];
-    });
+  void test('it keeps its state in a GCS backend configured at init', () => {
+    const backends = example.files
+      .flatMap(f => blocks(f.body, 'terraform'))
+      .flatMap(t => {
+        const b = t.backend;
+        return isObject(b) ? Object.keys(b) : [];
+      });
     assert.deepEqual(backends, ['gcs']);
   });
 });
 
 /** The first column of the markdown table under `heading`, as names. */
-function tableNames(markdown: string, heading: string): Array<{name: string; cells: string[]}> {
+function tableNames(
+  markdown: string,
+  heading: string,
+): Array<{name: string; cells: string[]}> {
   const start = markdown.indexOf(`## ${heading}`);
   assert.ok(start >= 0, `README has a "## ${heading}" section`);
   const rest = markdown.slice(start + 3);
-  const section = rest.slice(0, rest.search(/\n## /) >= 0 ? rest.search(/\n## /) : undefined);
+  const section = rest.slice(
+    0,
+    rest.search(/\n## /) >= 0 ? rest.search(/\n## /) : undefined,
+  );
   const rows: Array<{name: string; cells: string[]}> = [];
   for (const line of section.split('\n')) {
     const m = /^\|\s*`([a-z0-9_]+)`\s*\|(.*)\|\s*$/.exec(line);
@@ -334,21 +436,28 @@ function tableNames(markdown: string, heading: string): Array<{name: string; cel
   return rows;
 }
 
-describe('terraform: the module README documents every input and output', () => {
+void describe('terraform: the module README documents every input and output', () => {
   const readme = readFileSync(join(MODULE_DIR, 'README.md'), 'utf8');
 
-  test('the Inputs table lists exactly the variables, with the right "required" column', () => {
+  void test('the Inputs table lists exactly the variables, with the right "required" column', () => {
     const rows = tableNames(readme, 'Inputs');
     const vars = variables(mod);
     assert.deepEqual(rows.map(r => r.name).sort(), [...vars.keys()].sort());
     for (const r of rows) {
       const required = !('default' in vars.get(r.name)!);
-      assert.equal(r.cells.at(-1), required ? 'yes' : 'no', `${r.name} required column`);
+      assert.equal(
+        r.cells.at(-1),
+        required ? 'yes' : 'no',
+        `${r.name} required column`,
+      );
     }
   });
 
-  test('the Outputs table lists exactly the outputs', () => {
+  void test('the Outputs table lists exactly the outputs', () => {
     const rows = tableNames(readme, 'Outputs');
-    assert.deepEqual(rows.map(r => r.name).sort(), [...outputs(mod).keys()].sort());
+    assert.deepEqual(
+      rows.map(r => r.name).sort(),
+      [...outputs(mod).keys()].sort(),
+    );
   });
 });
