@@ -90,8 +90,8 @@ const reporting = (lifetime: string) => ({
 });
 const lastAudit = () => s.audits().at(-1)!.audit as Record<string, unknown>;
 
-describe('token cache', () => {
-  test('a cached token is reused with its true remaining lifetime, then re-minted before it is too short', async () => {
+void describe('token cache', () => {
+  void test('a cached token is reused with its true remaining lifetime, then re-minted before it is too short', async () => {
     const first = await vend(reporting('1200'));
     assert.equal(first.status, 200);
     assert.equal(lastAudit().cached, false);
@@ -116,7 +116,7 @@ describe('token cache', () => {
     assert.equal(s.emulator.stats.count('iam.generateAccessToken'), 2);
   });
 
-  test('a token never outlives the grant asked for: a shorter lifetime is a different token', async () => {
+  void test('a token never outlives the grant asked for: a shorter lifetime is a different token', async () => {
     const long = await vend(reporting('1800'));
     const short = await vend(reporting('600'));
     assert.equal(short.status, 200);
@@ -124,7 +124,7 @@ describe('token cache', () => {
     assert.ok((short.body.expires_in as number) <= 600);
   });
 
-  test('different scopes are never served from one another', async () => {
+  void test('different scopes are never served from one another', async () => {
     const a = await vend(reporting('900'));
     const b = await vend({
       audience: 'reporting',
@@ -138,7 +138,7 @@ describe('token cache', () => {
     );
   });
 
-  test('a stampede of identical requests causes exactly one mint', async () => {
+  void test('a stampede of identical requests causes exactly one mint', async () => {
     s.emulator.faults.set(
       'iam.generateAccessToken',
       {kind: 'delay', ms: 200},
@@ -152,7 +152,7 @@ describe('token cache', () => {
     assert.equal(s.emulator.stats.count('iam.generateAccessToken'), 1);
   });
 
-  test('key-minted tokens are cached too; the key is read once', async () => {
+  void test('key-minted tokens are cached too; the key is read once', async () => {
     const a = await vend({audience: 'etl'});
     const b = await vend({audience: 'etl'});
     assert.equal(a.status, 200);
@@ -162,8 +162,8 @@ describe('token cache', () => {
   });
 });
 
-describe('faults', () => {
-  test('Google 503 then success: retried inside the deadline, the caller gets a token', async () => {
+void describe('faults', () => {
+  void test('Google 503 then success: retried inside the deadline, the caller gets a token', async () => {
     s.emulator.faults.set(
       'iam.generateAccessToken',
       {kind: 'status', status: 503},
@@ -174,7 +174,7 @@ describe('faults', () => {
     assert.equal(s.emulator.stats.count('iam.generateAccessToken'), 3);
   });
 
-  test('Google 503 throughout: 503 temporarily_unavailable with Retry-After', async () => {
+  void test('Google 503 throughout: 503 temporarily_unavailable with Retry-After', async () => {
     s.emulator.faults.set('iam.generateAccessToken', {
       kind: 'status',
       status: 503,
@@ -186,7 +186,7 @@ describe('faults', () => {
     assert.ok(s.emulator.stats.count('iam.generateAccessToken') >= 2);
   });
 
-  test('Google 403 (permission missing): no retry, 502', async () => {
+  void test('Google 403 (permission missing): no retry, 502', async () => {
     s.emulator.state.revokeTokenCreator(
       'serviceAccount:tvm-runtime@tvm-local.iam.gserviceaccount.com',
       'reporting@tvm-local.iam.gserviceaccount.com',
@@ -205,7 +205,7 @@ describe('faults', () => {
     }
   });
 
-  test('Google hangs: the caller gets 503 within the deadline', async () => {
+  void test('Google hangs: the caller gets 503 within the deadline', async () => {
     s.emulator.faults.set('iam.generateAccessToken', {kind: 'hang'});
     const r = await vend(reporting('900'));
     assert.equal(r.status, 503);
@@ -213,7 +213,7 @@ describe('faults', () => {
   });
 
   for (const kind of ['malformed', 'expiredToken'] as const) {
-    test(`Google answers 200 with a ${kind} body: 502, nothing cached`, async () => {
+    void test(`Google answers 200 with a ${kind} body: 502, nothing cached`, async () => {
       s.emulator.faults.set('iam.generateAccessToken', {kind}, {times: 1});
       const r = await vend(reporting('900'));
       assert.equal(r.status, 502);
@@ -224,7 +224,7 @@ describe('faults', () => {
     });
   }
 
-  test('key secret disabled: 502 and an operator log line; re-enabled: served again', async () => {
+  void test('key secret disabled: 502 and an operator log line; re-enabled: served again', async () => {
     const version = 'projects/tvm-local/secrets/etl-key/versions/1';
     assert.equal((await vend({audience: 'etl'})).status, 200);
     s.service.tokenCache.clear();
@@ -243,7 +243,7 @@ describe('faults', () => {
     assert.equal(ok.status, 200);
   });
 
-  test('Secret Manager down with a key in hand: the cached key keeps serving', async () => {
+  void test('Secret Manager down with a key in hand: the cached key keeps serving', async () => {
     assert.equal((await vend({audience: 'etl'})).status, 200);
     s.service.tokenCache.clear();
     clock.advance(400); // past the key's re-read interval

@@ -84,8 +84,8 @@ async function tokenInfo(accessToken: string) {
   return {status: r.status, body: (await r.json()) as Record<string, string>};
 }
 
-describe('success', () => {
-  test('keyless: a token for the granted account, scopes and lifetime', async () => {
+void describe('success', () => {
+  void test('keyless: a token for the granted account, scopes and lifetime', async () => {
     const r = await token(
       cc({audience: 'reporting', scope: 'bigquery.readonly', lifetime: '600'}),
       asNightly,
@@ -122,7 +122,7 @@ describe('success', () => {
     assert.ok(Number(info.body.expires_in) <= 600);
   });
 
-  test('body credentials and the email as audience work too; lifetime defaults to max_lifetime', async () => {
+  void test('body credentials and the email as audience work too; lifetime defaults to max_lifetime', async () => {
     const r = await token(
       cc({
         client_id: 'nightly',
@@ -144,7 +144,7 @@ describe('success', () => {
     handedOut.push(r.body.access_token as string);
   });
 
-  test('JSON bodies carry the same fields', async () => {
+  void test('JSON bodies carry the same fields', async () => {
     const res = await fetch(`${s.url}/token`, {
       method: 'POST',
       headers: {'content-type': 'application/json', ...asNightly},
@@ -161,7 +161,7 @@ describe('success', () => {
     handedOut.push(b.access_token as string);
   });
 
-  test('an account under the lifetime extension gets more than an hour; default scopes apply', async () => {
+  void test('an account under the lifetime extension gets more than an hour; default scopes apply', async () => {
     const r = await token(cc({audience: 'long', lifetime: '28800'}), asNightly);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(
@@ -172,7 +172,7 @@ describe('success', () => {
     handedOut.push(r.body.access_token as string);
   });
 
-  test('key-based: key from Secret Manager, JWT-bearer grant, checked through tokeninfo', async () => {
+  void test('key-based: key from Secret Manager, JWT-bearer grant, checked through tokeninfo', async () => {
     const r = await token(cc({audience: 'etl'}), asNightly);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(
@@ -188,7 +188,7 @@ describe('success', () => {
     );
   });
 
-  test('each decision is audited with client, account, scopes and a token fingerprint', async () => {
+  void test('each decision is audited with client, account, scopes and a token fingerprint', async () => {
     const allowed = s
       .audits()
       .filter(a => (a.audit as {decision: string}).decision === 'allow');
@@ -213,7 +213,7 @@ describe('success', () => {
     assert.match(http.latency as string, /^\d+\.\d{3}s$/);
   });
 
-  test('the trace header becomes the Cloud Logging trace field', async () => {
+  void test('the trace header becomes the Cloud Logging trace field', async () => {
     const trace = '105445aa7843bc8bf206b12000100000';
     await token(cc({audience: 'reporting', scope: 'bigquery.readonly'}), {
       ...asNightly,
@@ -227,7 +227,7 @@ describe('success', () => {
   });
 });
 
-describe('contract error rows', () => {
+void describe('contract error rows', () => {
   const cases: {
     name: string;
     form?: Record<string, string>;
@@ -469,7 +469,7 @@ describe('contract error rows', () => {
     },
   ];
   for (const c of cases) {
-    test(c.name, async () => {
+    void test(c.name, async () => {
       const res = await fetch(`${s.url}${c.path ?? '/token'}`, {
         method: 'POST',
         headers: {
@@ -497,7 +497,7 @@ describe('contract error rows', () => {
     });
   }
 
-  test('an unknown client and a wrong key are indistinguishable to the caller', async () => {
+  void test('an unknown client and a wrong key are indistinguishable to the caller', async () => {
     const form = cc({audience: 'reporting', scope: 'bigquery.readonly'});
     const unknown = await token(form, {
       authorization: basic('nobody', keys.nightly),
@@ -516,7 +516,7 @@ describe('contract error rows', () => {
     assert.equal(body.headers.get('www-authenticate'), null);
   });
 
-  test('denials are audited with the reason, and say which check failed', async () => {
+  void test('denials are audited with the reason, and say which check failed', async () => {
     await token(cc({audience: 'other', scope: 'cloud-platform'}), asNightly);
     const last = s.audits().at(-1)!;
     const audit = last.audit as Record<string, unknown>;
@@ -528,8 +528,8 @@ describe('contract error rows', () => {
   });
 });
 
-describe('other routes', () => {
-  test('GET /token is 405 with Allow', async () => {
+void describe('other routes', () => {
+  void test('GET /token is 405 with Allow', async () => {
     const res = await fetch(`${s.url}/token`);
     assert.equal(res.status, 405);
     assert.equal(res.headers.get('allow'), 'POST');
@@ -538,12 +538,12 @@ describe('other routes', () => {
       'method_not_allowed',
     );
   });
-  test('unknown route is a JSON 404', async () => {
+  void test('unknown route is a JSON 404', async () => {
     const res = await fetch(`${s.url}/nope`);
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as {error: string}).error, 'not_found');
   });
-  test('/healthz is ok with a valid policy', async () => {
+  void test('/healthz is ok with a valid policy', async () => {
     const res = await fetch(`${s.url}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), {status: 'ok'});
