@@ -217,8 +217,8 @@ variable "service_accounts" {
   default     = {}
 
   validation {
-    condition     = alltrue([for alias, sa in var.service_accounts : can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", alias))])
-    error_message = "Each service_accounts key (the policy alias) must be 1 to 63 letters, digits, dots, underscores or hyphens, starting with a letter or digit."
+    condition     = alltrue([for alias, sa in var.service_accounts : can(regex("^[a-z][a-z0-9-]{0,62}$", alias))])
+    error_message = "Each service_accounts key must be a policy alias: 1 to 63 lowercase letters, digits or hyphens, starting with a letter."
   }
 
   validation {
