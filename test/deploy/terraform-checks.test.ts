@@ -6,6 +6,7 @@
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  formatProblems,
   leastPrivilegeProblems,
   loadSchemaTable,
   moduleCallProblems,
@@ -522,6 +523,40 @@ variable "optional" {
     assertProblems(moduleCallProblems(caller, 'm', module), [
       /has no variable "typo"/,
       /required variable "needed" is not set/,
+    ]);
+  });
+});
+
+void describe('formatProblems', () => {
+  void test('aligned runs, broken by blank, comment and multi-line lines, pass', () => {
+    const ok = [
+      'resource "google_service_account" "r" {',
+      '  project    = "p"',
+      '  account_id = "x"',
+      '  # a comment ends a run',
+      '  description  = <<-EOT',
+      '    text = not an attribute',
+      '  EOT',
+      '  display_name = "y"',
+      '  labels = {',
+      '    a   = "b"',
+      '    bcd = "${var.x == "=" ? 1 : 2}"',
+      '  }',
+      '}',
+    ].join('\n');
+    assert.deepEqual(formatProblems('ok.tf', ok), []);
+  });
+
+  void test('a misaligned run and trailing whitespace are reported', () => {
+    const bad = [
+      'resource "google_service_account" "r" {',
+      '  project = "p"',
+      '  account_id = "x" ',
+      '}',
+    ].join('\n');
+    assert.deepEqual(formatProblems('bad.tf', bad), [
+      'bad.tf:2: "=" at column 11, terraform fmt puts it at 14',
+      'bad.tf:3: trailing whitespace',
     ]);
   });
 });

@@ -8,6 +8,7 @@ import {
   blocks,
   declared,
   isObject,
+  formatProblems,
   leastPrivilegeProblems,
   loadConfiguration,
   loadSchemaTable,
@@ -84,6 +85,17 @@ void describe('terraform: every .tf parses and matches the Google provider schem
       assert.deepEqual(leastPrivilegeProblems(conf), []);
     });
   }
+
+  void test('every .tf file is aligned as terraform fmt aligns it', () => {
+    const files = [
+      ...mod.files.map(f => join(MODULE_DIR, f.path)),
+      ...example.files.map(f => join(EXAMPLE_DIR, f.path)),
+      join(EXAMPLE_DIR, 'terraform.tfvars.example'),
+    ];
+    for (const f of files) {
+      assert.deepEqual(formatProblems(f, readFileSync(f, 'utf8')), []);
+    }
+  });
 
   void test('the module has the terraform-google-modules layout', () => {
     for (const f of [
