@@ -2,7 +2,15 @@
 import gts from 'gts/build/src/index.js';
 
 export default [
-  {ignores: ['build/', 'node_modules/', '.tools/', 'coverage/', 'terraform/**/.terraform/']},
+  {
+    ignores: [
+      'build/',
+      'node_modules/',
+      '.tools/',
+      'coverage/',
+      'terraform/**/.terraform/',
+    ],
+  },
   ...gts,
   {
     rules: {

@@ -1,0 +1,185 @@
+/**
+ * `npm start` as a newcomer runs it: builds if needed, serves the built function with
+ * functions-framework against the emulator, prints a curl that works as pasted. Also
+ * with TVM_POLICY pointing at a policy of one's own.
+ */
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn, type ChildProcess} from 'node:child_process';
+import {mkdtempSync, writeFileSync} from 'node:fs';
+import {createServer} from 'node:net';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
+
+const root = join(import.meta.dirname, '../..');
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as {port: number}).port;
+  await new Promise(r => srv.close(r));
+  return port;
+}
+
+interface Started {
+  child: ChildProcess;
+  out: string;
+}
+
+async function start(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [join(root, 'scripts/start.ts')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      HOME: mkdtempSync(join(tmpdir(), 'tvm-home-')),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', d => (out += String(d)));
+  child.stderr!.on('data', d => (out += String(d)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`npm start did not come up:\n${out}`)),
+      60_000,
+    );
+    const check = () => {
+      if (out.includes('Press Ctrl-C to stop.')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', code => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    child,
+    get out() {
+      return out;
+    },
+  };
+}
+
+async function stop(s: Started): Promise<number | null> {
+  const exited = new Promise<number | null>(r =>
+    s.child.once('exit', code => r(code)),
+  );
+  s.child.kill('SIGINT');
+  return exited;
+}
+
+/** Runs the printed curl's request with fetch: same method, credentials and form. */
+function parseCurl(line: string) {
+  const m = /curl -s -u '([^:]+):([^']+)' ((?:-d \S+ )+)(\S+)$/.exec(
+    line.trim(),
+  );
+  assert.ok(m, `a curl line: ${line}`);
+  const form = new URLSearchParams();
+  for (const [, kv] of m[3]!.matchAll(/-d (\S+)/g)) {
+    const [k, v] = kv!.split('=');
+    form.append(k!, v!);
+  }
+  return {id: m[1]!, key: m[2]!, form, url: m[4]!};
+}
+
+void test('npm start: demo policy, fresh key, the printed curl vends a token that tokeninfo knows', async () => {
+  const port = await freePort();
+  const s = await start({PORT: String(port), TVM_POLICY: ''});
+  try {
+    const out = s.out;
+    assert.match(out, new RegExp(`function: +http://127\\.0\\.0\\.1:${port}`));
+    const emulatorUrl = /emulator: +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+    assert.ok(emulatorUrl, 'prints the emulator URL');
+    const curl = out.split('\n').find(l => l.includes('curl -s -u'));
+    assert.ok(curl);
+    const c = parseCurl(curl);
+    assert.equal(c.url, `http://127.0.0.1:${port}/token`);
+    assert.match(c.key, /^tvm_[A-Za-z0-9_-]{43}$/);
+
+    const res = await fetch(c.url, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${c.id}:${c.key}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: c.form.toString(),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.token_type, 'Bearer');
+    const info = await fetch(
+      `${emulatorUrl}/tokeninfo?access_token=${body.access_token as string}`,
+    );
+    const tokenInfo = (await info.json()) as Record<string, string>;
+    assert.equal(info.status, 200);
+    assert.equal(
+      tokenInfo.email,
+      'reporting@tvm-local.iam.gserviceaccount.com',
+    );
+    assert.equal(
+      tokenInfo.scope,
+      'https://www.googleapis.com/auth/bigquery.readonly',
+    );
+
+    // The function's own logs (audit) never carry the key or the token.
+    assert.equal(
+      s.out.split(c.key).length - 1,
+      2,
+      'the key appears only where it is printed once (and in the curl)',
+    );
+    assert.ok(!s.out.includes(body.access_token as string));
+    assert.match(s.out, /"message":"token granted"/);
+  } finally {
+    assert.equal(await stop(s), 0);
+  }
+});
+
+void test('npm start with TVM_POLICY: any policy is provisioned, key-minted accounts included', async () => {
+  const key = generateApiKey();
+  const dir = mkdtempSync(join(tmpdir(), 'tvm-local-policy-'));
+  const policyPath = join(dir, 'mine.yaml');
+  writeFileSync(
+    policyPath,
+    `version: 1
+service_accounts:
+  warehouse:
+    email: warehouse@other-proj.iam.gserviceaccount.com
+    mint: key
+    key_secret: projects/other-proj/secrets/warehouse-key/versions/latest
+clients:
+  mine:
+    api_keys:
+      - sha256: ${apiKeySha256Hex(key)}
+    allow:
+      - service_account: warehouse
+        scopes: [cloud-platform]
+        default_scopes: [cloud-platform]
+        max_lifetime: 1h
+`,
+  );
+  const port = await freePort();
+  const s = await start({PORT: String(port), TVM_POLICY: policyPath});
+  try {
+    assert.doesNotMatch(s.out, /Demo API key/);
+    const res = await fetch(`http://127.0.0.1:${port}/token`, {
+      method: 'POST',
+      headers: {'content-type': 'application/x-www-form-urlencoded'},
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: 'mine',
+        client_secret: key,
+        audience: 'warehouse@other-proj.iam.gserviceaccount.com',
+      }).toString(),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.ok((body.expires_in as number) > 3500);
+  } finally {
+    assert.equal(await stop(s), 0);
+  }
+});
