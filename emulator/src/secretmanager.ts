@@ -33,6 +33,7 @@ import {CLOUD_PLATFORM} from './metadata.ts';
 import {authenticate, hasScope, type Principal} from './principal.ts';
 import {
   parseSecretName,
+  type Project,
   type Secret,
   type SecretVersion,
   type State,
@@ -221,23 +222,25 @@ class SecretManagerImpl {
     parent: string,
     secretId: unknown,
   ): Outcome {
-    const project = /^projects\/([^/]+)$/.exec(parent)?.[1];
-    if (!this.#state.isThisProject(project) || !this.#isAdmin(principal)) {
+    const project = this.#state.findProject(
+      /^projects\/([^/]+)$/.exec(parent)?.[1],
+    );
+    if (project === undefined || !this.#isAdmin(principal, project)) {
       return denied('secretmanager.secrets.create', parent);
     }
     const id = typeof secretId === 'string' ? secretId : '';
     if (parseSecretName(`projects/p/secrets/${id}`) === undefined) {
       return grpcError(GrpcStatus.INVALID_ARGUMENT, 'Invalid secret_id.');
     }
-    const fullName = `projects/${this.#state.projectNumber}/secrets/${id}`;
-    if (this.#state.secret(id) !== undefined) {
+    const fullName = `projects/${project.number}/secrets/${id}`;
+    if (project.secrets.has(id)) {
       return grpcError(
         GrpcStatus.ALREADY_EXISTS,
         `Secret [${fullName}] already exists.`,
       );
     }
-    this.#state.createSecret(`projects/${this.#state.projectId}/secrets/${id}`);
-    const secret = this.#state.secret(id) as Secret;
+    this.#state.createSecret(`projects/${project.id}/secrets/${id}`);
+    const secret = project.secrets.get(id) as Secret;
     return {
       name: fullName,
       createTime: timestamp(secret.createTime),
@@ -247,15 +250,16 @@ class SecretManagerImpl {
 
   #addVersion(principal: Principal, parent: string, payload: unknown): Outcome {
     const parsed = parseSecretName(parent);
+    const project = this.#state.findProject(parsed?.project);
     if (
       parsed === undefined ||
       parsed.version !== undefined ||
-      !this.#state.isThisProject(parsed.project) ||
-      !this.#isAdmin(principal)
+      project === undefined ||
+      !this.#isAdmin(principal, project)
     ) {
       return denied('secretmanager.versions.add', parent);
     }
-    const secret = this.#state.secret(parsed.secret);
+    const secret = project.secrets.get(parsed.secret);
     if (secret === undefined) {
       return grpcError(GrpcStatus.NOT_FOUND, `Secret [${parent}] not found.`);
     }
@@ -280,7 +284,14 @@ class SecretManagerImpl {
         ? 'secretmanager.versions.get'
         : 'secretmanager.versions.' +
           {ENABLED: 'enable', DISABLED: 'disable', DESTROYED: 'destroy'}[to];
-    if (!this.#isAdmin(principal)) return denied(permission, name);
+    // Admin on the named project (on the default one for a malformed name, which then
+    // answers INVALID_ARGUMENT); an unknown project is one the caller cannot see.
+    const project = this.#state.findProject(
+      parseSecretName(name)?.project ?? this.#state.projectId,
+    );
+    if (project === undefined || !this.#isAdmin(principal, project)) {
+      return denied(permission, name);
+    }
     const found = this.#findVersion(principal, name, permission);
     if (isGrpcError(found)) return found;
     const {secret, version} = found;
@@ -310,17 +321,18 @@ class SecretManagerImpl {
         `Invalid resource name [${name}].`,
       );
     }
-    if (!this.#state.isThisProject(parsed.project))
-      return denied(permission, name);
-    const secret = this.#state.secret(parsed.secret);
+    // A project the emulator does not know is one the caller cannot see.
+    const project = this.#state.findProject(parsed.project);
+    if (project === undefined) return denied(permission, name);
+    const secret = project.secrets.get(parsed.secret);
     const member = `serviceAccount:${principal.email}`;
     if (
-      !this.#state.isSecretAccessor(member, secret) &&
-      !this.#isAdmin(principal)
+      !this.#state.isSecretAccessor(member, secret, project) &&
+      !this.#isAdmin(principal, project)
     ) {
       return denied(permission, name);
     }
-    const secretName = `projects/${this.#state.projectNumber}/secrets/${parsed.secret}`;
+    const secretName = `projects/${project.number}/secrets/${parsed.secret}`;
     if (secret === undefined) {
       return grpcError(
         GrpcStatus.NOT_FOUND,
@@ -354,11 +366,14 @@ class SecretManagerImpl {
   }
 
   #versionName(secret: Secret, version: SecretVersion): string {
-    return `projects/${this.#state.projectNumber}/secrets/${secret.id}/versions/${version.number}`;
+    return `projects/${secret.project.number}/secrets/${secret.id}/versions/${version.number}`;
   }
 
-  #isAdmin(principal: Principal): boolean {
-    return this.#state.isSecretAdmin(`serviceAccount:${principal.email}`);
+  #isAdmin(principal: Principal, project: Project): boolean {
+    return this.#state.isSecretAdmin(
+      `serviceAccount:${principal.email}`,
+      project,
+    );
   }
 
   get #state(): State {

@@ -1,10 +1,14 @@
 /**
- * The emulated project: service accounts and their keys, IAM bindings, secrets and
- * versions, and the tokens issued so far. Tests and the local mode provision it through
- * the typed `EmulatorState` API; the surfaces read it through the internal methods.
- * Misuse of the provisioning API (unknown account, bad name) throws TypeError.
+ * The emulated Google: service accounts and their keys, IAM bindings, projects with their
+ * secrets and versions, and the tokens issued so far. Tests and the local mode provision
+ * it through the typed `EmulatorState` API; the surfaces read it through the internal
+ * methods. Misuse of the provisioning API (unknown account, bad name) throws TypeError.
+ *
+ * Secrets live in projects, as at Google. The emulator's own project (options) is the
+ * default; any other project id named by the provisioning API is created on first use
+ * with a stable project number derived from its id.
  */
-import {randomInt} from 'node:crypto';
+import {createHash, randomInt} from 'node:crypto';
 import {
   generateSigningKeySync,
   keyFile,
@@ -16,10 +20,16 @@ import {TokenStore} from './tokens.ts';
 /** States a secret version can be in (google.cloud.secretmanager.v1.SecretVersion.State). */
 export type SecretVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED';
 
-/** The provisioning API of the emulated project. */
+/** The provisioning API of the emulator. */
 export interface EmulatorState {
+  /** The default project (metadata server, key files of unknown-domain accounts). */
   readonly projectId: string;
   readonly projectNumber: string;
+  /**
+   * The project with this id (created on first use) or number (must exist):
+   * `'other-proj'` or `'projects/other-proj'` → `{projectId, projectNumber}`.
+   */
+  project(project: string): {projectId: string; projectNumber: string};
   createServiceAccount(opts: {
     email: string;
     lifetimeExtension?: boolean;
@@ -35,7 +45,7 @@ export interface EmulatorState {
   addSecretVersion(secretName: string, data: string | Uint8Array): string;
   setSecretVersionState(versionName: string, state: SecretVersionState): void;
   grantSecretAccessor(member: string, secretName: string): void;
-  grantSecretAdmin(member: string): void;
+  grantSecretAdmin(member: string, project?: string): void;
   tokenInfo(
     accessToken: string,
   ): {email: string; scopes: string[]; expiresAt: number} | undefined;
@@ -68,12 +78,29 @@ export interface SecretVersion {
 /** A secret and its versions (numbered from 1, in creation order). */
 export interface Secret {
   readonly id: string;
+  /** The project the secret lives in. */
+  readonly project: Project;
   readonly createTime: number;
   readonly versions: SecretVersion[];
   readonly accessors: Set<string>;
 }
 
+/** A project: its secrets and its project-level Secret Manager bindings. */
+export interface Project {
+  readonly id: string;
+  /** 12 digits; Google's answers name the project by number. */
+  readonly number: string;
+  readonly secrets: Map<string, Secret>;
+  /** Members holding secretAccessor on the whole project. */
+  readonly accessors: Set<string>;
+  /** Members holding secretmanager.admin on the project (gRPC provisioning). */
+  readonly admins: Set<string>;
+}
+
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+/** A project id: starts with a letter, so it never reads as a number (Google: 6-30). */
+const PROJECT_ID = /^[a-z](?:[a-z0-9.:-]{0,98}[a-z0-9])?$/;
+const PROJECT_NUMBER = /^[0-9]+$/;
 const EMAIL = /^[^@\s/]+@[^@\s/]+$/;
 const MEMBER = /^(serviceAccount|user|group|domain):[^\s]+$/;
 
@@ -109,11 +136,11 @@ export class State implements EmulatorState {
   readonly #tokenUrl: string;
   readonly #accounts = new Map<string, ServiceAccount>();
   readonly #tokenCreators = new Map<string, Set<string>>();
-  readonly #secrets = new Map<string, Secret>();
-  /** Members holding secretAccessor on the whole project. */
-  readonly #projectAccessors = new Set<string>();
-  /** Members holding secretmanager.admin on the project (gRPC provisioning). */
-  readonly #secretAdmins = new Set<string>();
+  /** Projects by id. */
+  readonly #projects = new Map<string, Project>();
+  /** Project ids by number. */
+  readonly #projectIds = new Map<string, string>();
+  readonly #defaultProject: Project;
   #defaultIdentity: string | undefined;
 
   constructor(options: {
@@ -127,6 +154,19 @@ export class State implements EmulatorState {
     this.#now = options.now;
     this.#tokenUrl = options.tokenUrl;
     this.tokens = new TokenStore(options.now);
+    this.#defaultProject = this.#addProject(
+      options.projectId,
+      options.projectNumber,
+    );
+  }
+
+  /**
+   * The project `project` (`<id>`, `<number>`, `projects/<id>` or `projects/<number>`)
+   * names; an unknown id creates the project, an unknown number throws.
+   */
+  project(project: string): {projectId: string; projectNumber: string} {
+    const p = this.#mustGetProject(project.replace(/^projects\//, ''));
+    return {projectId: p.id, projectNumber: p.number};
   }
 
   /** Creates a service account; its unique id is a random 21-digit number. */
@@ -163,9 +203,11 @@ export class State implements EmulatorState {
     const account = this.#mustGetAccount(email);
     const key = generateSigningKeySync();
     account.keys.set(key.kid, {publicKey: key.publicKey, deleted: false});
+    // As at Google, the key file names the account's own project.
+    const own = /@([^@.]+)\.iam\.gserviceaccount\.com$/.exec(email)?.[1];
     return keyFile(
       key,
-      {email, uniqueId: account.uniqueId, projectId: this.projectId},
+      {email, uniqueId: account.uniqueId, projectId: own ?? this.projectId},
       this.#tokenUrl,
     );
   }
@@ -201,14 +243,19 @@ export class State implements EmulatorState {
     this.#tokenCreators.get(targetEmail)?.delete(member);
   }
 
-  /** Creates an empty secret `projects/<id or number>/secrets/<s>`. */
+  /**
+   * Creates an empty secret `projects/<id or number>/secrets/<s>` (an unknown project id
+   * creates the project).
+   */
   createSecret(secretName: string): void {
     const parsed = this.#mustParse(secretName, false);
-    if (this.#secrets.has(parsed.secret)) {
+    const project = this.#mustGetProject(parsed.project);
+    if (project.secrets.has(parsed.secret)) {
       throw new TypeError(`secret already exists: ${secretName}`);
     }
-    this.#secrets.set(parsed.secret, {
+    project.secrets.set(parsed.secret, {
       id: parsed.secret,
+      project,
       createTime: this.#now(),
       versions: [],
       accessors: new Set(),
@@ -221,7 +268,7 @@ export class State implements EmulatorState {
    */
   addSecretVersion(secretName: string, data: string | Uint8Array): string {
     const parsed = this.#mustParse(secretName, false);
-    const secret = this.#mustGetSecret(parsed.secret);
+    const secret = this.#mustGetSecret(parsed);
     const bytes =
       typeof data === 'string' ? new TextEncoder().encode(data) : data;
     const version = this.appendVersion(secret, bytes);
@@ -231,7 +278,7 @@ export class State implements EmulatorState {
   /** Moves a version to ENABLED, DISABLED or DESTROYED (destroying drops the data). */
   setSecretVersionState(versionName: string, state: SecretVersionState): void {
     const parsed = this.#mustParse(versionName, true);
-    const secret = this.#mustGetSecret(parsed.secret);
+    const secret = this.#mustGetSecret(parsed);
     const version = secret.versions.find(
       v => String(v.number) === parsed.version,
     );
@@ -246,25 +293,33 @@ export class State implements EmulatorState {
 
   /**
    * Grants roles/secretmanager.secretAccessor to `member` on one secret, or on every
-   * secret of the project when `secretName` is `projects/<id or number>`.
+   * secret of a project when `secretName` is `projects/<id or number>` (an unknown
+   * project id creates the project). Project grants hold in that project only.
    */
   grantSecretAccessor(member: string, secretName: string): void {
     assertMember(member);
-    if (this.isThisProject(/^projects\/([^/]+)$/.exec(secretName)?.[1])) {
-      this.#projectAccessors.add(member);
+    const project = /^projects\/([^/]+)$/.exec(secretName)?.[1];
+    if (project !== undefined) {
+      this.#mustGetProject(project).accessors.add(member);
       return;
     }
     const parsed = this.#mustParse(secretName, false);
-    this.#mustGetSecret(parsed.secret).accessors.add(member);
+    this.#mustGetSecret(parsed).accessors.add(member);
   }
 
   /**
-   * Grants roles/secretmanager.admin on the project to `member`: every Secret Manager
-   * permission (create secrets, add versions, change states, and access), as at Google.
+   * Grants roles/secretmanager.admin on a project (default: the emulator's own;
+   * otherwise `projects/<id or number>` or the bare id/number) to `member`: every Secret
+   * Manager permission in that project (create secrets, add versions, change states, and
+   * access), as at Google.
    */
-  grantSecretAdmin(member: string): void {
+  grantSecretAdmin(member: string, project?: string): void {
     assertMember(member);
-    this.#secretAdmins.add(member);
+    const target =
+      project === undefined
+        ? this.#defaultProject
+        : this.#mustGetProject(project.replace(/^projects\//, ''));
+    target.admins.add(member);
   }
 
   /** What the emulator knows of an access token it issued (also when expired). */
@@ -299,27 +354,45 @@ export class State implements EmulatorState {
     return this.#tokenCreators.get(targetEmail)?.has(member) ?? false;
   }
 
-  /** Whether `member` may access versions of `secret`. */
-  isSecretAccessor(member: string, secret: Secret | undefined): boolean {
+  /**
+   * Whether `member` may access versions of `secret`, or (for a missing secret) of any
+   * secret of `project` (default: the secret's project, else the default project).
+   */
+  isSecretAccessor(
+    member: string,
+    secret: Secret | undefined,
+    project: Project = secret?.project ?? this.#defaultProject,
+  ): boolean {
     return (
-      this.#projectAccessors.has(member) ||
-      (secret?.accessors.has(member) ?? false)
+      project.accessors.has(member) || (secret?.accessors.has(member) ?? false)
     );
   }
 
-  /** Whether `member` holds secretmanager.admin on the project. */
-  isSecretAdmin(member: string): boolean {
-    return this.#secretAdmins.has(member);
+  /** Whether `member` holds secretmanager.admin on `project` (default: the default one). */
+  isSecretAdmin(
+    member: string,
+    project: Project = this.#defaultProject,
+  ): boolean {
+    return project.admins.has(member);
   }
 
-  /** True for this project's id or number. */
+  /** True for the default project's id or number. */
   isThisProject(project: string | undefined): boolean {
     return project === this.projectId || project === this.projectNumber;
   }
 
-  /** The secret with that id, if any. */
-  secret(id: string): Secret | undefined {
-    return this.#secrets.get(id);
+  /** The existing project with that id or number (never creates one). */
+  findProject(project: string | undefined): Project | undefined {
+    if (project === undefined) return undefined;
+    const id = this.#projectIds.get(project) ?? project;
+    return this.#projects.get(id);
+  }
+
+  /** The secret with that id in `project` (id or number; default project if omitted). */
+  secret(id: string, project?: string): Secret | undefined {
+    const p =
+      project === undefined ? this.#defaultProject : this.findProject(project);
+    return p?.secrets.get(id);
   }
 
   /** Adds a version holding `data` to `secret`. */
@@ -347,21 +420,72 @@ export class State implements EmulatorState {
     return account;
   }
 
-  #mustGetSecret(id: string): Secret {
-    const secret = this.#secrets.get(id);
-    if (secret === undefined) throw new TypeError(`unknown secret: ${id}`);
+  #mustGetSecret(parsed: ParsedSecretName): Secret {
+    const secret = this.#mustGetProject(parsed.project).secrets.get(
+      parsed.secret,
+    );
+    if (secret === undefined) {
+      throw new TypeError(
+        `unknown secret: projects/${parsed.project}/secrets/${parsed.secret}`,
+      );
+    }
     return secret;
+  }
+
+  /** The project with that id or number; an unknown id creates it. */
+  #mustGetProject(project: string): Project {
+    const found = this.findProject(project);
+    if (found !== undefined) return found;
+    if (PROJECT_NUMBER.test(project)) {
+      throw new TypeError(
+        `unknown project number: ${project} (name a new project by its id)`,
+      );
+    }
+    if (!PROJECT_ID.test(project)) {
+      throw new TypeError(`invalid project id: ${project}`);
+    }
+    return this.#addProject(project, this.#numberFor(project));
+  }
+
+  #addProject(id: string, number: string): Project {
+    const project: Project = {
+      id,
+      number,
+      secrets: new Map(),
+      accessors: new Set(),
+      admins: new Set(),
+    };
+    this.#projects.set(id, project);
+    this.#projectIds.set(number, id);
+    return project;
+  }
+
+  /**
+   * A stable 12-digit project number for `id` (no leading zero), derived from its
+   * SHA-256 and distinct from every number already in use.
+   */
+  #numberFor(id: string): string {
+    for (let attempt = 0; ; attempt++) {
+      const digest = createHash('sha256')
+        .update(attempt === 0 ? id : `${id}#${attempt}`)
+        .digest();
+      const n =
+        100_000_000_000n + (digest.readBigUInt64BE(0) % 900_000_000_000n);
+      const number = String(n);
+      if (!this.#projectIds.has(number) && !this.#projects.has(number)) {
+        return number;
+      }
+    }
   }
 
   #mustParse(name: string, withVersion: boolean): ParsedSecretName {
     const parsed = parseSecretName(name);
     if (
       parsed === undefined ||
-      !this.isThisProject(parsed.project) ||
       (parsed.version !== undefined) !== withVersion
     ) {
       throw new TypeError(
-        `expected projects/${this.projectId}/secrets/<id>${withVersion ? '/versions/<n>' : ''}: ${name}`,
+        `expected projects/<project id or number>/secrets/<id>${withVersion ? '/versions/<n>' : ''}: ${name}`,
       );
     }
     return parsed;
