@@ -9,7 +9,10 @@ import {z} from 'zod';
 import {parseGrantLifetime} from './duration.ts';
 import {parseExpiry} from './expiry.ts';
 import {compileSourceRange} from './cidr.ts';
-import {normalizeScope} from './scope.ts';
+import {normalizeScope, printable} from './scope.ts';
+import {parseHttpsUrl} from './url.ts';
+import {MAX_CONDITION_CHARS} from './pattern.ts';
+import {ASYMMETRIC_ALGORITHMS} from './types.ts';
 import type {Parsed} from './result.ts';
 
 /** A service-account alias, usable as `audience`: a DNS-label-like name. */
@@ -36,7 +39,24 @@ export const LIMITS = Object.freeze({
   sourceRangesPerClient: 100,
   grantsPerClient: 100,
   scopesPerGrant: 50,
+  audiencesPerTrust: 10,
+  conditionsPerTrust: 20,
 });
+
+/**
+ * A claim name usable in a condition: a top-level claim. It starts with a letter, so
+ * `__proto__` and friends are refused rather than silently dropped.
+ */
+export const CLAIM_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+/** Claims tvm checks itself; a condition on them would be ignored or contradictory. */
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+]);
 
 /** Turns a `Parsed` helper into a zod transform that reports at the value's path. */
 function parsedBy<I, O>(parse: (input: I) => Parsed<O>) {
@@ -87,10 +107,95 @@ export const grantSchema = z.strictObject({
   max_lifetime: lifetime.optional(),
 });
 
+const httpsUrl = z.string().transform(parsedBy(s => parseHttpsUrl(s)));
+const jwksUri = z.string().transform(parsedBy(s => parseHttpsUrl(s, true)));
+
+const algorithms = z
+  .array(
+    z.enum(ASYMMETRIC_ALGORITHMS, {
+      error: `must be one of: ${ASYMMETRIC_ALGORITHMS.join(', ')} (none and HS* are never allowed)`,
+    }),
+  )
+  .min(1)
+  .max(ASYMMETRIC_ALGORITHMS.length);
+
+export const claimConditionSchema = z.strictObject({
+  equals: z.string().min(1).max(MAX_CONDITION_CHARS).optional(),
+  pattern: z.string().min(1).max(MAX_CONDITION_CHARS).optional(),
+});
+
+/**
+ * `claims`: claim name → condition. Read key by key (not with z.record, which drops a
+ * `__proto__` key silently: a condition must never vanish without a word).
+ */
+const claimsSchema = z.unknown().transform((value, ctx) => {
+  const out: Array<readonly [string, z.output<typeof claimConditionSchema>]> =
+    [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.issues.push({
+      code: 'custom',
+      message: 'must be a mapping of claim name to {equals} or {pattern}',
+      input: value,
+    });
+    return z.NEVER;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 0 || keys.length > LIMITS.conditionsPerTrust) {
+    ctx.issues.push({
+      code: 'custom',
+      message: `must have 1 to ${LIMITS.conditionsPerTrust} conditions, one on sub at least`,
+      input: value,
+    });
+  }
+  for (const key of keys) {
+    if (!CLAIM_NAME_PATTERN.test(key)) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `"${printable(key)}": a claim name must match ${CLAIM_NAME_PATTERN.source}`,
+        path: [key],
+        input: key,
+      });
+      continue;
+    }
+    const r = claimConditionSchema.safeParse(
+      (value as Record<string, unknown>)[key],
+      {reportInput: true},
+    );
+    if (r.success) out.push([key, r.data]);
+    else {
+      for (const iss of r.error.issues) {
+        ctx.issues.push({...iss, path: [key, ...iss.path]} as never);
+      }
+    }
+  }
+  return out;
+});
+
+export const oidcSchema = z.strictObject({
+  issuer: httpsUrl,
+  audiences: z
+    .array(z.string().min(1).max(256))
+    .min(1)
+    .max(LIMITS.audiencesPerTrust),
+  claims: claimsSchema,
+  algorithms: algorithms.optional(),
+  jwks_uri: jwksUri.optional(),
+  jwks: z.unknown().optional(),
+});
+
+export const privateKeyJwtSchema = z.strictObject({
+  jwks_uri: jwksUri.optional(),
+  jwks: z.unknown().optional(),
+  algorithms: algorithms.optional(),
+});
+
 export const clientSchema = z.strictObject({
   description: z.string().max(LIMITS.descriptionChars).optional(),
-  // Client authentication methods. Only API keys exist today; a later `oidc:` block
-  // (token exchange, RFC 8693) sits beside `api_keys`, and compile.ts requires at least one.
+  // Client authentication methods; compile.ts requires at least one. `api_keys`: a
+  // shared secret; `oidc`: token exchange with an OIDC token (RFC 8693);
+  // `private_key_jwt`: signed client assertions (RFC 7523 §2.2).
+  oidc: oidcSchema.optional(),
+  private_key_jwt: privateKeyJwtSchema.optional(),
   api_keys: z
     .array(apiKeySchema)
     .min(1)
@@ -126,6 +231,8 @@ export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
 export type RawApiKey = z.output<typeof apiKeySchema>;
 export type RawGrant = z.output<typeof grantSchema>;
 export type RawClient = z.output<typeof clientSchema>;
+export type RawOidc = z.output<typeof oidcSchema>;
+export type RawPrivateKeyJwt = z.output<typeof privateKeyJwtSchema>;
 
 /** A policy that passed the schema: maps as entry lists in document order. */
 export interface RawPolicy {

@@ -4,6 +4,9 @@
  * (`compilePolicy`), so the core never re-checks a raw string.
  */
 
+import type {JSONWebKeySet, JWTVerifyGetKey} from 'jose';
+import type {Glob} from './pattern.ts';
+
 /** How tvm mints for a service account. */
 export type MintMethod = 'impersonate' | 'key';
 
@@ -51,10 +54,88 @@ export interface SourceRange {
   contains(address: string): boolean;
 }
 
+/**
+ * Signature algorithms a policy may allow (RFC 7518 §3, RFC 8037): asymmetric only.
+ * `none` and the HMAC family are never accepted: an HS256 token "signed" with an
+ * issuer's public key is the classic key-confusion forgery (RFC 8725 §2.1).
+ */
+export const ASYMMETRIC_ALGORITHMS = Object.freeze([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const);
+export type JwsAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+/** Algorithms allowed when a trust names none: what OIDC issuers use in practice. */
+export const DEFAULT_ALGORITHMS: readonly JwsAlgorithm[] = Object.freeze([
+  'RS256',
+  'ES256',
+]);
+
+/** Where the keys that verify a JWT come from. */
+export type KeySource =
+  | {
+      /** Pinned in the policy. */
+      readonly kind: 'static';
+      readonly jwks: JSONWebKeySet;
+      readonly getKey: JWTVerifyGetKey;
+    }
+  | {
+      /** Fetched from a JWKS URL named in the policy. */
+      readonly kind: 'jwks_uri';
+      readonly jwksUri: string;
+    }
+  | {
+      /** Fetched from the `jwks_uri` of the issuer's discovery document. */
+      readonly kind: 'discovery';
+    };
+
+/** One condition on a claim of a subject token. */
+export type ClaimCondition =
+  | {
+      readonly claim: string;
+      readonly kind: 'equals';
+      readonly value: string;
+    }
+  | {
+      readonly claim: string;
+      readonly kind: 'pattern';
+      readonly value: string;
+      readonly glob: Glob;
+    };
+
+/** Which OIDC tokens authenticate a client (RFC 8693 token exchange). */
+export interface OidcTrust {
+  /** Compared exactly with the token's `iss`. */
+  readonly issuer: string;
+  /** The token's `aud` must be exactly one of these. */
+  readonly audiences: ReadonlySet<string>;
+  /** Every condition must hold; `sub` always has one. */
+  readonly conditions: readonly ClaimCondition[];
+  readonly algorithms: readonly JwsAlgorithm[];
+  readonly keys: KeySource;
+}
+
+/** A partner's public keys for private_key_jwt client assertions (RFC 7523 §2.2). */
+export interface AssertionTrust {
+  readonly algorithms: readonly JwsAlgorithm[];
+  readonly keys: KeySource & {readonly kind: 'static' | 'jwks_uri'};
+}
+
 export interface Client {
   readonly id: string;
   readonly description: string | undefined;
   readonly apiKeys: readonly ApiKey[];
+  /** Token exchange with an OIDC token of this issuer; undefined: not allowed. */
+  readonly oidc: OidcTrust | undefined;
+  /** private_key_jwt client authentication; undefined: not allowed. */
+  readonly privateKeyJwt: AssertionTrust | undefined;
   /** Empty: any source address. */
   readonly sourceRanges: readonly SourceRange[];
   readonly grants: readonly Grant[];
@@ -65,6 +146,13 @@ export interface CompiledPolicy {
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccount>;
   readonly serviceAccountsByEmail: ReadonlyMap<string, ServiceAccount>;
   readonly clients: ReadonlyMap<string, Client>;
+  /** Clients with an `oidc` trust, by exact issuer string. */
+  readonly clientsByIssuer: ReadonlyMap<string, readonly Client[]>;
+  /**
+   * Clients by the SHA-256 hex of an API key, for callers that present only the key
+   * (a bearer on the IAM Credentials route).
+   */
+  readonly clientsByApiKey: ReadonlyMap<string, Client>;
   /** SHA-256 hex of the policy source, for logs and /healthz. */
   readonly digest: string;
 }
