@@ -199,7 +199,7 @@ async function main() {
     `  bare handler   ${f(bare.rps)} req/s   p50 ${f(bare.p50)} ms   p99 ${f(bare.p99)} ms`,
     `  tvm            ${f(tvm.rps)} req/s   p50 ${f(tvm.p50)} ms   p99 ${f(tvm.p99)} ms   errors ${tvm.errors}`,
     `  ratio          throughput ${(tvm.rps / bare.rps).toFixed(2)}x (target >= 0.85x)   p99 ${(tvm.p99 / bare.p99).toFixed(2)}x`,
-    `cold start to first 200 (functions-framework CLI, built code):`,
+    'cold start to first 200 (functions-framework CLI, built code):',
     `  bare ${f(coldBare)} ms   tvm ${f(coldTvm)} ms   ratio ${(coldTvm / coldBare).toFixed(2)}x (target <= 1.5x)`,
     `stampede: 500 concurrent identical requests on a cold cache -> ${stampede.filter(s => s === 200).length} x 200, ${mints} upstream mint(s) (target 1)`,
     `heap used after the run: ${(memBefore / 1048576).toFixed(1)} MiB`,

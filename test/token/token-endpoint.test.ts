@@ -543,6 +543,17 @@ void describe('other routes', () => {
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as {error: string}).error, 'not_found');
   });
+  void test('headers over 16 KiB are refused with 431 before tvm runs', async () => {
+    const res = await fetch(`${s.url}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-padding': 'a'.repeat(17 * 1024),
+      },
+      body: 'grant_type=client_credentials',
+    });
+    assert.equal(res.status, 431);
+  });
   void test('/healthz is ok with a valid policy', async () => {
     const res = await fetch(`${s.url}/healthz`);
     assert.equal(res.status, 200);
