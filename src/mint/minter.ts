@@ -112,7 +112,16 @@ export function createMinter(deps: MinterDeps): Minter {
           ? KEY_MINTED_LIFETIME_SECONDS
           : req.lifetimeSeconds;
       const key = cacheKey(req.serviceAccount, req.scopes, lifetime);
-      return cache.get(key, lifetime, () => issue(req));
+      return cache.get(key, lifetime, async () => {
+        const asked = clock.now();
+        const t = await issue(req);
+        // Google stamps the expiry with its own clock; never report (or cache) more
+        // than the lifetime asked for, so skew cannot stretch a token past the grant.
+        return {
+          ...t,
+          expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000),
+        };
+      });
     },
   };
 }

@@ -54,6 +54,8 @@ export interface StackOptions {
   /** Provision the policy's accounts in the emulator (default true). */
   readonly provision?: boolean;
   readonly mintDeadlineMs?: number;
+  /** The emulator's clock, when it must differ from tvm's (default: the same clock). */
+  readonly emulatorNow?: () => number;
 }
 
 let counter = 0;
@@ -73,7 +75,9 @@ export function renderPolicy(
 /** Starts the emulator and tvm; tears both down on close(). */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const emulator = await startEmulator({
-    now: options.clock ? () => options.clock!.now() : undefined,
+    now:
+      options.emulatorNow ??
+      (options.clock ? () => options.clock!.now() : undefined),
   });
   const dir = mkdtempSync(join(tmpdir(), 'tvm-policy-'));
   const policyPath = join(dir, 'policy.yaml');

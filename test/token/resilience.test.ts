@@ -162,6 +162,32 @@ void describe('token cache', () => {
   });
 });
 
+void describe('clock skew', () => {
+  void test("Google's clock 30 s ahead: expires_in still never exceeds the lifetime asked", async () => {
+    const skewed = await startStack({
+      policy: POLICY,
+      keys,
+      emulatorNow: () => Date.now() + 30_000,
+    });
+    try {
+      const r = await postForm(
+        `${skewed.url}/token`,
+        {grant_type: 'client_credentials', ...reporting('600')},
+        auth,
+      );
+      assert.equal(r.status, 200);
+      handedOut.push(r.body.access_token as string);
+      assert.ok(
+        (r.body.expires_in as number) <= 600,
+        `expires_in ${r.body.expires_in}`,
+      );
+      assert.ok((r.body.expires_in as number) >= 598);
+    } finally {
+      await skewed.close();
+    }
+  });
+});
+
 void describe('faults', () => {
   void test('Google 503 then success: retried inside the deadline, the caller gets a token', async () => {
     s.emulator.faults.set(
