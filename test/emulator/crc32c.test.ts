@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {crc32c} from '../../emulator/src/crc32c.ts';
+import {crc32c} from '../../src/google/crc32c.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
