@@ -16,6 +16,10 @@ export interface AuditRecord {
   readonly detail: string | undefined;
   /** The authenticated client, or the claimed id (encoded) when authentication failed. */
   readonly client: string | undefined;
+  /** For OIDC callers: the subject token's issuer (encoded when not yet verified). */
+  readonly issuer: string | undefined;
+  /** For OIDC callers: the subject token's `sub`, encoded. */
+  readonly subject: string | undefined;
   readonly authMethod: string | undefined;
   readonly grantType: string | undefined;
   readonly serviceAccount: string | undefined;
@@ -62,6 +66,8 @@ export function writeAudit(logger: Logger, r: AuditRecord): void {
       reason: r.reason,
       detail: r.detail,
       client: r.client,
+      issuer: r.issuer,
+      subject: r.subject,
       authMethod: r.authMethod,
       grantType: r.grantType,
       serviceAccount: r.serviceAccount,

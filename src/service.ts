@@ -16,6 +16,12 @@ import {
 import {createApp} from './http/app.ts';
 import type {RateLimitStoreFactory} from './http/rate-limit.ts';
 import {createLogger, type Logger} from './log.ts';
+import {
+  createMemoryReplayStore,
+  type ReplayStore,
+} from './auth/replay-store.ts';
+import type {FetchBounds, FetchLike} from './oidc/fetch.ts';
+import {createKeyResolver} from './oidc/keys.ts';
 import {createMinter} from './mint/minter.ts';
 import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
 import {createPolicySource, type PolicySource} from './policy-source.ts';
@@ -27,6 +33,19 @@ export interface ServiceOptions {
   readonly rateLimitStore?: RateLimitStoreFactory;
   readonly tokenCache?: TokenCache;
   readonly mintDeadlineMs?: number;
+  /**
+   * How OIDC discovery documents and JWK Sets are fetched (default: the global
+   * fetch). Tests serve fake issuers on loopback behind it.
+   */
+  readonly fetch?: FetchLike;
+  /** Bounds and cache of those fetches (defaults in src/oidc/). */
+  readonly oidc?: {
+    readonly bounds?: FetchBounds;
+    readonly cacheMaxAgeMs?: number;
+    readonly cooldownMs?: number;
+  };
+  /** Where used client-assertion ids are remembered (default: in memory). */
+  readonly replayStore?: ReplayStore;
 }
 
 export interface Service {
@@ -83,7 +102,16 @@ export function createService(
       () => undefined,
     );
   }
+  // Keys of OIDC issuers and assertion signers outlive policy reloads: one resolver.
+  const keys = createKeyResolver({
+    fetch: options.fetch ?? globalThis.fetch,
+    clock,
+    ...options.oidc,
+  });
+  const replay = options.replayStore ?? createMemoryReplayStore({clock});
   const app = createApp({
+    keys,
+    replay,
     config,
     policies,
     minter,

@@ -112,6 +112,17 @@ function checkAmbiguity(
   issues: Issues,
 ): void {
   for (const list of byIssuer.values()) {
+    const first = list[0]!;
+    for (const other of list.slice(1)) {
+      // The token names its issuer, not its client: which keys verify it must not
+      // depend on a client that is only chosen after verification.
+      if (issuerSettings(other.oidc!) !== issuerSettings(first.oidc!)) {
+        issues.add(
+          [other.id, 'oidc'],
+          `clients.${first.id} trusts the same issuer with other algorithms, jwks or jwks_uri: clients of one issuer must agree on them`,
+        );
+      }
+    }
     for (let i = 0; i < list.length; i++) {
       for (let j = i + 1; j < list.length; j++) {
         const a = list[i]!;
@@ -126,6 +137,16 @@ function checkAmbiguity(
       }
     }
   }
+}
+
+function issuerSettings(t: OidcTrust): string {
+  const keys =
+    t.keys.kind === 'static'
+      ? JSON.stringify(t.keys.jwks)
+      : t.keys.kind === 'jwks_uri'
+        ? t.keys.jwksUri
+        : '';
+  return JSON.stringify([t.algorithms, t.keys.kind, keys]);
 }
 
 function canOverlap(a: OidcTrust, b: OidcTrust): boolean {

@@ -418,6 +418,20 @@ void describe('oidc: a token authenticates at most one client', () => {
     });
   }
 
+  void test('clients of one issuer must agree on its keys and algorithms', () => {
+    const e = expectPolicyError(
+      withOidc(
+        {},
+        second({
+          claims: {sub: {equals: 'repo:my-org/app:ref:refs/heads/dev'}},
+          algorithms: ['ES256'],
+        }),
+      ),
+    );
+    const issue = e.issues.find(i => i.path === 'clients.other.oidc');
+    assert.match(issue?.message ?? '', /must agree/);
+  });
+
   void test('two pattern conditions on a common claim: overlap decided segment by segment', () => {
     const g = (p: string) => {
       const r = compileGlob(p);

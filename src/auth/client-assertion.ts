@@ -1,0 +1,170 @@
+/**
+ * private_key_jwt client authentication (RFC 7523 §2.2 and §3, OpenID Connect Core
+ * §9): the client signs a short JWT with its own key; tvm verifies it with the public
+ * keys the policy names for that client.
+ *
+ * - `iss` = `sub` = the client id (and `client_id`, when sent, the same);
+ * - `aud` = this deployment's issuer identifier `TVM_ISSUER`, or its token endpoint
+ *   `<TVM_ISSUER>/token`, as a single string (draft-ietf-oauth-rfc7523bis: an array
+ *   would let an assertion made for another server be replayed here). Without
+ *   `TVM_ISSUER` no assertion can be checked, and none is accepted;
+ * - `exp` required and at most MAX_ASSERTION_TTL_SECONDS ahead;
+ * - `jti` required and accepted once while the assertion could be valid.
+ *
+ * An unknown client and a bad signature get the same description, so the answer does
+ * not say which client ids exist; checks after the signature explain themselves.
+ */
+
+import type {Clock} from '../clock.ts';
+import {TvmError} from '../errors.ts';
+import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
+import {inspectJwt, shown} from '../oidc/jws.ts';
+import type {KeyResolver} from '../oidc/keys.ts';
+import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
+import type {Client, CompiledPolicy} from '../policy/types.ts';
+import {ReplayStoreFull, type ReplayStore} from './replay-store.ts';
+
+/** Longest an assertion may live from now: RFC 7523 asks for short-lived JWTs. */
+export const MAX_ASSERTION_TTL_SECONDS = 300;
+
+export interface AssertionDeps {
+  /** TVM_ISSUER; undefined: assertions are refused. */
+  readonly issuer: string | undefined;
+  readonly keys: KeyResolver;
+  readonly replay: ReplayStore;
+  readonly clock: Clock;
+}
+
+/** The client that signed `assertion`, or TvmError invalid_client (503 when keys are down). */
+export async function authenticateAssertion(
+  policy: CompiledPolicy,
+  claimedClientId: string | undefined,
+  assertion: string,
+  deps: AssertionDeps,
+): Promise<Client> {
+  try {
+    return await check(policy, claimedClientId, assertion, deps);
+  } catch (e) {
+    throw asTvmError(e);
+  }
+}
+
+async function check(
+  policy: CompiledPolicy,
+  claimedClientId: string | undefined,
+  assertion: string,
+  deps: AssertionDeps,
+): Promise<Client> {
+  if (deps.issuer === undefined) {
+    throw new JwtRejected(
+      'no_issuer',
+      'client assertions are not accepted by this deployment',
+      'TVM_ISSUER is unset: client assertions cannot be checked',
+    );
+  }
+  const {payload: claimed} = inspectJwt(assertion);
+  if (typeof claimed.iss !== 'string' || claimed.iss !== claimed.sub) {
+    throw new JwtRejected(
+      'iss_sub',
+      'the assertion iss and sub must both be the client_id',
+    );
+  }
+  const clientId = claimed.iss;
+  if (claimedClientId !== undefined && claimedClientId !== clientId) {
+    throw new JwtRejected(
+      'client_id_mismatch',
+      'client_id differs from the assertion iss',
+    );
+  }
+  const client = policy.clients.get(clientId);
+  const trust = client?.privateKeyJwt;
+  if (!client || !trust) {
+    throw new JwtRejected(
+      'unknown_client',
+      'client authentication failed',
+      client ? 'client has no private_key_jwt' : 'unknown client',
+    );
+  }
+  let payload;
+  try {
+    payload = await verifyJwt(assertion, {
+      getKey: await deps.keys.keysFor(trust.keys),
+      algorithms: trust.algorithms,
+      issuer: clientId,
+      subject: clientId,
+      requiredClaims: ['exp', 'jti'],
+      clock: deps.clock,
+    });
+  } catch (e) {
+    if (
+      e instanceof JwtRejected &&
+      (e.reason === 'bad_signature' || e.reason === 'unknown_kid')
+    ) {
+      throw new JwtRejected(
+        e.reason,
+        'client authentication failed',
+        e.message,
+      );
+    }
+    throw e;
+  }
+  const base = deps.issuer;
+  if (
+    typeof payload.aud !== 'string' ||
+    (payload.aud !== base && payload.aud !== `${base}/token`)
+  ) {
+    throw new JwtRejected(
+      'bad_aud',
+      `the assertion aud must be the single string ${shown(base)} (or ${shown(`${base}/token`)})`,
+    );
+  }
+  const now = deps.clock.now() / 1000;
+  const exp = payload.exp!;
+  if (exp > now + MAX_ASSERTION_TTL_SECONDS) {
+    throw new JwtRejected(
+      'exp_too_far',
+      `the assertion lives too long: exp must be at most ${MAX_ASSERTION_TTL_SECONDS}s ahead`,
+    );
+  }
+  const jti = payload.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
+    throw new JwtRejected(
+      'bad_jti',
+      'the assertion jti must be 1 to 256 characters',
+    );
+  }
+  const fresh = await deps.replay.remember(
+    `${clientId}\n${jti}`,
+    (exp + LEEWAY_SECONDS) * 1000,
+  );
+  if (!fresh) {
+    throw new JwtRejected(
+      'replay',
+      'this assertion was already used: make a new one (with a new jti) for every request',
+    );
+  }
+  return client;
+}
+
+function asTvmError(e: unknown): unknown {
+  if (e instanceof JwtRejected) {
+    return new TvmError('ERR_INVALID_CLIENT', e.message, {
+      detail: `assertion ${e.reason}${e.detail ? `: ${e.detail}` : ''}`,
+    });
+  }
+  if (e instanceof KeysUnavailable) {
+    return new TvmError(
+      'ERR_UPSTREAM_UNAVAILABLE',
+      "the client's signing keys could not be fetched; retry later",
+      {detail: e.detail, retryAfterSeconds: 5},
+    );
+  }
+  if (e instanceof ReplayStoreFull) {
+    return new TvmError(
+      'ERR_UPSTREAM_UNAVAILABLE',
+      'the service is busy; retry later',
+      {detail: 'replay store full', retryAfterSeconds: 5},
+    );
+  }
+  return e;
+}

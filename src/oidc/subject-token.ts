@@ -1,0 +1,216 @@
+/**
+ * Token exchange (RFC 8693): which client a subject token authenticates. The token's
+ * `iss` selects the trusts for that issuer (exact string match); the keys and
+ * algorithms of that issuer verify it (never a shared pool); its single `aud` and its
+ * claims then select the one client whose conditions it meets (compile.ts guarantees
+ * there is at most one).
+ *
+ * Refusals explain themselves: the description names the claim that failed and the
+ * kind of condition, and the token's own value; the expected value only when the
+ * caller authenticated as that client (it is then its own configuration). The audit
+ * detail has everything.
+ */
+
+import type {Clock} from '../clock.ts';
+import type {
+  ClaimCondition,
+  Client,
+  CompiledPolicy,
+  OidcTrust,
+} from '../policy/types.ts';
+import {describeCondition} from '../policy/compile.ts';
+import {JwtRejected} from './errors.ts';
+import {inspectJwt, shown, type UnverifiedJwt} from './jws.ts';
+import type {KeyResolver} from './keys.ts';
+import {LEEWAY_SECONDS, verifyJwt} from './verify.ts';
+
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+
+/** Longest remaining life accepted for a subject token: a day. Longer is not "short-lived". */
+export const MAX_SUBJECT_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/** Who a verified subject token is. */
+export interface SubjectIdentity {
+  readonly client: Client;
+  readonly issuer: string;
+  readonly subject: string;
+}
+
+export interface SubjectTokenDeps {
+  readonly keys: KeyResolver;
+  readonly clock: Clock;
+}
+
+/** The client the caller named, if any, and whether it proved to be that client. */
+export interface ClientHint {
+  readonly clientId: string;
+  readonly authenticated: boolean;
+}
+
+/**
+ * Verifies `token` and returns the client it authenticates. Throws JwtRejected (the
+ * caller answers invalid_grant) or KeysUnavailable (503).
+ */
+export async function authenticateSubjectToken(
+  policy: CompiledPolicy,
+  token: string,
+  deps: SubjectTokenDeps,
+  hint?: ClientHint,
+): Promise<SubjectIdentity> {
+  const jwt = inspectJwt(token);
+  refuseAccessTokens(jwt);
+  const iss = jwt.payload.iss;
+  const clients =
+    typeof iss === 'string' ? policy.clientsByIssuer.get(iss) : undefined;
+  if (!clients || typeof iss !== 'string') {
+    throw new JwtRejected(
+      'untrusted_issuer',
+      `the subject token's issuer ${shown(iss)} is not trusted (it must match a trusted issuer exactly)`,
+    );
+  }
+  // Clients of one issuer agree on its keys and algorithms (compile.ts).
+  const trust = clients[0]!.oidc!;
+  const payload = await verifyJwt(token, {
+    getKey: await deps.keys.keysFor(trust.keys, trust.issuer),
+    algorithms: trust.algorithms,
+    issuer: trust.issuer,
+    requiredClaims: ['exp', 'sub'],
+    clock: deps.clock,
+  });
+  const now = deps.clock.now() / 1000;
+  if (
+    (payload.exp ?? 0) >
+    now + MAX_SUBJECT_TOKEN_TTL_SECONDS + LEEWAY_SECONDS
+  ) {
+    throw new JwtRejected(
+      'exp_too_far',
+      `the subject token lives too long: exp must be within ${MAX_SUBJECT_TOKEN_TTL_SECONDS}s`,
+    );
+  }
+  const aud = singleAudience(payload.aud);
+  const subject = String(payload.sub);
+  const matched = clients.filter(
+    c => c.oidc!.audiences.has(aud) && failures(c.oidc!, payload).length === 0,
+  );
+  if (matched.length === 1) {
+    return {client: matched[0]!, issuer: trust.issuer, subject};
+  }
+  throw explain(clients, aud, payload, hint);
+}
+
+function refuseAccessTokens(jwt: UnverifiedJwt): void {
+  const typ = jwt.header.typ;
+  if (typeof typ === 'string' && /^(application\/)?at\+jwt$/i.test(typ)) {
+    throw new JwtRejected(
+      'wrong_token_kind',
+      'an OAuth access token (typ at+jwt) is not an identity token',
+    );
+  }
+}
+
+/**
+ * The token's audience: one string. A token addressed to several audiences can be
+ * replayed here by any of them, so only a single audience is accepted (a one-element
+ * array counts as one).
+ */
+function singleAudience(aud: unknown): string {
+  const list = typeof aud === 'string' ? [aud] : aud;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new JwtRejected('missing_aud', 'the subject token has no aud claim');
+  }
+  if (list.length > 1) {
+    throw new JwtRejected(
+      'multiple_aud',
+      'the subject token must have exactly one audience (aud); request a token for this service only',
+    );
+  }
+  const [only] = list as unknown[];
+  if (typeof only !== 'string') {
+    throw new JwtRejected('malformed', 'the subject token aud is not a string');
+  }
+  return only;
+}
+
+interface Failure {
+  readonly condition: ClaimCondition;
+  readonly actual: unknown;
+}
+
+function failures(
+  trust: OidcTrust,
+  claims: Record<string, unknown>,
+): Failure[] {
+  const out: Failure[] = [];
+  for (const c of trust.conditions) {
+    const v = Object.hasOwn(claims, c.claim) ? claims[c.claim] : undefined;
+    const ok =
+      typeof v === 'string' &&
+      (c.kind === 'equals' ? v === c.value : c.glob.regex.test(v));
+    if (!ok) out.push({condition: c, actual: v});
+  }
+  return out;
+}
+
+/**
+ * Why no client matched. Explained against the client the caller named, else the
+ * only client of the issuer that accepts this audience; else generically.
+ */
+function explain(
+  clients: readonly Client[],
+  aud: string,
+  claims: Record<string, unknown>,
+  hint: ClientHint | undefined,
+): JwtRejected {
+  const named = hint && clients.find(c => c.id === hint.clientId);
+  const byAudience = clients.filter(c => c.oidc!.audiences.has(aud));
+  const target = named ?? (byAudience.length === 1 ? byAudience[0] : undefined);
+  const detailAll = clients
+    .map(c => `${c.id}: ${reasons(c, aud, claims, true)}`)
+    .join('; ');
+  if (!target) {
+    return byAudience.length === 0
+      ? new JwtRejected(
+          'audience_not_trusted',
+          `the subject token's aud ${shown(aud)} is not an audience trusted for its issuer`,
+          detailAll,
+        )
+      : new JwtRejected(
+          'no_matching_client',
+          'the subject token meets the conditions of no client trusted for its issuer',
+          detailAll,
+        );
+  }
+  const own = hint?.authenticated === true && named === target;
+  return new JwtRejected(
+    'conditions_not_met',
+    `the subject token does not meet ${named ? `client ${shown(target.id)}'s` : 'the'} conditions: ${reasons(target, aud, claims, own)}`,
+    `client ${target.id}: ${reasons(target, aud, claims, true)}`,
+  );
+}
+
+function reasons(
+  client: Client,
+  aud: string,
+  claims: Record<string, unknown>,
+  withExpected: boolean,
+): string {
+  const out: string[] = [];
+  if (!client.oidc!.audiences.has(aud)) {
+    out.push(`aud ${shown(aud)} is not accepted`);
+  }
+  for (const f of failures(client.oidc!, claims)) {
+    const what =
+      f.actual === undefined
+        ? `claim ${f.condition.claim} is missing`
+        : `claim ${f.condition.claim} ${shown(f.actual)} does not ${f.condition.kind === 'equals' ? 'equal' : 'match'}`;
+    out.push(
+      withExpected
+        ? `${what} (condition: ${describeCondition(f.condition)})`
+        : f.actual === undefined
+          ? what
+          : `${what} the ${f.condition.kind === 'equals' ? 'expected value' : 'pattern'}`,
+    );
+  }
+  return out.join(', ') || 'no failed condition';
+}
