@@ -12,7 +12,7 @@ import {JwtRejected} from './errors.ts';
 /** Longest JWT accepted, in characters (real OIDC tokens are 1 to 4 KB). */
 export const MAX_JWT_CHARS = 8192;
 const B64URL = /^[A-Za-z0-9_-]+$/;
-const KID = /^[\x21-\x7e]{1,256}$/;
+const KID = /^[\x20-\x7e]{1,256}$/;
 
 /** A JWT split and decoded, not verified. */
 export interface UnverifiedJwt {
@@ -48,15 +48,18 @@ export function inspectJwt(token: string): UnverifiedJwt {
     );
   }
   const [h, p, s] = parts as [string, string, string];
-  if (s === '') {
-    throw new JwtRejected('unsigned', 'the JWT has no signature');
-  }
-  if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) {
+  if (!B64URL.test(h) || !B64URL.test(p)) {
     throw new JwtRejected('malformed', 'the JWT is not valid base64url');
   }
   const header = decodeObject(h, 'header');
-  const payload = decodeObject(p, 'payload');
   checkHeader(header);
+  if (s === '') {
+    throw new JwtRejected('unsigned', 'the JWT has no signature');
+  }
+  if (!B64URL.test(s)) {
+    throw new JwtRejected('malformed', 'the JWT is not valid base64url');
+  }
+  const payload = decodeObject(p, 'payload');
   return {header, payload};
 }
 

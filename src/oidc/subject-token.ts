@@ -177,7 +177,7 @@ function explain(
         )
       : new JwtRejected(
           'no_matching_client',
-          'the subject token meets the conditions of no client trusted for its issuer',
+          `the subject token meets the conditions of no client trusted for its issuer and audience; claims that did not match: ${failedClaims(byAudience, claims)}`,
           detailAll,
         );
   }
@@ -187,6 +187,22 @@ function explain(
     `the subject token does not meet ${named ? `client ${shown(target.id)}'s` : 'the'} conditions: ${reasons(target, aud, claims, own)}`,
     `client ${target.id}: ${reasons(target, aud, claims, true)}`,
   );
+}
+
+/** The claims that failed for some of `clients`, with the token's own values only. */
+function failedClaims(
+  clients: readonly Client[],
+  claims: Record<string, unknown>,
+): string {
+  const names = new Set<string>();
+  for (const c of clients) {
+    for (const f of failures(c.oidc!, claims)) names.add(f.condition.claim);
+  }
+  return [...names]
+    .map(n =>
+      Object.hasOwn(claims, n) ? `${n} ${shown(claims[n])}` : `${n} (missing)`,
+    )
+    .join(', ');
 }
 
 function reasons(
