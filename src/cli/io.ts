@@ -9,6 +9,14 @@ export interface CliIo {
   readonly readFile?: (path: string) => Promise<string>;
   /** The clock, epoch milliseconds; default: Date.now. */
   readonly now?: () => number;
+  /** Writes a file (UTF-8, the given mode); default: node:fs. */
+  readonly writeFile?: (
+    path: string,
+    text: string,
+    mode: number,
+  ) => Promise<void>;
+  /** The environment; default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Exit codes, as sysexits-minded tools use them: 1 a negative result, 2 a usage error. */

@@ -3,6 +3,7 @@
  * commands (policy explain, credential-config, token) are added to COMMANDS.
  */
 
+import {credentialConfig} from './credential-config.ts';
 import {keygen} from './keygen.ts';
 import {policyCheck} from './policy-check.ts';
 import {
@@ -17,7 +18,7 @@ import {
 export type {CliIo, Command} from './io.ts';
 export {EXIT_FAILED, EXIT_OK, EXIT_USAGE} from './io.ts';
 
-const COMMANDS: readonly Command[] = [keygen, policyCheck];
+const COMMANDS: readonly Command[] = [keygen, policyCheck, credentialConfig];
 
 /**
  * Runs `tvm` with `argv` (the arguments after the program name) and resolves to the

@@ -299,3 +299,48 @@ export async function startOidcStack(
 export function lastAudit(s: Stack): Record<string, unknown> {
   return s.audits().at(-1)!.audit as Record<string, unknown>;
 }
+
+/**
+ * A stand-in for a Google API on loopback: `GET /v1/whoami` answers the caller's
+ * service-account email after checking its bearer token with the emulator's tokeninfo
+ * (as a Google API would with its own token validation); 401 otherwise.
+ */
+export async function startFakeGoogleApi(
+  tokeninfoUrl: string,
+): Promise<{url: string; calls: number; close(): Promise<void>}> {
+  const api = {url: '', calls: 0, close: async () => undefined};
+  const server = createServer((req, res) => {
+    void (async () => {
+      api.calls++;
+      const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+      if (!m || req.url !== '/v1/whoami') {
+        res.writeHead(401, {'content-type': 'application/json'});
+        res.end(
+          JSON.stringify({error: {code: 401, status: 'UNAUTHENTICATED'}}),
+        );
+        return;
+      }
+      const info = await fetch(tokeninfoUrl, {
+        headers: {authorization: `Bearer ${m[1]}`},
+      });
+      const body = (await info.json()) as {email?: string; scope?: string};
+      if (info.status !== 200) {
+        res.writeHead(401, {'content-type': 'application/json'});
+        res.end(
+          JSON.stringify({error: {code: 401, status: 'UNAUTHENTICATED'}}),
+        );
+        return;
+      }
+      res.writeHead(200, {'content-type': 'application/json'});
+      res.end(JSON.stringify({email: body.email, scope: body.scope}));
+    })();
+  });
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
+  const {port} = server.address() as AddressInfo;
+  api.url = `http://127.0.0.1:${port}`;
+  api.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>(r => server.close(() => r()));
+  };
+  return api;
+}

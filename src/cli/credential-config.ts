@@ -1,0 +1,144 @@
+/**
+ * `tvm credential-config`: writes a Google credential configuration of type
+ * `external_account` whose token_url is tvm's /token, as `gcloud iam
+ * workload-identity-pools create-cred-config` does for Workload Identity Federation.
+ * Google's client libraries (GOOGLE_APPLICATION_CREDENTIALS=FILE) then exchange the
+ * caller's OIDC token at tvm (RFC 8693) and refresh by themselves.
+ *
+ * The client secret (an API key) is read from an environment variable, never from the
+ * command line (shell history, process listings); a file holding it is written 0600.
+ */
+
+import {writeFile} from 'node:fs/promises';
+import {parseArgs} from 'node:util';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  println,
+  type CliIo,
+  type Command,
+} from './io.ts';
+
+const TYPES: Readonly<Record<string, string>> = {
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  id_token: 'urn:ietf:params:oauth:token-type:id_token',
+};
+
+export const credentialConfig: Command = {
+  name: 'credential-config',
+  args: '--token-url URL --audience SA (--credential-source-file PATH | --credential-source-url URL) [--subject-token-type jwt|id_token] [--client-id ID --client-secret-env VAR] [--output FILE]',
+  summary:
+    'write an external_account credential configuration for Google client libraries',
+  run: runCredentialConfig,
+};
+
+async function runCredentialConfig(args: string[], io: CliIo): Promise<number> {
+  const {values, positionals} = parseArgs({
+    args,
+    options: {
+      'token-url': {type: 'string'},
+      audience: {type: 'string'},
+      'credential-source-file': {type: 'string'},
+      'credential-source-url': {type: 'string'},
+      'subject-token-type': {type: 'string', default: 'jwt'},
+      'client-id': {type: 'string'},
+      'client-secret-env': {type: 'string'},
+      output: {type: 'string'},
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const problems: string[] = [];
+  const tokenUrl = values['token-url'];
+  if (positionals.length > 0) problems.push('no positional arguments expected');
+  if (!tokenUrl || !tokenUrlOk(tokenUrl)) {
+    problems.push(
+      "--token-url must be tvm's token endpoint, an https URL (http only for loopback), e.g. https://tvm.example.com/token",
+    );
+  }
+  if (!values.audience) {
+    problems.push('--audience is required: the service account alias or email');
+  }
+  const file = values['credential-source-file'];
+  const url = values['credential-source-url'];
+  if ((file === undefined) === (url === undefined)) {
+    problems.push(
+      'exactly one of --credential-source-file or --credential-source-url',
+    );
+  }
+  const type = TYPES[values['subject-token-type']];
+  if (!type) problems.push('--subject-token-type must be jwt or id_token');
+  const clientId = values['client-id'];
+  const secretEnv = values['client-secret-env'];
+  if ((clientId === undefined) !== (secretEnv === undefined)) {
+    problems.push('--client-id and --client-secret-env go together');
+  }
+  if (problems.length > 0) {
+    for (const p of problems) println(io.stderr, `tvm credential-config: ${p}`);
+    return EXIT_USAGE;
+  }
+  let secret: string | undefined;
+  if (secretEnv !== undefined) {
+    secret = (io.env ?? process.env)[secretEnv];
+    if (!secret) {
+      println(
+        io.stderr,
+        `tvm credential-config: environment variable ${secretEnv} is empty or unset`,
+      );
+      return EXIT_USAGE;
+    }
+  }
+  const config = {
+    type: 'external_account',
+    audience: values.audience,
+    subject_token_type: type,
+    token_url: tokenUrl,
+    credential_source:
+      file !== undefined
+        ? {file, format: {type: 'text'}}
+        : {url, format: {type: 'text'}},
+    ...(clientId !== undefined
+      ? {client_id: clientId, client_secret: secret}
+      : {}),
+    universe_domain: 'googleapis.com',
+  };
+  const text = `${JSON.stringify(config, null, 2)}\n`;
+  if (values.output === undefined) {
+    io.stdout.write(text);
+    return EXIT_OK;
+  }
+  try {
+    await (io.writeFile ?? writeUtf8)(values.output, text, 0o600);
+  } catch (e) {
+    println(
+      io.stderr,
+      `tvm credential-config: cannot write ${values.output}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    return EXIT_FAILED;
+  }
+  println(
+    io.stderr,
+    `wrote ${values.output}${secret ? ' (mode 0600: it holds the client secret)' : ''}; use it with GOOGLE_APPLICATION_CREDENTIALS=${values.output}`,
+  );
+  return EXIT_OK;
+}
+
+function tokenUrlOk(s: string): boolean {
+  try {
+    const u = new URL(s);
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+    return (
+      (u.protocol === 'https:' || (u.protocol === 'http:' && loopback)) &&
+      !u.username &&
+      !u.password &&
+      !u.hash
+    );
+  } catch {
+    return false;
+  }
+}
+
+function writeUtf8(path: string, text: string, mode: number): Promise<void> {
+  return writeFile(path, text, {encoding: 'utf8', mode});
+}
