@@ -6,6 +6,7 @@
 import {credentialConfig} from './credential-config.ts';
 import {keygen} from './keygen.ts';
 import {policyCheck} from './policy-check.ts';
+import {policyExplain} from './policy-explain.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
@@ -18,7 +19,12 @@ import {
 export type {CliIo, Command} from './io.ts';
 export {EXIT_FAILED, EXIT_OK, EXIT_USAGE} from './io.ts';
 
-const COMMANDS: readonly Command[] = [keygen, policyCheck, credentialConfig];
+const COMMANDS: readonly Command[] = [
+  keygen,
+  policyCheck,
+  policyExplain,
+  credentialConfig,
+];
 
 /**
  * Runs `tvm` with `argv` (the arguments after the program name) and resolves to the

@@ -88,15 +88,26 @@ export async function authenticateSubjectToken(
       `the subject token lives too long: exp must be within ${MAX_SUBJECT_TOKEN_TTL_SECONDS}s`,
     );
   }
-  const aud = singleAudience(payload.aud);
-  const subject = String(payload.sub);
+  const client = selectClient(clients, payload, hint);
+  return {client, issuer: trust.issuer, subject: String(payload.sub)};
+}
+
+/**
+ * The one client of `clients` (all trusting the token's issuer) whose audience and
+ * claim conditions the verified `claims` meet; JwtRejected explaining why otherwise.
+ * Used after verification, and offline by `tvm policy explain`.
+ */
+export function selectClient(
+  clients: readonly Client[],
+  claims: Record<string, unknown>,
+  hint?: ClientHint,
+): Client {
+  const aud = singleAudience(claims.aud);
   const matched = clients.filter(
-    c => c.oidc!.audiences.has(aud) && failures(c.oidc!, payload).length === 0,
+    c => c.oidc!.audiences.has(aud) && failures(c.oidc!, claims).length === 0,
   );
-  if (matched.length === 1) {
-    return {client: matched[0]!, issuer: trust.issuer, subject};
-  }
-  throw explain(clients, aud, payload, hint);
+  if (matched.length === 1) return matched[0]!;
+  throw explain(clients, aud, claims, hint);
 }
 
 function refuseAccessTokens(jwt: UnverifiedJwt): void {
