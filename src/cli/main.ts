@@ -99,16 +99,13 @@ function usage(out: CliIo['stdout']): void {
   println(out, 'usage: tvm <command> [options]');
   println(out);
   println(out, 'commands:');
-  const width = Math.max(
-    ...COMMANDS.map(c => `${c.name} ${c.args}`.trimEnd().length),
-  );
+  // One command a paragraph: usage lines are long, summaries go underneath.
   for (const c of COMMANDS) {
-    println(
-      out,
-      `  ${`${c.name} ${c.args}`.trimEnd().padEnd(width)}  ${c.summary}`,
-    );
+    println(out, `  tvm ${`${c.name} ${c.args}`.trimEnd()}`);
+    println(out, `      ${c.summary}`);
   }
-  println(out, `  ${'help'.padEnd(width)}  show this help`);
+  println(out, '  tvm help');
+  println(out, '      show this help');
   println(out);
   println(out, 'Run "tvm <command> --help" for one command.');
 }
