@@ -60,6 +60,11 @@ export interface Authenticator {
     ip: string,
     seen: AuthNotes,
   ): Promise<Client>;
+  /**
+   * The client whose API key `key` is, found by the key's hash alone (no client id
+   * is sent with it). Throws TvmError invalid_client.
+   */
+  apiKeyAlone(policy: CompiledPolicy, key: string, ip: string): Client;
   /** Refuses `client` from an address outside its source ranges. */
   checkSourceRange(client: Client, ip: string, basic: boolean): void;
 }
@@ -81,6 +86,25 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         detail: 'source address outside the client source_ranges',
       });
     }
+  };
+
+  const apiKeyAlone: Authenticator['apiKeyAlone'] = (policy, key, ip) => {
+    // An API key alone names no client, so it is looked up by its SHA-256: a map
+    // lookup on the hash of a 256-bit random key lets timing reveal nothing usable.
+    const hash = createHash('sha256').update(key, 'utf8').digest();
+    const client = policy.clientsByApiKey.get(hash.toString('hex'));
+    const found = client?.apiKeys.find(k => k.sha256.equals(hash));
+    if (
+      !client ||
+      !found ||
+      (found.expiresAt !== undefined && clock.now() >= found.expiresAt)
+    ) {
+      throw new TvmError('ERR_INVALID_CLIENT', 'The credential is not valid.', {
+        detail: !client ? 'unknown key' : 'expired key',
+      });
+    }
+    checkSourceRange(client, ip, false);
+    return client;
   };
 
   const subject: Authenticator['subject'] = async (
@@ -173,28 +197,10 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return identity.client;
       }
       seen.authMethod = 'bearer_api_key';
-      // An API key alone names no client, so it is looked up by its SHA-256: a map
-      // lookup on the hash of a 256-bit random key lets timing reveal nothing usable.
-      const hash = createHash('sha256').update(credential, 'utf8').digest();
-      const client = policy.clientsByApiKey.get(hash.toString('hex'));
-      const key = client?.apiKeys.find(k => k.sha256.equals(hash));
-      if (
-        !client ||
-        !key ||
-        (key.expiresAt !== undefined && clock.now() >= key.expiresAt)
-      ) {
-        throw new TvmError(
-          'ERR_INVALID_CLIENT',
-          'The credential is not valid.',
-          {
-            detail: !client ? 'unknown key' : 'expired key',
-          },
-        );
-      }
-      checkSourceRange(client, ip, false);
-      return client;
+      return apiKeyAlone(policy, credential, ip);
     },
 
+    apiKeyAlone,
     checkSourceRange,
   };
 }

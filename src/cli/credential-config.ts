@@ -10,6 +10,8 @@
  */
 
 import {writeFile} from 'node:fs/promises';
+import {TOKEN_TYPE_TVM_API_KEY} from '../token-types.ts';
+import {TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT} from '../oidc/subject-token.ts';
 import {parseArgs} from 'node:util';
 import {
   EXIT_FAILED,
@@ -21,13 +23,15 @@ import {
 } from './io.ts';
 
 const TYPES: Readonly<Record<string, string>> = {
-  jwt: 'urn:ietf:params:oauth:token-type:jwt',
-  id_token: 'urn:ietf:params:oauth:token-type:id_token',
+  jwt: TOKEN_TYPE_JWT,
+  id_token: TOKEN_TYPE_ID_TOKEN,
+  // The credential source holds a tvm API key (keep that file 0600).
+  'api-key': TOKEN_TYPE_TVM_API_KEY,
 };
 
 export const credentialConfig: Command = {
   name: 'credential-config',
-  args: '--token-url URL --audience SA (--credential-source-file PATH | --credential-source-url URL) [--subject-token-type jwt|id_token] [--client-id ID --client-secret-env VAR] [--output FILE]',
+  args: '--token-url URL --audience SA (--credential-source-file PATH | --credential-source-url URL) [--subject-token-type jwt|id_token|api-key] [--client-id ID --client-secret-env VAR] [--output FILE]',
   summary:
     'write an external_account credential configuration for Google client libraries',
   run: runCredentialConfig,
@@ -68,7 +72,9 @@ async function runCredentialConfig(args: string[], io: CliIo): Promise<number> {
     );
   }
   const type = TYPES[values['subject-token-type']];
-  if (!type) problems.push('--subject-token-type must be jwt or id_token');
+  if (!type) {
+    problems.push('--subject-token-type must be jwt, id_token or api-key');
+  }
   const clientId = values['client-id'];
   const secretEnv = values['client-secret-env'];
   if ((clientId === undefined) !== (secretEnv === undefined)) {

@@ -10,6 +10,10 @@ import {readClientCredentials} from '../auth/client-credentials.ts';
 import {TvmError} from '../errors.ts';
 import {TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT} from '../oidc/subject-token.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
+import {
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_TVM_API_KEY,
+} from '../token-types.ts';
 import type {Audit, AuditTrail} from './audit-trail.ts';
 import {sendError} from './errors.ts';
 import {grantAndMint, policyInForce, type GrantDeps} from './grant.ts';
@@ -19,8 +23,7 @@ import {parseLifetime, readTokenParams} from './token-request.ts';
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_TOKEN_EXCHANGE =
   'urn:ietf:params:oauth:grant-type:token-exchange';
-export const TOKEN_TYPE_ACCESS_TOKEN =
-  'urn:ietf:params:oauth:token-type:access_token';
+export {TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_TVM_API_KEY};
 
 export interface TokenEndpointDeps extends GrantDeps {
   readonly auth: Authenticator;
@@ -52,10 +55,14 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         'subject_token and subject_token_type are required',
       );
     }
-    if (tokenType !== TOKEN_TYPE_JWT && tokenType !== TOKEN_TYPE_ID_TOKEN) {
+    if (
+      tokenType !== TOKEN_TYPE_JWT &&
+      tokenType !== TOKEN_TYPE_ID_TOKEN &&
+      tokenType !== TOKEN_TYPE_TVM_API_KEY
+    ) {
       throw new TvmError(
         'ERR_INVALID_REQUEST',
-        `subject_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ID_TOKEN}`,
+        `subject_token_type must be ${TOKEN_TYPE_JWT}, ${TOKEN_TYPE_ID_TOKEN} or ${TOKEN_TYPE_TVM_API_KEY}`,
       );
     }
     const requested = params.get('requested_token_type');
@@ -85,6 +92,13 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       authenticated = await auth.client(policy, creds, req.ip ?? '');
     }
     const named = authenticated?.id ?? params.get('client_id');
+    if (tokenType === TOKEN_TYPE_TVM_API_KEY) {
+      audit.authMethod = audit.authMethod.replace(
+        'subject_token',
+        'subject_api_key',
+      );
+      return apiKeySubject(policy, subjectToken, named, req);
+    }
     const identity = await auth.subject(
       policy,
       subjectToken,
@@ -104,6 +118,40 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     }
     auth.checkSourceRange(identity.client, req.ip ?? '', false);
     return identity.client;
+  }
+
+  /** An API key as the subject token: the client is the key's owner. */
+  function apiKeySubject(
+    policy: CompiledPolicy,
+    key: string,
+    named: string | undefined,
+    req: Request,
+  ): Client {
+    let client: Client;
+    try {
+      client = auth.apiKeyAlone(policy, key, req.ip ?? '');
+    } catch (e) {
+      // RFC 8693 §2.2.2: a subject token that is not valid is invalid_grant.
+      throw e instanceof TvmError && e.code === 'ERR_INVALID_CLIENT'
+        ? new TvmError(
+            'ERR_INVALID_GRANT',
+            'the subject token is not a valid API key',
+            {
+              detail: `subject_token ${e.detail ?? 'refused'}`,
+            },
+          )
+        : e;
+    }
+    if (named !== undefined && named !== client.id) {
+      throw new TvmError(
+        'ERR_INVALID_GRANT',
+        'the subject token does not authenticate the client named in this request',
+        {
+          detail: `client ${callerString(named)} named, subject API key is client ${client.id}`,
+        },
+      );
+    }
+    return client;
   }
 
   return async function handleToken(

@@ -319,7 +319,7 @@ void describe('tvm credential-config', () => {
       'an unknown token type',
       [...base, '--subject-token-type', 'saml'],
       {},
-      /jwt or id_token/,
+      /jwt, id_token or api-key/,
     ],
   ];
   for (const [name, args, env, message] of bad) {

@@ -185,6 +185,71 @@ void describe('external_account through google-auth-library', () => {
     assert.equal(lastAudit(s).client, 'exporter-with-key');
   });
 
+  void test('an API-key client: the key is the credential source, no OIDC issuer needed', async () => {
+    const keyFile = join(dir, 'api-key');
+    writeFileSync(keyFile, keys.exporter, {mode: 0o600});
+    const cfg = join(dir, 'cred-api-key.json');
+    const made = await tvmCli([
+      'credential-config',
+      '--token-url',
+      `${s.url}/token`,
+      '--audience',
+      'reporting',
+      '--subject-token-type',
+      'api-key',
+      '--credential-source-file',
+      keyFile,
+      '--output',
+      cfg,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const json = JSON.parse(readFileSync(cfg, 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(
+      json.subject_token_type,
+      'urn:tvm:params:oauth:token-type:api-key',
+    );
+    assert.doesNotMatch(
+      JSON.stringify(json),
+      /tvm_/,
+      'the file names the key file, never the key',
+    );
+
+    const client = await new GoogleAuth({
+      keyFilename: cfg,
+      scopes: [READONLY],
+    }).getClient();
+    assert.ok(client instanceof IdentityPoolClient);
+    const res = await client.request<{email: string; scope: string}>({
+      url: `${api.url}/v1/whoami`,
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.data.email, 'reporting@tvm-local.iam.gserviceaccount.com');
+    handedOut.push((await client.getAccessToken()).token!);
+    assert.equal(lastAudit(s).authMethod, 'subject_api_key');
+    assert.equal(lastAudit(s).client, 'exporter-with-key');
+
+    // A wrong key in the file: the library surfaces invalid_grant, nothing is minted.
+    writeFileSync(keyFile, newKey());
+    const wrong = new IdentityPoolClient({
+      type: 'external_account',
+      audience: 'reporting',
+      subject_token_type: 'urn:tvm:params:oauth:token-type:api-key',
+      token_url: `${s.url}/token`,
+      credential_source: {file: keyFile},
+      scopes: [READONLY],
+    });
+    await assert.rejects(wrong.getAccessToken(), (e: Error) => {
+      assert.match(e.message, /invalid_grant/);
+      assert.match(e.message, /not a valid API key/);
+      return true;
+    });
+    assert.equal(lastAudit(s).reason, 'ERR_INVALID_GRANT');
+    assert.equal(lastAudit(s).detail, 'subject_token unknown key');
+  });
+
   void test('a token for another audience: the library surfaces invalid_grant', async () => {
     await refreshTokenFile('https://someone-else.example.test');
     const client = new IdentityPoolClient({
