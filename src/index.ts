@@ -1,9 +1,11 @@
 /**
  * The Cloud Function entry: reads the configuration, builds the service, registers
- * it as the HTTP function `tvm`. Nothing else lives here.
+ * it as the HTTP function `tvm`; before that, two settings that make the framework's
+ * own defaults safe for a security service.
  */
 import {http} from '@google-cloud/functions-framework';
 import {parseConfig} from './config.ts';
+import {guardParserErrorLogs} from './framework-guard.ts';
 import {createService} from './service.ts';
 
 // functions-framework parses bodies before tvm sees them; a body its parser rejects
@@ -11,5 +13,7 @@ import {createService} from './service.ts';
 // unless NODE_ENV is production. The framework builds its app after loading this
 // module, so setting the default here keeps stacks out of every answer.
 process.env.NODE_ENV ??= 'production';
+// ... and prints the rejected body, secrets and all, unless guarded (see there).
+guardParserErrorLogs();
 
 http('tvm', createService(parseConfig(process.env)).app);

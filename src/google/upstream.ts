@@ -100,7 +100,9 @@ export async function withRetry<T>(
     const left = deadline - now();
     if (left <= 0) break;
     try {
-      return await attempt(Math.floor(left));
+      // The attempt's own timeout may not hold (a client library that sets none): the
+      // deadline is enforced here too, whatever the attempt does.
+      return await within(attempt(Math.floor(left)), left, what);
     } catch (e) {
       // Already decided further down (e.g. a key read inside a mint): keep it.
       if (e instanceof TvmError) throw e;
@@ -114,6 +116,25 @@ export async function withRetry<T>(
   throw unavailable(
     last ?? new UpstreamError(`${what}: deadline exceeded`, true),
   );
+}
+
+/**
+ * `p`, or a retryable UpstreamError once `ms` have passed. The abandoned promise's
+ * outcome is still observed by the race, so it can never become an unhandled rejection.
+ */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UpstreamError(`${what}: no answer within the deadline`, true),
+        ),
+      Math.max(0, ms),
+    );
+    timer.unref();
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }
 
 /** Google said no (4xx other than 408/429): a retry will not help. */

@@ -14,7 +14,14 @@ import {
 } from '../google/iam-credentials.ts';
 import {jwtBearerToken, type ServiceAccountKey} from '../google/oauth2.ts';
 import type {SecretReader} from '../google/secret-manager.ts';
-import {UpstreamError, refused, withRetry} from '../google/upstream.ts';
+import {
+  UpstreamError,
+  monotonicNow,
+  refused,
+  unavailable,
+  withRetry,
+  within,
+} from '../google/upstream.ts';
 import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ServiceAccount,
@@ -56,6 +63,8 @@ export interface MinterDeps {
 
 /** Longest single upstream attempt; several fit in a caller's deadline. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
+/** How long a re-read of a key may take before the key in hand is used instead. */
+const STALE_REREAD_BUDGET_MS = 1_000;
 
 const KeyFile = z.object({
   type: z.literal('service_account'),
@@ -112,7 +121,7 @@ export function createMinter(deps: MinterDeps): Minter {
           ? KEY_MINTED_LIFETIME_SECONDS
           : req.lifetimeSeconds;
       const key = cacheKey(req.serviceAccount, req.scopes, lifetime);
-      return cache.get(key, lifetime, async () => {
+      const minted = cache.get(key, lifetime, async () => {
         const asked = clock.now();
         const t = await issue(req);
         // Google stamps the expiry with its own clock; never report (or cache) more
@@ -122,6 +131,13 @@ export function createMinter(deps: MinterDeps): Minter {
           expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000),
         };
       });
+      // A caller that joined a mint already in flight waits no longer than its own
+      // deadline either.
+      return within(minted, req.deadline - monotonicNow(), 'mint').catch(
+        (e: unknown) => {
+          throw e instanceof UpstreamError ? unavailable(e) : e;
+        },
+      );
     },
   };
 }
@@ -160,6 +176,10 @@ function createKeyCache(deps: MinterDeps) {
   const inflight = new Map<string, Promise<ServiceAccountKey>>();
   const MAX_ENTRIES = 1024;
 
+  // Keyed by secret AND account: a key is only ever used for the account it was read
+  // (and checked) for, even if a policy reload points another account at the secret.
+  const slot = (sa: ServiceAccount) => JSON.stringify([sa.keySecret, sa.email]);
+
   const read = async (
     sa: ServiceAccount,
     deadline: number,
@@ -172,7 +192,7 @@ function createKeyCache(deps: MinterDeps) {
     const key = parseKey(bytes, sa);
     if (entries.size >= MAX_ENTRIES)
       entries.delete(entries.keys().next().value as string);
-    entries.set(name, {key, readAt: clock.now()});
+    entries.set(slot(sa), {key, readAt: clock.now()});
     return key;
   };
 
@@ -181,13 +201,18 @@ function createKeyCache(deps: MinterDeps) {
       sa: ServiceAccount,
       deadline: number,
     ): Promise<ServiceAccountKey> {
-      const name = sa.keySecret!;
+      const name = slot(sa);
       const held = entries.get(name);
       const age = held ? clock.now() - held.readAt : Infinity;
       if (held && age < ttl) return held.key;
       let pending = inflight.get(name);
       if (!pending) {
-        pending = read(sa, deadline).finally(() => inflight.delete(name));
+        // With a key in hand, a slow Secret Manager gets a short budget before the
+        // held key serves, so the caller's deadline is left for the mint itself.
+        const budget = held
+          ? Math.min(deadline, monotonicNow() + STALE_REREAD_BUDGET_MS)
+          : deadline;
+        pending = read(sa, budget).finally(() => inflight.delete(name));
         inflight.set(name, pending);
       }
       try {

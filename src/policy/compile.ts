@@ -174,6 +174,7 @@ function compileServiceAccounts(
 ): Map<string, ServiceAccount> {
   const out = new Map<string, ServiceAccount>();
   const byEmail = new Map<string, string>();
+  const bySecret = new Map<string, string>();
   for (const [alias, sa] of raw) {
     const at = issues.at(alias);
     const first = byEmail.get(sa.email);
@@ -182,6 +183,20 @@ function compileServiceAccounts(
       at.add(['email'], `${sa.email} is already service_accounts.${first}`);
     } else {
       byEmail.set(sa.email, alias);
+    }
+    if (sa.key_secret !== undefined) {
+      // One key file holds one account's key: two accounts naming the same secret
+      // means one of them would be minted with the other's key.
+      const secret = sa.key_secret.replace(/\/versions\/[^/]+$/, '');
+      const owner = bySecret.get(secret);
+      if (owner !== undefined) {
+        at.add(
+          ['key_secret'],
+          `the secret is already the key of service_accounts.${owner}`,
+        );
+      } else {
+        bySecret.set(secret, alias);
+      }
     }
     checkMintOptions(sa, at);
     out.set(alias, compileServiceAccount(alias, sa));

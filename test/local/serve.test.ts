@@ -4,7 +4,8 @@
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
+import {createServer, type AddressInfo} from 'node:net';
 import {join} from 'node:path';
 
 const root = join(import.meta.dirname, '../..');
@@ -63,4 +64,65 @@ for (const c of cases) {
       new RegExp(`ConfigError: ${c.variable}: `),
     );
   });
+}
+
+void test("a body the framework's parser refuses is never logged, secrets and all", async () => {
+  const secret = `tvm_${'S'.repeat(43)}`;
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      framework,
+      '--target=tvm',
+      `--port=${port}`,
+      `--source=${join(root, 'src/index.ts')}`,
+    ],
+    {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TVM_POLICY: join(root, 'policy/demo.yaml'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', d => (out += String(d)));
+  child.stderr.on('data', d => (out += String(d)));
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`);
+    const res = await fetch(`http://127.0.0.1:${port}/token`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: `{"grant_type":"client_credentials","client_id":"demo","client_secret":"${secret}",}`,
+    });
+    assert.equal(res.status, 400);
+    assert.ok(!(await res.text()).includes(secret));
+    await new Promise(r => setTimeout(r, 200));
+    assert.match(out, /"parserError":"entity\.parse\.failed"/);
+    assert.ok(!out.includes(secret), 'the rejected body is not in the logs');
+    assert.ok(!out.includes('SSSSSSSS'), 'no part of it either');
+  } finally {
+    child.kill();
+  }
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise(r => srv.close(r));
+  return port;
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+  throw new Error(`not healthy: ${url}`);
 }

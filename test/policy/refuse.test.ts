@@ -108,6 +108,19 @@ void describe('parsePolicy refuses, naming the path of each problem', () => {
       message: /required/,
     },
     {
+      name: 'two key-minted accounts sharing one key secret',
+      input: edited(
+        p =>
+          (p.service_accounts['etl-copy'] = {
+            email: 'etl-copy@my-proj.iam.gserviceaccount.com',
+            mint: 'key',
+            key_secret: 'projects/my-proj/secrets/etl-sa-key/versions/3',
+          }),
+      ),
+      want: ['service_accounts.etl-copy.key_secret'],
+      message: /already the key of service_accounts\.legacy-etl/,
+    },
+    {
       name: 'key_secret on an impersonated account',
       input: edited(
         p =>

@@ -14,6 +14,7 @@ import {getTestServer} from '@google-cloud/functions-framework/testing';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import type {Clock} from '../../src/clock.ts';
 import {parseConfig, type Config} from '../../src/config.ts';
+import {guardParserErrorLogs} from '../../src/framework-guard.ts';
 import {createLogger} from '../../src/log.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
@@ -28,6 +29,7 @@ process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-home-'));
 delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
 // As src/index.ts does for the deployed function (see there).
 process.env.NODE_ENV ??= 'production';
+guardParserErrorLogs();
 
 /** Every log line written during the whole test process, for the secret scan. */
 export const allLogs: string[] = [];

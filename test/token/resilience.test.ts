@@ -5,11 +5,13 @@
  */
 import {after, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
+import {writeFileSync} from 'node:fs';
 import {
   assertNoSecretsLogged,
   basic,
   newKey,
   postForm,
+  renderPolicy,
   startStack,
   type Stack,
 } from '../support/stack.ts';
@@ -159,6 +161,69 @@ void describe('token cache', () => {
     assert.equal(a.body.access_token, b.body.access_token);
     assert.equal(s.emulator.stats.count('oauth2.token'), 1);
     assert.equal(s.emulator.stats.count('secretmanager.access'), 1);
+  });
+});
+
+void describe('hard deadlines and key checks', () => {
+  void test('the metadata server hangs on a cold start: 503 within the deadline, never a hang', async () => {
+    const cold = await startStack({policy: POLICY, keys, mintDeadlineMs: 800});
+    try {
+      cold.emulator.faults.set('metadata.token', {kind: 'hang'});
+      const res = await fetch(`${cold.url}/token`, {
+        method: 'POST',
+        headers: {'content-type': 'application/x-www-form-urlencoded', ...auth},
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          ...reporting('900'),
+        }).toString(),
+        // Only so that a regression fails here rather than at the runner's timeout.
+        signal: AbortSignal.timeout(20_000),
+      });
+      const body = (await res.json()) as Record<string, unknown>;
+      assert.equal(res.status, 503);
+      assert.equal(body.error, 'temporarily_unavailable');
+      assert.match(res.headers.get('retry-after') ?? '', /^\d+$/);
+    } finally {
+      await cold.close();
+    }
+  });
+
+  void test('a key read for one account is never used for another, even across a policy reload', async () => {
+    const s2 = await startStack({policy: POLICY, keys});
+    try {
+      const first = await postForm(
+        `${s2.url}/token`,
+        {grant_type: 'client_credentials', audience: 'etl'},
+        auth,
+      );
+      assert.equal(first.status, 200);
+      handedOut.push(first.body.access_token as string);
+      // The alias now names another account; the secret still holds etl's key.
+      s2.emulator.state.createServiceAccount({
+        email: 'other-etl@tvm-local.iam.gserviceaccount.com',
+      });
+      writeFileSync(
+        s2.policyPath,
+        renderPolicy(POLICY.replace('email: etl@', 'email: other-etl@'), keys),
+      );
+      await s2.service.policies.refresh();
+      const after = await postForm(
+        `${s2.url}/token`,
+        {grant_type: 'client_credentials', audience: 'etl'},
+        auth,
+      );
+      assert.equal(after.status, 502, JSON.stringify(after.body));
+      assert.equal(after.body.access_token, undefined);
+      assert.match(
+        String(
+          s2.audits().at(-1)!.audit &&
+            (s2.audits().at(-1)!.audit as {detail?: string}).detail,
+        ),
+        /key for another account/,
+      );
+    } finally {
+      await s2.close();
+    }
   });
 });
 
