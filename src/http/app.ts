@@ -129,10 +129,11 @@ export function createApp(deps: AppDeps): express.Express {
     (err: unknown, req: Request, res: Response, _next: NextFunction) => {
       if (res.headersSent) return;
       const google = GENERATE_ACCESS_TOKEN_PATH.test(req.path);
+      const audited = req.path === '/token' || google;
+      const audit = audited ? trail.begin(req) : undefined;
+      if (audit) res.setHeader('X-Request-Id', audit.requestId);
       const status = google ? sendGoogleError(res, err) : sendError(res, err);
-      if (req.path === '/token' || google) {
-        trail.deny(req, trail.begin(req), status, performance.now(), err);
-      }
+      if (audit) trail.deny(req, audit, status, performance.now(), err);
       if (status >= 500) trail.unexpected(err);
     },
   );

@@ -32,6 +32,8 @@ export function createIamEndpoint(deps: IamEndpointDeps) {
   ): Promise<void> {
     const started = performance.now();
     const audit = trail.begin(req);
+    // Lets a caller quote the request to the operator, who finds its audit record.
+    res.setHeader('X-Request-Id', audit.requestId);
     audit.grantType = 'iamcredentials.generateAccessToken';
     try {
       const email = decodeURIComponent(

@@ -160,6 +160,8 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
   ): Promise<void> {
     const started = performance.now();
     const audit = trail.begin(req);
+    // Lets a caller quote the request to the operator, who finds its audit record.
+    res.setHeader('X-Request-Id', audit.requestId);
     try {
       const params = await readTokenParams(req);
       const grantType = params.get('grant_type');

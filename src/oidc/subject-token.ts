@@ -179,42 +179,37 @@ function explain(
   const detailAll = clients
     .map(c => `${c.id}: ${reasons(c, aud, claims, true)}`)
     .join('; ');
-  if (!target) {
-    return byAudience.length === 0
-      ? new JwtRejected(
-          'audience_not_trusted',
-          `the subject token's aud ${shown(aud)} is not an audience trusted for its issuer`,
-          detailAll,
-        )
-      : new JwtRejected(
-          'no_matching_client',
-          `the subject token meets the conditions of no client trusted for its issuer and audience; claims that did not match: ${failedClaims(byAudience, claims)}`,
-          detailAll,
-        );
+  if (byAudience.length === 0 && !named) {
+    // Audiences are public (they name this service), so saying the token's own aud
+    // is not one of them reveals nothing about any client.
+    return new JwtRejected(
+      'audience_not_trusted',
+      `the subject token's aud ${shown(aud)} is not an audience trusted for its issuer`,
+      detailAll,
+    );
   }
-  const own = hint?.authenticated === true && named === target;
+  const own =
+    hint?.authenticated === true && named !== undefined && named === target;
+  if (!own || !target) {
+    // The caller has not proven it is the client it names (or named none): anyone
+    // holding a token from a public issuer could otherwise learn which clients exist
+    // and which claims they constrain. The audit record has every reason.
+    return new JwtRejected(
+      named ? 'conditions_not_met' : 'no_matching_client',
+      NOT_ACCEPTED,
+      detailAll,
+    );
+  }
   return new JwtRejected(
     'conditions_not_met',
-    `the subject token does not meet ${named ? `client ${shown(target.id)}'s` : 'the'} conditions: ${reasons(target, aud, claims, own)}`,
+    `the subject token does not meet client ${shown(target.id)}'s conditions: ${reasons(target, aud, claims, true)}`,
     `client ${target.id}: ${reasons(target, aud, claims, true)}`,
   );
 }
 
-/** The claims that failed for some of `clients`, with the token's own values only. */
-function failedClaims(
-  clients: readonly Client[],
-  claims: Record<string, unknown>,
-): string {
-  const names = new Set<string>();
-  for (const c of clients) {
-    for (const f of failures(c.oidc!, claims)) names.add(f.condition.claim);
-  }
-  return [...names]
-    .map(n =>
-      Object.hasOwn(claims, n) ? `${n} ${shown(claims[n])}` : `${n} (missing)`,
-    )
-    .join(', ');
-}
+/** What a caller that has not authenticated as the client learns of a refusal. */
+const NOT_ACCEPTED =
+  'no client accepts this subject token (its issuer, audience and claims); the audit record of this request (X-Request-Id) says which condition failed, and `tvm policy explain --token` shows it offline';
 
 function reasons(
   client: Client,

@@ -94,6 +94,11 @@ void describe('success', () => {
     assert.equal(r.headers.get('cache-control'), 'no-store');
     assert.equal(r.headers.get('pragma'), 'no-cache');
     assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+    const requestId = r.headers.get('x-request-id');
+    assert.equal(
+      requestId,
+      (s.audits().at(-1)!.audit as {requestId: string}).requestId,
+    );
     const b = r.body;
     assert.equal(b.token_type, 'Bearer');
     assert.equal(b.scope, 'https://www.googleapis.com/auth/bigquery.readonly');
@@ -195,6 +200,7 @@ void describe('success', () => {
     assert.ok(allowed.length >= 4);
     const a = allowed[0]!;
     assert.equal(a.severity, 'INFO');
+    assert.match((a.audit as {requestId: string}).requestId, /^[0-9a-f-]{36}$/);
     assert.equal(a.message, 'token granted');
     const audit = a.audit as Record<string, unknown>;
     assert.equal(audit.client, 'nightly');
