@@ -24,6 +24,15 @@ import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {ReplayStoreFull, type ReplayStore} from './replay-store.ts';
 
+/** Refusals that come before the signature is verified. */
+const BEFORE_SIGNATURE: ReadonlySet<string> = new Set([
+  'bad_signature',
+  'unknown_kid',
+  'alg_not_allowed',
+  'alg_not_supported',
+  'malformed',
+]);
+
 /** Longest an assertion may live from now: RFC 7523 asks for short-lived JWTs. */
 export const MAX_ASSERTION_TTL_SECONDS = 300;
 
@@ -96,10 +105,9 @@ async function check(
       clock: deps.clock,
     });
   } catch (e) {
-    if (
-      e instanceof JwtRejected &&
-      (e.reason === 'bad_signature' || e.reason === 'unknown_kid')
-    ) {
+    // Until the signature is verified, the answer must not depend on whether the
+    // client exists (an alg this client does not allow would otherwise say it does).
+    if (e instanceof JwtRejected && BEFORE_SIGNATURE.has(e.reason)) {
       throw new JwtRejected(
         e.reason,
         'client authentication failed',

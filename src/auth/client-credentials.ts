@@ -111,8 +111,8 @@ function parseBasic(header: string): ClientCredentials & {method: 'basic'} {
   try {
     return {
       method: 'basic',
-      clientId: bounded(formDecode(decoded.slice(0, colon))),
-      secret: bounded(formDecode(decoded.slice(colon + 1))),
+      clientId: bounded(formDecode(decoded.slice(0, colon)), true),
+      secret: bounded(formDecode(decoded.slice(colon + 1)), true),
     };
   } catch (e) {
     if (e instanceof TvmError) throw e;
@@ -126,9 +126,11 @@ function formDecode(s: string): string {
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
-function bounded(s: string): string {
+function bounded(s: string, basic = false): string {
   if (s.length === 0 || s.length > MAX_CREDENTIAL_LENGTH) {
-    throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed');
+    throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
+      basicChallenge: basic,
+    });
   }
   return s;
 }

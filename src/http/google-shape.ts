@@ -12,7 +12,7 @@ import type {Request, Response} from 'express';
 import {z} from 'zod';
 import {TvmError} from '../errors.ts';
 import {mapError} from './errors.ts';
-import {MAX_BODY_BYTES} from './token-request.ts';
+import {readRawBody} from './token-request.ts';
 
 /** `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`. */
 export const GENERATE_ACCESS_TOKEN_PATH =
@@ -60,7 +60,7 @@ export async function readGenerateAccessToken(
   }
   let json: unknown;
   try {
-    json = JSON.parse((await rawBody(req)).toString('utf8'));
+    json = JSON.parse((await readRawBody(req)).toString('utf8'));
   } catch (e) {
     if (e instanceof TvmError) throw e;
     throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid JSON');
@@ -87,26 +87,6 @@ export async function readGenerateAccessToken(
         ? undefined
         : Number(r.data.lifetime.replace(/(\.0+)?s$/, '')),
   };
-}
-
-async function rawBody(req: Request): Promise<Buffer> {
-  const saved = (req as Request & {rawBody?: unknown}).rawBody;
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > MAX_BODY_BYTES) {
-    throw new TvmError('ERR_PAYLOAD_TOO_LARGE', 'the body is too large');
-  }
-  if (Buffer.isBuffer(saved)) return saved;
-  if (req.readableEnded) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      throw new TvmError('ERR_PAYLOAD_TOO_LARGE', 'the body is too large');
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Sends `e` in Google's error envelope; returns the status. */

@@ -107,8 +107,15 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
         e instanceof KeysUnavailable
           ? e
           : new KeysUnavailable(`discovery for ${issuer}: failed`, {cause: e});
-      // Keep serving a known jwks_uri rather than none: it came from this issuer.
-      if (hit?.jwksUri) return hit.jwksUri;
+      // Keep serving a known jwks_uri rather than none: it came from this issuer. It
+      // is asked again only after the cooldown, not on every request meanwhile.
+      if (hit?.jwksUri) {
+        discovered.set(issuer, {
+          jwksUri: hit.jwksUri,
+          at: now - cacheMaxAgeMs + cooldownMs,
+        });
+        return hit.jwksUri;
+      }
       discovered.set(issuer, {error, at: now});
       throw error;
     }

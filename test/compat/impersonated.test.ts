@@ -286,6 +286,31 @@ void describe('the generateAccessToken wire shape', () => {
     });
   }
 
+  void test('a body over the limit, sent chunked (no Content-Length): 413', async () => {
+    const big = JSON.stringify({scope: [READONLY], pad: 'x'.repeat(200_000)});
+    const res = await fetch(`${s.url}${PATH}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${keys.nightly}`,
+      },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(big));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 413);
+    const body = (await res.json()) as {
+      error: {code: number};
+      accessToken?: string;
+    };
+    assert.equal(body.error.code, 413);
+    assert.equal(body.accessToken, undefined);
+  });
+
   void test('GET on the route is 405 in Google shape', async () => {
     const res = await fetch(`${s.url}${PATH}`);
     assert.equal(res.status, 405);

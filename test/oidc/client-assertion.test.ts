@@ -233,9 +233,20 @@ const cases: Case[] = [
     describe: /alg none/,
   },
   {
-    name: 'HS256 with the partner public key as secret',
+    name: 'HS256 with the partner public key as secret (same answer as an unknown client)',
     assertion: async () => hmacWithPublicKey(partnerPublic as never, claims()),
-    describe: /alg is not allowed/,
+    describe: FAILED,
+    detail: /^assertion alg_not_allowed/,
+  },
+  {
+    name: 'an alg the client does not allow, for an unknown client: the same answer',
+    assertion: async () =>
+      hmacWithPublicKey(
+        partnerPublic as never,
+        claims({iss: 'nobody', sub: 'nobody'}),
+      ),
+    describe: FAILED,
+    detail: /^assertion unknown_client/,
   },
   {
     name: 'signed by another key (same answer as an unknown client)',

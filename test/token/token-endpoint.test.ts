@@ -245,6 +245,8 @@ void describe('contract error rows', () => {
     describe?: RegExp;
     /** Refused by functions-framework's own body parser before tvm runs: no JSON body. */
     byFramework?: boolean;
+    /** Answered with `WWW-Authenticate: Basic realm="tvm"`. */
+    challenge?: boolean;
   }[] = [
     {
       name: 'no grant_type',
@@ -499,6 +501,8 @@ void describe('contract error rows', () => {
       assert.equal(typeof body.error_description, 'string');
       assert.equal(res.headers.get('cache-control'), 'no-store');
       if (c.describe) assert.match(body.error_description, c.describe);
+      if (c.challenge)
+        assert.equal(res.headers.get('www-authenticate'), 'Basic realm="tvm"');
       assert.doesNotMatch(JSON.stringify(body), /at .*\.ts:\d+|stack/);
     });
   }
