@@ -334,6 +334,47 @@ void describe('faults', () => {
     assert.equal(ok.status, 200);
   });
 
+  void test('a key payload that fails its CRC-32C is never used: retried, then 503', async () => {
+    s.emulator.faults.set(
+      'secretmanager.access',
+      {kind: 'malformed'},
+      {times: 1},
+    );
+    const once = await vend({audience: 'etl'});
+    assert.equal(
+      once.status,
+      200,
+      'a second read, with a good checksum, serves',
+    );
+    s.service.tokenCache.clear();
+    clock.advance(301); // the key in hand must be re-read
+    // Drop the key in hand so the bad payload cannot be covered by it.
+    const fresh = await startStack({
+      policy: POLICY,
+      keys,
+      mintDeadlineMs: 1500,
+    });
+    try {
+      fresh.emulator.faults.set('secretmanager.access', {kind: 'malformed'});
+      const r = await postForm(
+        `${fresh.url}/token`,
+        {grant_type: 'client_credentials', audience: 'etl'},
+        auth,
+      );
+      assert.equal(r.status, 503);
+      assert.equal(r.body.access_token, undefined);
+      const audit = fresh.audits().at(-1)!.audit as {detail?: string};
+      assert.match(String(audit.detail), /CRC-32C/);
+      assert.equal(
+        fresh.emulator.stats.count('oauth2.token'),
+        0,
+        'no assertion was ever signed with it',
+      );
+    } finally {
+      await fresh.close();
+    }
+  });
+
   void test('Secret Manager down with a key in hand: the cached key keeps serving', async () => {
     assert.equal((await vend({audience: 'etl'})).status, 200);
     s.service.tokenCache.clear();
