@@ -12,5 +12,10 @@ const source = new URL('../src/cli/main.ts', import.meta.url);
 const fromSource =
   existsSync(source) &&
   !fileURLToPath(source).split(/[\\/]/).includes('node_modules');
+// A reader that stops early (`tvm ... | head`) is not an error.
+process.stdout.on('error', e => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 const {main} = await import(fromSource ? source.href : built.href);
 process.exitCode = await main(process.argv.slice(2), process);
