@@ -247,6 +247,10 @@ void describe('contract error rows', () => {
     byFramework?: boolean;
     /** Answered with `WWW-Authenticate: Basic realm="tvm"`. */
     challenge?: boolean;
+    /** The audit record's detail. */
+    detail?: string;
+    /** Answered with `WWW-Authenticate: Basic realm="tvm"`. */
+    challenge?: boolean;
   }[] = [
     {
       name: 'no grant_type',
@@ -329,6 +333,61 @@ void describe('contract error rows', () => {
       status: 400,
       error: 'invalid_request',
       describe: /repeated/,
+    },
+    {
+      name: 'repeated JSON member',
+      raw: {
+        body: '{"grant_type":"client_credentials","audience":"other","scope":"bigquery.readonly","audience":"reporting"}',
+        type: 'application/json',
+      },
+      headers: asNightly,
+      status: 400,
+      error: 'invalid_request',
+      describe: /audience is repeated/,
+    },
+    {
+      name: 'repeated JSON member, spelt with an escape, beside a nested one',
+      raw: {
+        body: '{"grant_type":"client_credentials","audi\\u0065nce":"other","audience":"reporting","scope":"bigquery.readonly","x":{"audience":1}}',
+        type: 'application/json',
+      },
+      headers: asNightly,
+      status: 400,
+      error: 'invalid_request',
+      describe: /audience is repeated/,
+    },
+    {
+      name: 'Basic with an empty secret',
+      form: cc({audience: 'reporting'}),
+      headers: {
+        authorization: `Basic ${Buffer.from('nightly:').toString('base64')}`,
+      },
+      status: 401,
+      error: 'invalid_client',
+      challenge: true,
+    },
+    {
+      name: "an unknown client presenting the dummy key's own secret (Basic)",
+      form: cc({audience: 'reporting', scope: 'bigquery.readonly'}),
+      headers: {authorization: basic('no-such-client', 'tvm:no-such-client')},
+      status: 401,
+      error: 'invalid_client',
+      describe: /^client authentication failed$/,
+      challenge: true,
+      detail: 'unknown client',
+    },
+    {
+      name: "an unknown client presenting the dummy key's own secret (body)",
+      form: cc({
+        client_id: 'no-such-client',
+        client_secret: 'tvm:no-such-client',
+        audience: 'reporting',
+        scope: 'bigquery.readonly',
+      }),
+      status: 401,
+      error: 'invalid_client',
+      describe: /^client authentication failed$/,
+      detail: 'unknown client',
     },
     {
       name: 'two authentication methods',
@@ -501,6 +560,16 @@ void describe('contract error rows', () => {
       assert.equal(typeof body.error_description, 'string');
       assert.equal(res.headers.get('cache-control'), 'no-store');
       if (c.describe) assert.match(body.error_description, c.describe);
+      if (c.challenge) {
+        assert.equal(res.headers.get('www-authenticate'), 'Basic realm="tvm"');
+      }
+      if (c.detail) {
+        assert.equal(
+          (s.audits().at(-1)!.audit as {detail?: string}).detail,
+          c.detail,
+        );
+      }
+      assert.equal((body as {access_token?: unknown}).access_token, undefined);
       if (c.challenge)
         assert.equal(res.headers.get('www-authenticate'), 'Basic realm="tvm"');
       assert.doesNotMatch(JSON.stringify(body), /at .*\.ts:\d+|stack/);
