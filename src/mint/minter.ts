@@ -121,6 +121,9 @@ export function createMinter(deps: MinterDeps): Minter {
           ? KEY_MINTED_LIFETIME_SECONDS
           : req.lifetimeSeconds;
       const key = cacheKey(req.serviceAccount, req.scopes, lifetime);
+      // The hot path: a usable cached token, handed out without a timer or a promise race.
+      const cached = cache.peek(key, lifetime);
+      if (cached) return Promise.resolve(cached);
       const minted = cache.get(key, lifetime, async () => {
         const asked = clock.now();
         const t = await issue(req);

@@ -34,6 +34,8 @@ export interface TokenCache {
     lifetimeSeconds: number,
     mint: () => Promise<IssuedToken>,
   ): Promise<CachedToken>;
+  /** The cached token `get` would hand out now, without minting; undefined if none. */
+  peek(key: string, lifetimeSeconds: number): CachedToken | undefined;
   readonly size: number;
   clear(): void;
 }
@@ -63,14 +65,22 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     }
   };
 
+  const peek = (
+    key: string,
+    lifetimeSeconds: number,
+  ): CachedToken | undefined => {
+    const hit = entries.get(key);
+    if (!hit || !usable(hit, lifetimeSeconds)) return undefined;
+    remember(key, hit);
+    return {...hit, cached: true};
+  };
+
   return {
+    peek,
     async get(key, lifetimeSeconds, mint) {
-      const hit = entries.get(key);
-      if (hit && usable(hit, lifetimeSeconds)) {
-        remember(key, hit);
-        return {...hit, cached: true};
-      }
-      if (hit) entries.delete(key);
+      const fresh = peek(key, lifetimeSeconds);
+      if (fresh) return fresh;
+      entries.delete(key); // whatever is there is no longer good for this caller
       let pending = inflight.get(key);
       if (!pending) {
         pending = mint().then(

@@ -249,8 +249,6 @@ void describe('contract error rows', () => {
     challenge?: boolean;
     /** The audit record's detail. */
     detail?: string;
-    /** Answered with `WWW-Authenticate: Basic realm="tvm"`. */
-    challenge?: boolean;
   }[] = [
     {
       name: 'no grant_type',
