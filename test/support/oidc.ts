@@ -7,12 +7,6 @@
 import {createHmac, randomUUID} from 'node:crypto';
 import {createServer, type Server} from 'node:http';
 import type {AddressInfo} from 'node:net';
-import {mkdtempSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
-import {join} from 'node:path';
-import {Writable} from 'node:stream';
-import {http as registerHttp} from '@google-cloud/functions-framework';
-import {getTestServer} from '@google-cloud/functions-framework/testing';
 import {
   SignJWT,
   exportJWK,
@@ -21,18 +15,10 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import {startEmulator} from '../../emulator/src/index.ts';
 import type {Clock} from '../../src/clock.ts';
-import {parseConfig} from '../../src/config.ts';
-import {createLogger} from '../../src/log.ts';
-import {
-  LOCAL_RUNTIME_ACCOUNT,
-  provisionForPolicy,
-} from '../../src/local/provision.ts';
 import type {FetchLike} from '../../src/oidc/fetch.ts';
-import {parsePolicy} from '../../src/policy/index.ts';
-import {createService, type ServiceOptions} from '../../src/service.ts';
-import {allLogs, renderPolicy, type Stack} from './stack.ts';
+import type {ServiceOptions} from '../../src/service.ts';
+import {startStack, type Stack} from './stack.ts';
 
 /** A clock the test moves, on a whole second (JWT times are seconds). */
 export function testClock(): Clock & {set(ms: number): void; t: number} {
@@ -228,71 +214,15 @@ export interface OidcStackOptions {
   readonly oidc?: ServiceOptions['oidc'];
 }
 
-let counter = 0;
-
 /** stack.ts's startStack, with the service's fetch and OIDC cache settings given. */
-export async function startOidcStack(
-  options: OidcStackOptions,
-): Promise<Stack> {
-  const emulator = await startEmulator({
-    now: options.clock ? () => options.clock!.now() : undefined,
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'tvm-policy-'));
-  const policyPath = join(dir, 'policy.yaml');
-  const text = renderPolicy(options.policy, options.keys);
-  writeFileSync(policyPath, text);
-  provisionForPolicy(emulator.state, parsePolicy(text), LOCAL_RUNTIME_ACCOUNT);
-  const config = parseConfig({
-    TVM_POLICY: policyPath,
-    TVM_LOCAL: '1',
-    GCE_METADATA_HOST: emulator.metadataHost,
-    TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
-    TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
-    TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
-    TVM_POLICY_REFRESH_SECONDS: '3600',
-    TVM_RATE_LIMIT_PER_IP: '100000',
-    ...options.env,
-  });
-  process.env.GCE_METADATA_HOST = emulator.metadataHost;
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) {
-        if (!line) continue;
-        allLogs.push(line);
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      cb();
-    },
-  });
-  const service = createService(config, {
+export function startOidcStack(options: OidcStackOptions): Promise<Stack> {
+  return startStack({
+    policy: options.policy,
+    keys: options.keys,
     clock: options.clock,
-    logger: createLogger('debug', sink),
-    fetch: options.fetch,
-    oidc: options.oidc,
+    env: {TVM_RATE_LIMIT_PER_IP: '100000', ...options.env},
+    service: {fetch: options.fetch, oidc: options.oidc},
   });
-  const name = `tvm-oidc-test-${process.pid}-${++counter}`;
-  registerHttp(name, service.app);
-  const server: Server = getTestServer(name);
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const {port} = server.address() as AddressInfo;
-  await service.policies.ready();
-  return {
-    emulator,
-    url: `http://127.0.0.1:${port}`,
-    service,
-    config,
-    policyPath,
-    logs,
-    audits: () =>
-      logs.filter(l => (l as {audit?: unknown}).audit !== undefined),
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>(resolve => server.close(() => resolve()));
-      await service.close();
-      await emulator.close();
-    },
-  };
 }
 
 /** The last audit line's `audit` object. */

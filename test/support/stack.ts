@@ -21,7 +21,11 @@ import {
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
-import {createService, type Service} from '../../src/service.ts';
+import {
+  createService,
+  type Service,
+  type ServiceOptions,
+} from '../../src/service.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
 
 // No stray credentials or metadata probing from the machine running the tests.
@@ -58,6 +62,11 @@ export interface StackOptions {
   readonly mintDeadlineMs?: number;
   /** The emulator's clock, when it must differ from tvm's (default: the same clock). */
   readonly emulatorNow?: () => number;
+  /** More of the service's own options (the OIDC fetch, its cache settings). */
+  readonly service?: Omit<
+    ServiceOptions,
+    'clock' | 'logger' | 'mintDeadlineMs'
+  >;
 }
 
 let counter = 0;
@@ -118,6 +127,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     clock: options.clock,
     logger: createLogger('debug', sink),
     mintDeadlineMs: options.mintDeadlineMs,
+    ...options.service,
   });
   const name = `tvm-test-${process.pid}-${++counter}`;
   registerHttp(name, service.app);
