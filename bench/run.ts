@@ -13,7 +13,7 @@ import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator} from '../emulator/src/index.ts';
-import {apiKeySha256Hex, generateApiKey} from '../src/apikey.ts';
+import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
 import {provisionForPolicy} from '../src/local/provision.ts';
 import {parsePolicy} from '../src/policy/index.ts';
 

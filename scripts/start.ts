@@ -20,7 +20,7 @@ import {
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startEmulator} from '../emulator/src/index.ts';
-import {apiKeySha256Hex, generateApiKey} from '../src/apikey.ts';
+import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,

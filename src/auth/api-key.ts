@@ -1,15 +1,63 @@
 /**
- * API-key client authentication. Keys are stored only as SHA-256 hashes in the policy
- * and compared in constant time; an unknown client is compared against a dummy key so
- * that it costs the same and answers the same as a wrong key.
+ * API keys: the client secrets of tvm (RFC 6749 §2.3.1). Made here, shown to their
+ * owner once; the service and the policy hold only their SHA-256, compared in constant
+ * time. An unknown client is compared against a dummy key, so it costs the same and is
+ * answered the same as a wrong key.
+ *
+ * Format: `tvm_` followed by 43 base64url characters (32 random bytes, 256 bits).
+ * Matching regex, for secret scanners: `tvm_[A-Za-z0-9_-]{43}`.
+ *
+ * Why SHA-256 and not a slow password hash: the key is 256 bits from a CSPRNG, so
+ * guessing is hopeless whatever the hash; a fast hash keeps the token endpoint cheap
+ * and lets the policy be public-ish (a leaked policy reveals no usable secret).
  */
 import crypto from 'node:crypto';
 import {TvmError} from '../errors.ts';
 import type {ApiKey, Client, CompiledPolicy} from '../policy/types.ts';
 
+/** Recognisable prefix, so leaked keys can be found by secret scanners and in diffs. */
+export const API_KEY_PREFIX = 'tvm_';
+/** Random bytes in a key: 256 bits, the contract's minimum. */
+export const API_KEY_RANDOM_BYTES = 32;
+/** The exact shape of a key tvm makes (43 = base64url length of 32 bytes, unpadded). */
+export const API_KEY_PATTERN = /^tvm_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Makes a new API key from the operating system's CSPRNG. Print it once and forget it:
+ * only `apiKeySha256Hex(key)` goes into the policy.
+ */
+export function generateApiKey(): string {
+  return (
+    API_KEY_PREFIX +
+    crypto.randomBytes(API_KEY_RANDOM_BYTES).toString('base64url')
+  );
+}
+
+/**
+ * SHA-256 of the UTF-8 bytes of `key`: the form compared (in constant time, by the
+ * caller) with the policy's `api_keys[].sha256`. Any string is hashed, not only keys
+ * that look right, so a malformed secret costs the same as a wrong one.
+ */
+export function hashApiKey(key: string): Buffer {
+  return crypto.createHash('sha256').update(key, 'utf8').digest();
+}
+
+/** `hashApiKey` as 64 lowercase hex digits: the `sha256:` value of the policy. */
+export function apiKeySha256Hex(key: string): string {
+  return hashApiKey(key).toString('hex');
+}
+
+/**
+ * True when `s` has the shape of a tvm API key. For scanners, log redaction and
+ * friendly CLI hints only: never a substitute for checking the hash.
+ */
+export function looksLikeApiKey(s: string): boolean {
+  return API_KEY_PATTERN.test(s);
+}
+
 const DUMMY_KEYS: readonly ApiKey[] = Object.freeze([
   Object.freeze({
-    sha256: crypto.createHash('sha256').update('tvm:no-such-client').digest(),
+    sha256: hashApiKey('tvm:no-such-client'),
     expiresAt: undefined,
   }),
 ]);
@@ -26,7 +74,7 @@ export function authenticateApiKey(
   basic: boolean,
 ): Client {
   const client = policy.clients.get(clientId);
-  const candidate = crypto.createHash('sha256').update(secret, 'utf8').digest();
+  const candidate = hashApiKey(secret);
   const match = matchKey(candidate, client?.apiKeys ?? DUMMY_KEYS);
   if (
     client &&

@@ -4,7 +4,6 @@
  * credentials on the IAM Credentials route; then the client's source ranges, checked
  * against the address Google's front end saw.
  */
-import {createHash} from 'node:crypto';
 import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
@@ -16,7 +15,7 @@ import {
 } from '../oidc/subject-token.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {callerString} from '../audit.ts';
-import {authenticateApiKey} from './api-key.ts';
+import {authenticateApiKey, hashApiKey} from './api-key.ts';
 import {authenticateAssertion} from './client-assertion.ts';
 import type {ClientCredentials} from './client-credentials.ts';
 import type {ReplayStore} from './replay-store.ts';
@@ -91,7 +90,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const apiKeyAlone: Authenticator['apiKeyAlone'] = (policy, key, ip) => {
     // An API key alone names no client, so it is looked up by its SHA-256: a map
     // lookup on the hash of a 256-bit random key lets timing reveal nothing usable.
-    const hash = createHash('sha256').update(key, 'utf8').digest();
+    const hash = hashApiKey(key);
     const client = policy.clientsByApiKey.get(hash.toString('hex'));
     const found = client?.apiKeys.find(k => k.sha256.equals(hash));
     if (

@@ -3,7 +3,7 @@
  */
 
 import {parseArgs} from 'node:util';
-import {apiKeySha256Hex, generateApiKey} from '../apikey.ts';
+import {apiKeySha256Hex, generateApiKey} from '../auth/api-key.ts';
 import {CLIENT_ID_PATTERN, parseExpiry} from '../policy/index.ts';
 import {EXIT_OK, EXIT_USAGE, println, type CliIo, type Command} from './io.ts';
 

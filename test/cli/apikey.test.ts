@@ -7,7 +7,7 @@ import {
   generateApiKey,
   hashApiKey,
   looksLikeApiKey,
-} from '../../src/apikey.ts';
+} from '../../src/auth/api-key.ts';
 
 void describe('API keys', () => {
   void test('format: tvm_ + 43 base64url characters carrying 32 random bytes', () => {

@@ -10,7 +10,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
+import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 
 const root = join(import.meta.dirname, '../..');
 

@@ -26,7 +26,7 @@ import {
   type Service,
   type ServiceOptions,
 } from '../../src/service.ts';
-import {apiKeySha256Hex, generateApiKey} from '../../src/apikey.ts';
+import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 
 // No stray credentials or metadata probing from the machine running the tests.
 process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-home-'));
