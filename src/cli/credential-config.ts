@@ -9,7 +9,8 @@
  * command line (shell history, process listings); a file holding it is written 0600.
  */
 
-import {writeFile} from 'node:fs/promises';
+import {randomBytes} from 'node:crypto';
+import {rename, rm, writeFile} from 'node:fs/promises';
 import {TOKEN_TYPE_TVM_API_KEY} from '../token-types.ts';
 import {TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT} from '../oidc/subject-token.ts';
 import {parseArgs} from 'node:util';
@@ -145,6 +146,22 @@ function tokenUrlOk(s: string): boolean {
   }
 }
 
-function writeUtf8(path: string, text: string, mode: number): Promise<void> {
-  return writeFile(path, text, {encoding: 'utf8', mode});
+/**
+ * Writes `text` to `path` with `mode`, even over an existing file: a fresh file made
+ * with that mode (exclusively, so nothing else holds it open) is renamed over `path`.
+ * Writing in place would keep an existing file's looser mode with the secret inside.
+ */
+async function writeUtf8(
+  path: string,
+  text: string,
+  mode: number,
+): Promise<void> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, text, {encoding: 'utf8', mode, flag: 'wx'});
+    await rename(temp, path);
+  } catch (e) {
+    await rm(temp, {force: true});
+    throw e;
+  }
 }

@@ -13,7 +13,7 @@ import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
 import {inspectJwt, shown} from '../oidc/jws.ts';
-import {selectClient} from '../oidc/subject-token.ts';
+import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import {describeCondition} from '../policy/compile.ts';
 import {PolicyError, parsePolicy} from '../policy/index.ts';
@@ -141,7 +141,9 @@ async function clientOfToken(
 ): Promise<Client | string> {
   let payload: Record<string, unknown>;
   try {
-    payload = inspectJwt(token).payload;
+    const jwt = inspectJwt(token);
+    payload = jwt.payload;
+    checkSubjectTokenRules(jwt, now);
   } catch (e) {
     return e instanceof JwtRejected ? e.message : 'not a JWT';
   }

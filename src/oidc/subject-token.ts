@@ -78,16 +78,7 @@ export async function authenticateSubjectToken(
     requiredClaims: ['exp', 'sub'],
     clock: deps.clock,
   });
-  const now = deps.clock.now() / 1000;
-  if (
-    (payload.exp ?? 0) >
-    now + MAX_SUBJECT_TOKEN_TTL_SECONDS + LEEWAY_SECONDS
-  ) {
-    throw new JwtRejected(
-      'exp_too_far',
-      `the subject token lives too long: exp must be within ${MAX_SUBJECT_TOKEN_TTL_SECONDS}s`,
-    );
-  }
+  refuseLongLived(payload, deps.clock.now());
   const client = selectClient(clients, payload, hint);
   return {client, issuer: trust.issuer, subject: String(payload.sub)};
 }
@@ -108,6 +99,30 @@ export function selectClient(
   );
   if (matched.length === 1) return matched[0]!;
   throw explain(clients, aud, claims, hint);
+}
+
+/**
+ * The rules of tvm's own on subject tokens beyond the JWT checks (used by the service
+ * and, offline, by `tvm policy explain`, so the two cannot disagree): no OAuth access
+ * token (typ at+jwt), and no token that lives longer than
+ * MAX_SUBJECT_TOKEN_TTL_SECONDS from `nowMs`.
+ */
+export function checkSubjectTokenRules(
+  jwt: UnverifiedJwt,
+  nowMs: number,
+): void {
+  refuseAccessTokens(jwt);
+  refuseLongLived(jwt.payload, nowMs);
+}
+
+function refuseLongLived(payload: {exp?: unknown}, nowMs: number): void {
+  const exp = typeof payload.exp === 'number' ? payload.exp : 0;
+  if (exp > nowMs / 1000 + MAX_SUBJECT_TOKEN_TTL_SECONDS + LEEWAY_SECONDS) {
+    throw new JwtRejected(
+      'exp_too_far',
+      `the subject token lives too long: exp must be within ${MAX_SUBJECT_TOKEN_TTL_SECONDS}s`,
+    );
+  }
 }
 
 function refuseAccessTokens(jwt: UnverifiedJwt): void {

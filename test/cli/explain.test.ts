@@ -6,7 +6,13 @@
  */
 import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {exportJWK, generateKeyPair, SignJWT, type CryptoKey} from 'jose';
@@ -181,6 +187,28 @@ void describe('tvm policy explain', () => {
     assert.match(r.stdout, /the token expired at 2026-11-29T11:00:00\.000Z/);
   });
 
+  void test("the service's own rules apply offline too: no access token, no token living over a day", async () => {
+    const accessToken = await new SignJWT({
+      iss: 'https://token.actions.githubusercontent.com',
+      sub: 'repo:my-org/app:ref:refs/heads/main',
+      aud: 'https://tvm.example.com',
+      iat: t,
+      exp: t + 300,
+    })
+      .setProtectedHeader({alg: 'RS256', kid: 'x', typ: 'at+jwt'})
+      .sign(ciKey);
+    const typed = await explain('--token', accessToken);
+    assert.equal(typed.code, 1);
+    assert.match(typed.stdout, /decision: DENY/);
+    assert.match(typed.stdout, /not an identity token/);
+    const longLived = await explain(
+      '--token',
+      await gha('repo:my-org/app:ref:refs/heads/main', {exp: t + 3 * 86400}),
+    );
+    assert.equal(longLived.code, 1);
+    assert.match(longLived.stdout, /lives too long/);
+  });
+
   void test('a pinned JWKS: the signature is verified, and a forgery is refused', async () => {
     const file = join(dir, 'token');
     writeFileSync(file, `${await cluster(pinnedKey)}\n`);
@@ -280,6 +308,27 @@ void describe('tvm credential-config', () => {
     assert.equal(json.client_id, 'nightly');
     assert.equal(json.client_secret, 'tvm_secret-value');
     assert.equal(statSync(out).mode & 0o777, 0o600);
+  });
+
+  void test('an existing output file readable by others becomes 0600 before the secret is in it', async () => {
+    const out = join(dir, 'cred-existing.json');
+    writeFileSync(out, '{}\n', {mode: 0o644});
+    chmodSync(out, 0o644);
+    const r = await tvm(
+      [
+        ...base,
+        '--client-id',
+        'nightly',
+        '--client-secret-env',
+        'K',
+        '--output',
+        out,
+      ],
+      {K: 'tvm_secret-value'},
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    assert.match(readFileSync(out, 'utf8'), /tvm_secret-value/);
   });
 
   const bad: [string, string[], Record<string, string>, RegExp][] = [
