@@ -88,6 +88,11 @@ async function main(): Promise<void> {
       {mode: 0o600},
     );
   }
+  if (/^projects\/[^/]+\/secrets\//.test(policyPath)) {
+    throw new Error(
+      'local mode reads TVM_POLICY from a file (the emulator then serves what it names); save the policy to a file and point TVM_POLICY at it',
+    );
+  }
   const policy = parsePolicy(readFileSync(policyPath, 'utf8'), policyPath);
 
   const emulator = await startEmulator();

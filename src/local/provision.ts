@@ -27,16 +27,30 @@ export function provisionForPolicy(
       state.grantTokenCreator(runtime, sa.email);
       continue;
     }
-    const version = sa.keySecret!;
-    const secret = version.replace(/\/versions\/[^/]+$/, '');
-    const key = state.createKey(sa.email);
-    try {
-      state.createSecret(secret);
-    } catch {
-      // Already there (several accounts may share a secret's history); add a version.
+    const [, secret, version] = /^(.*)\/versions\/([^/]+)$/.exec(
+      sa.keySecret!,
+    )!;
+    const wanted = version === 'latest' ? 0 : Number(version);
+    if (!Number.isInteger(wanted)) {
+      throw new Error(
+        `local mode cannot provision ${sa.keySecret}: name a version number or latest, not an alias`,
+      );
     }
-    state.addSecretVersion(secret, JSON.stringify(key, null, 2));
-    state.grantSecretAccessor(runtime, secret);
+    const key = JSON.stringify(state.createKey(sa.email), null, 2);
+    try {
+      state.createSecret(secret!);
+    } catch {
+      // Already there; versions are added after the ones it has.
+    }
+    // The version the policy names must exist and hold the key: add versions up to
+    // it (a new secret's first version is 1), each with the key.
+    let made = 0;
+    do {
+      made = Number(
+        /\/versions\/(\d+)$/.exec(state.addSecretVersion(secret!, key))![1],
+      );
+    } while (made < wanted);
+    state.grantSecretAccessor(runtime, secret!);
   }
 }
 
