@@ -13,7 +13,12 @@ import {
 import type {Context, Handler, HttpRequest} from './context.ts';
 import {apiError} from './errors.ts';
 import type {Fault, Faults, FaultTarget} from './faults.ts';
-import {handleIam, iamStatusReply, parseIamPath} from './iamcredentials.ts';
+import {
+  decodePathSegment,
+  handleIam,
+  iamStatusReply,
+  parseIamPath,
+} from './iamcredentials.ts';
 import type {Lifecycle} from './lifecycle.ts';
 import {
   handleMetadata,
@@ -149,7 +154,7 @@ function routeFor(path: string, ctx: Context): Route | undefined {
   }
   const jwk = /^\/service_accounts\/v1\/jwk\/([^/]+)$/.exec(path)?.[1];
   if (jwk !== undefined) {
-    const email = decodeURIComponent(jwk);
+    const email = decodePathSegment(jwk);
     return simple(
       undefined,
       async () => handleAccountJwks(email, ctx),

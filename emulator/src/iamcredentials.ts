@@ -49,6 +49,18 @@ const SignJwtBody = z.object({
   payload: z.string().optional(),
 });
 
+/**
+ * A percent-decoded path segment; a malformed one stays as it is, so it names no
+ * account and is answered 404 as Google does, never a 500.
+ */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** Parses the method path; undefined when it is not an IAM Credentials call. */
 export function parseIamPath(
   path: string,
@@ -58,7 +70,7 @@ export function parseIamPath(
       path,
     );
   if (m === null || m[1] === undefined) return undefined;
-  return {email: decodeURIComponent(m[1]), method: m[2] as IamMethod};
+  return {email: decodePathSegment(m[1]), method: m[2] as IamMethod};
 }
 
 /** The body of a `status` fault on an IAM Credentials method. */

@@ -96,7 +96,9 @@ async function grant(
   if (!(await signedByAccountKey(account, assertion, kid))) {
     return oauthError(400, 'invalid_grant', BAD_SIGNATURE);
   }
-  if (claims.aud !== GOOGLE_TOKEN_URL && claims.aud !== ctx.tokenUrl) {
+  // Google's own URL only, as Google checks it: a client that put the (redirected)
+  // URL it actually posts to into aud would pass here and fail in production.
+  if (claims.aud !== GOOGLE_TOKEN_URL) {
     return oauthError(
       400,
       'invalid_grant',

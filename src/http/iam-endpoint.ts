@@ -36,9 +36,7 @@ export function createIamEndpoint(deps: IamEndpointDeps) {
     res.setHeader('X-Request-Id', audit.requestId);
     audit.grantType = 'iamcredentials.generateAccessToken';
     try {
-      const email = decodeURIComponent(
-        GENERATE_ACCESS_TOKEN_PATH.exec(req.path)![1]!,
-      );
+      const email = accountOf(req.path);
       const policy = await policyInForce(deps.policies);
       const client = await auth.bearer(
         policy,
@@ -69,4 +67,14 @@ export function createIamEndpoint(deps: IamEndpointDeps) {
       if (status >= 500) trail.unexpected(e);
     }
   };
+}
+
+/** The service account the path names; a malformed escape names none (403 below). */
+function accountOf(path: string): string {
+  const segment = GENERATE_ACCESS_TOKEN_PATH.exec(path)![1]!;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -311,6 +311,22 @@ void describe('the generateAccessToken wire shape', () => {
     assert.equal(body.accessToken, undefined);
   });
 
+  void test('a malformed escape in the account: 400 (from the framework, which decodes the path first), never a 500', async () => {
+    const res = await fetch(
+      `${s.url}/v1/projects/-/serviceAccounts/%E0:generateAccessToken`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${keys.nightly}`,
+        },
+        body: JSON.stringify({scope: [READONLY]}),
+      },
+    );
+    assert.equal(res.status, 400);
+    assert.doesNotMatch(await res.text(), /URIError|at .*\.js:\d+/);
+  });
+
   void test('GET on the route is 405 in Google shape', async () => {
     const res = await fetch(`${s.url}${PATH}`);
     assert.equal(res.status, 405);

@@ -6,7 +6,7 @@ import './helpers.ts';
 import assert from 'node:assert/strict';
 import {generateKeyPairSync} from 'node:crypto';
 import {after, before, describe, test} from 'node:test';
-import {createRemoteJWKSet, jwtVerify} from 'jose';
+import {SignJWT, createRemoteJWKSet, importPKCS8, jwtVerify} from 'jose';
 import {
   startEmulator,
   type Emulator,
@@ -153,6 +153,45 @@ void describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
       assert.deepEqual(errorBody(err), c.body);
     });
   }
+
+  void test("refuses an assertion whose aud is the emulator's own URL: Google accepts only its own", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({scope: CLOUD_PLATFORM})
+      .setProtectedHeader({alg: 'RS256', kid: key.private_key_id})
+      .setIssuer(key.client_email)
+      .setAudience(emulator.tokenUrl)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .sign(await importPKCS8(key.private_key, 'RS256'));
+    const res = await fetch(emulator.tokenUrl, {
+      method: 'POST',
+      headers: {'content-type': 'application/x-www-form-urlencoded'},
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion,
+      }).toString(),
+    });
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), {
+      error: 'invalid_grant',
+      error_description: 'Invalid JWT: Failed audience check.',
+    });
+  });
+
+  void test('an IAM Credentials path with a malformed escape is a 4xx, never a 500', async () => {
+    const res = await fetch(
+      `${emulator.url}/v1/projects/-/serviceAccounts/%E0:generateAccessToken`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer x',
+        },
+        body: '{}',
+      },
+    );
+    assert.ok(res.status === 404 || res.status === 401, `status ${res.status}`);
+  });
 
   void test('refuses an expired assertion (the emulator clock is two hours ahead)', async () => {
     offsetMs = 2 * 3600_000;
