@@ -31,7 +31,7 @@ export function compileSourceRange(cidr: string): Parsed<SourceRange> {
     [network, bits] = ipaddr.IPv6.parseCIDR(cidr);
     if (network.isIPv4MappedAddress()) {
       return fail(
-        `"${shown}" is an IPv4-mapped IPv6 range: write the IPv4 range instead`,
+        `"${shown}" is an IPv4-mapped (or IPv4-compatible) IPv6 range: write the IPv4 range instead`,
       );
     }
   } else {

@@ -46,7 +46,8 @@ export function parseExpiry(input: string): Parsed<number> {
 }
 
 function validDate(y: number, mo: number, d: number): boolean {
-  if (mo < 1 || mo > 12 || d < 1) return false;
+  // Years before 2000 are surely typos, and Date.UTC would read 0–99 as 1900–1999.
+  if (y < 2000 || mo < 1 || mo > 12 || d < 1) return false;
   const last = new Date(Date.UTC(y, mo, 0)).getUTCDate();
   return d <= last;
 }

@@ -260,6 +260,16 @@ void describe('key expiry', () => {
       {name: 'leap second', input: '2027-06-30T23:59:60Z', want: undefined},
       {name: 'hour 24', input: '2027-06-30T24:00:00Z', want: undefined},
       {name: 'other format', input: '06/30/2027', want: undefined},
+      {
+        name: 'a two-digit-era year (would read as 1999)',
+        input: '0099-01-01',
+        want: undefined,
+      },
+      {
+        name: 'a year before 2000, timestamp',
+        input: '1999-12-31T00:00:00Z',
+        want: undefined,
+      },
     ];
   for (const {name, input, want} of cases) {
     void test(name, () => {
