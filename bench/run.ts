@@ -89,13 +89,18 @@ async function load(url: string, ms: number): Promise<Load> {
   return {rps: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), errors};
 }
 
-/** A server process, and the time from spawn to its first 200 on /token. */
+/**
+ * A server process, and the time from spawn until it is ready: its first 200 on
+ * /token (`ready: 'token'`, the cold start to a first token), or on /healthz
+ * (`ready: 'health'`, up but nothing minted yet).
+ */
 async function serve(
   args: string[],
   env: Record<string, string>,
+  ready: 'token' | 'health' = 'token',
 ): Promise<{child: ChildProcess; url: string; coldMs: number}> {
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}/token`;
+  const base = `http://127.0.0.1:${port}`;
   const t = performance.now();
   const child = spawn(
     process.execPath,
@@ -112,10 +117,13 @@ async function serve(
     if (exited)
       throw new Error(`server exited before answering: ${args.join(' ')}`);
     try {
-      const res = await fetch(url, REQUEST);
+      const res =
+        ready === 'token'
+          ? await fetch(`${base}/token`, REQUEST)
+          : await fetch(`${base}/healthz`);
       await res.arrayBuffer();
       if (res.status === 200)
-        return {child, url, coldMs: performance.now() - t};
+        return {child, url: `${base}/token`, coldMs: performance.now() - t};
     } catch {
       // not up yet
     }
@@ -174,7 +182,7 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
 
   // Stampede on a cold cache: a fresh tvm, 500 identical requests at once.
   emulator.stats.reset();
-  const fresh = await serveWithoutFirstRequest(tvmArgs, tvmEnv);
+  const fresh = await serve(tvmArgs, tvmEnv, 'health');
   let stampede: number[];
   try {
     stampede = await Promise.all(
@@ -205,37 +213,6 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
       `stampede: 500 concurrent identical requests on a cold cache -> ${stampede.filter(s => s === 200).length} x 200, ${mints} upstream mint(s) (target 1)`,
     ].join('\n') + '\n',
   );
-}
-
-/** A tvm process that is up (healthy) but has not minted yet. */
-async function serveWithoutFirstRequest(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{child: ChildProcess; url: string}> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [framework, ...args, `--port=${port}`],
-    {
-      cwd: root,
-      env: {...process.env, ...env, NODE_ENV: 'production'},
-      stdio: 'ignore',
-    },
-  );
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (;;) {
-    if (exited)
-      throw new Error(`server exited before answering: ${args.join(' ')}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (res.status === 200)
-        return {child, url: `http://127.0.0.1:${port}/token`};
-    } catch {
-      // not up yet
-    }
-    await new Promise(r => setTimeout(r, 5));
-  }
 }
 
 main().then(
