@@ -1,9 +1,26 @@
 /**
- * The audit record: one structured line per token decision, in Cloud Logging's
- * format, with who, what, the decision and its reason, and a fingerprint of the
- * token handed out — never the token, a key or a credential.
+ * The audit trail: one structured line per token decision, whichever route it came
+ * by, in Cloud Logging's format — who, what, the decision and its reason, and a
+ * fingerprint of the token handed out, never the token, a key or a credential. A
+ * record is begun when the request arrives, filled in as authentication and the
+ * decision proceed, and written once when the answer is sent.
  */
+import {randomUUID} from 'node:crypto';
+import type {MonotonicClock} from './clock.ts';
+import {TvmError} from './errors.ts';
 import type {Logger} from './log.ts';
+
+/** What the audit needs to know of the HTTP request (no HTTP library type). */
+export interface RequestFacts {
+  readonly method: string;
+  readonly path: string;
+  readonly remoteIp: string | undefined;
+  readonly userAgent: string | undefined;
+  /** The `X-Cloud-Trace-Context` header, when sent. */
+  readonly traceContext: string | undefined;
+  /** Monotonic ms at which the request arrived. */
+  readonly startedAt: number;
+}
 
 export interface AuditRecord {
   readonly requestId: string;
@@ -38,6 +55,110 @@ export interface AuditRecord {
   };
 }
 
+/** An audit record being filled in, with the monotonic time its request arrived. */
+export type Audit = {-readonly [K in keyof AuditRecord]: AuditRecord[K]} & {
+  readonly startedAt: number;
+};
+
+export interface AuditTrail {
+  /** A fresh record for the request: a deny with no reason until told otherwise. */
+  begin(request: RequestFacts): Audit;
+  /** Writes `audit` as granted. */
+  allow(audit: Audit): void;
+  /**
+   * Writes `audit` as refused with `e`, answered with `status`; a 5xx also gets the
+   * operator's log line.
+   */
+  deny(audit: Audit, status: number, e: unknown): void;
+  /** The operator's log line for a 5xx that no audit record carries. */
+  unexpected(e: unknown): void;
+}
+
+export interface AuditTrailDeps {
+  readonly logger: Logger;
+  readonly monotonic: MonotonicClock;
+  /** The Google project, for trace ids; undefined while unknown. */
+  readonly projectId?: () => string | undefined;
+}
+
+/** Creates the audit trail writing to `logger`. */
+export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
+  const {logger, monotonic} = deps;
+  const traceOf = (header: string | undefined): string | undefined => {
+    const m = header ? /^([0-9a-f]{32})(?:\/|$)/i.exec(header) : null;
+    if (!m) return undefined;
+    const project = deps.projectId?.();
+    return project ? `projects/${project}/traces/${m[1]}` : m[1];
+  };
+  const finish = (audit: Audit, status: number) => {
+    audit.http = {
+      ...audit.http,
+      status,
+      latencyMs: monotonic.now() - audit.startedAt,
+    };
+    writeAudit(logger, audit);
+  };
+  /** The operator's log line for a 5xx. */
+  const unexpected = (e: unknown) => {
+    if (e instanceof TvmError && e.code !== 'ERR_INTERNAL') {
+      logger.error(
+        {error: {code: e.code, detail: e.detail}},
+        'upstream or policy failure',
+      );
+    } else {
+      // The name only: messages of foreign errors may quote request data.
+      logger.error(
+        {error: {name: (e as Error)?.name ?? typeof e}},
+        'unexpected error',
+      );
+    }
+  };
+  return {
+    begin(request) {
+      return {
+        startedAt: request.startedAt,
+        requestId: randomUUID(),
+        trace: traceOf(request.traceContext),
+        decision: 'deny',
+        reason: 'ERR_INTERNAL',
+        detail: undefined,
+        client: undefined,
+        issuer: undefined,
+        subject: undefined,
+        authMethod: undefined,
+        grantType: undefined,
+        serviceAccount: undefined,
+        scopes: undefined,
+        lifetimeSeconds: undefined,
+        tokenSha256: undefined,
+        cached: undefined,
+        expiresIn: undefined,
+        http: {
+          method: request.method,
+          path: request.path,
+          status: 0,
+          remoteIp: request.remoteIp,
+          userAgent: request.userAgent,
+          latencyMs: 0,
+        },
+      };
+    },
+    allow(audit) {
+      audit.decision = 'allow';
+      audit.reason = 'granted';
+      finish(audit, 200);
+    },
+    deny(audit, status, e) {
+      audit.decision = 'deny';
+      audit.reason = e instanceof TvmError ? e.code : 'ERR_INTERNAL';
+      audit.detail = e instanceof TvmError ? e.detail : undefined;
+      finish(audit, status);
+      if (status >= 500) unexpected(e);
+    },
+    unexpected,
+  };
+}
+
 /** Caller-supplied strings are cut short and JSON-encoded before they are logged. */
 export function callerString(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
@@ -48,7 +169,7 @@ export function callerString(s: string | undefined): string | undefined {
 }
 
 /** Writes one audit record. */
-export function writeAudit(logger: Logger, r: AuditRecord): void {
+function writeAudit(logger: Logger, r: AuditRecord): void {
   const line = {
     httpRequest: {
       requestMethod: r.http.method,

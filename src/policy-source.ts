@@ -6,7 +6,7 @@
  */
 import {readFile} from 'node:fs/promises';
 import type {Clock} from './clock.ts';
-import {PolicyError} from './errors.ts';
+import {PolicyError, TvmError} from './errors.ts';
 import type {SecretReader} from './google/secret-manager.ts';
 import type {Logger} from './log.ts';
 import type {CompiledPolicy} from './policy/types.ts';
@@ -127,4 +127,23 @@ export function createPolicySource(deps: PolicySourceDeps): PolicySource {
       if (timer) clearInterval(timer);
     },
   };
+}
+
+/** The policy in force, waiting for the first load; TvmError 503 when there is none. */
+export async function policyInForce(
+  policies: PolicySource,
+): Promise<CompiledPolicy> {
+  await policies.ready();
+  const policy = policies.current();
+  if (!policy) {
+    throw new TvmError(
+      'ERR_POLICY_UNAVAILABLE',
+      'the service has no valid policy; retry later',
+      {
+        retryAfterSeconds: 30,
+        detail: policies.status().reason,
+      },
+    );
+  }
+  return policy;
 }

@@ -5,7 +5,14 @@
  */
 import {gcpMetadata, type AuthClient} from 'google-auth-library';
 import type {Express} from 'express';
-import {systemClock, type Clock} from './clock.ts';
+import {createAuditTrail} from './audit.ts';
+import {createAuthenticate} from './auth/authenticate.ts';
+import {
+  systemClock,
+  systemMonotonicClock,
+  type Clock,
+  type MonotonicClock,
+} from './clock.ts';
 import type {Config} from './config.ts';
 import {ConfigError} from './errors.ts';
 import {createIdentity} from './google/identity.ts';
@@ -13,8 +20,12 @@ import {
   createSecretReader,
   type SecretReader,
 } from './google/secret-manager.ts';
+import {DEFAULT_MINT_DEADLINE_MS} from './grants/vend.ts';
 import {createApp} from './http/app.ts';
-import type {RateLimitStoreFactory} from './http/rate-limit.ts';
+import {
+  createRateLimiters,
+  type RateLimitStoreFactory,
+} from './http/rate-limit.ts';
 import {createLogger, type Logger} from './log.ts';
 import {
   createMemoryReplayStore,
@@ -29,9 +40,12 @@ import {parsePolicy} from './policy/index.ts';
 
 export interface ServiceOptions {
   readonly clock?: Clock;
+  /** Durations and deadlines (default: the process's monotonic clock). */
+  readonly monotonic?: MonotonicClock;
   readonly logger?: Logger;
   readonly rateLimitStore?: RateLimitStoreFactory;
   readonly tokenCache?: TokenCache;
+  /** Time a request may spend minting (default DEFAULT_MINT_DEADLINE_MS). */
   readonly mintDeadlineMs?: number;
   /**
    * How OIDC discovery documents and JWK Sets are fetched (default: the global
@@ -65,6 +79,7 @@ export function createService(
   options: ServiceOptions = {},
 ): Service {
   const clock = options.clock ?? systemClock;
+  const monotonic = options.monotonic ?? systemMonotonicClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   if (config.local) checkLocal(config);
 
@@ -80,6 +95,7 @@ export function createService(
     identity: getIdentity,
     secrets: lazySecretReader(getSecrets),
     clock,
+    monotonic,
     iamCredentialsEndpoint: config.iamCredentialsEndpoint,
     oauth2TokenUrl: config.oauth2TokenUrl,
     tokenCache,
@@ -108,18 +124,25 @@ export function createService(
     clock,
     ...options.oidc,
   });
-  const replay = options.replayStore ?? createMemoryReplayStore({clock});
   const app = createApp({
-    keys,
-    replay,
-    config,
     policies,
+    authenticate: createAuthenticate({
+      issuer: config.issuer,
+      clock,
+      keys,
+      replay: options.replayStore ?? createMemoryReplayStore({clock}),
+    }),
+    limiters: createRateLimiters({
+      perIp: config.rateLimitPerIp,
+      perClient: config.rateLimitPerClient,
+      store: options.rateLimitStore,
+    }),
+    trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),
     minter,
     clock,
-    logger,
-    rateLimitStore: options.rateLimitStore,
-    mintDeadlineMs: options.mintDeadlineMs,
-    projectId: () => projectId,
+    monotonic,
+    mintDeadlineMs: options.mintDeadlineMs ?? DEFAULT_MINT_DEADLINE_MS,
+    trustedProxyHops: config.trustedProxyHops,
   });
   return {
     app,

@@ -17,7 +17,7 @@ import type {ApiKey, Client, CompiledPolicy} from '../policy/types.ts';
 
 /** Recognisable prefix, so leaked keys can be found by secret scanners and in diffs. */
 export const API_KEY_PREFIX = 'tvm_';
-/** Random bytes in a key: 256 bits, the contract's minimum. */
+/** Random bytes in a key: 256 bits, far beyond guessing, as strong as the SHA-256 that stores it. */
 export const API_KEY_RANDOM_BYTES = 32;
 /** The exact shape of a key tvm makes (43 = base64url length of 32 bytes, unpadded). */
 export const API_KEY_PATTERN = /^tvm_[A-Za-z0-9_-]{43}$/;
@@ -71,7 +71,6 @@ export function authenticateApiKey(
   clientId: string,
   secret: string,
   now: number,
-  basic: boolean,
 ): Client {
   const client = policy.clients.get(clientId);
   const candidate = hashApiKey(secret);
@@ -84,9 +83,34 @@ export function authenticateApiKey(
     return client;
   }
   throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
-    basicChallenge: basic,
     detail: !client ? 'unknown client' : !match ? 'wrong key' : 'expired key',
   });
+}
+
+/**
+ * The client whose API key `key` is, found by the key's hash alone (no client id is
+ * sent with it: a bearer, or an API key as a subject token). Throws TvmError
+ * invalid_client. A map lookup on the hash of a 256-bit random key lets timing reveal
+ * nothing usable.
+ */
+export function authenticateApiKeyAlone(
+  policy: CompiledPolicy,
+  key: string,
+  now: number,
+): Client {
+  const hash = hashApiKey(key);
+  const client = policy.clientsByApiKey.get(hash.toString('hex'));
+  const found = client?.apiKeys.find(k => k.sha256.equals(hash));
+  if (
+    !client ||
+    !found ||
+    (found.expiresAt !== undefined && now >= found.expiresAt)
+  ) {
+    throw new TvmError('ERR_INVALID_CLIENT', 'The credential is not valid.', {
+      detail: !client ? 'unknown key' : 'expired key',
+    });
+  }
+  return client;
 }
 
 /**

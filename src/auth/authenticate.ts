@@ -1,31 +1,27 @@
 /**
- * Who is calling: every way a caller proves itself, in one place. API keys (Basic or
- * body), signed client assertions (private_key_jwt), OIDC subject tokens, and bearer
- * credentials on the IAM Credentials route; then the client's source ranges, checked
- * against the address Google's front end saw.
+ * Who is calling: the one entry of caller authentication. Every way a caller proves
+ * itself — an API key (Basic or body), a signed client assertion (private_key_jwt), an
+ * OIDC subject token, an API key as a subject token, a bearer on the IAM Credentials
+ * route — ends in one `Caller`, and every client found is held to its source ranges.
  */
 import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
-import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
-import {inspectJwt} from '../oidc/jws.ts';
 import type {KeyResolver} from '../oidc/keys.ts';
-import {
-  authenticateSubjectToken,
-  type SubjectIdentity,
-} from '../oidc/subject-token.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {callerString} from '../audit.ts';
-import {authenticateApiKey, hashApiKey} from './api-key.ts';
+import {authenticateApiKey, authenticateApiKeyAlone} from './api-key.ts';
+import {
+  claimedClient,
+  claimedMethod,
+  looksLikeJwt,
+  type Caller,
+  type CallerNotes,
+  type Credentials,
+} from './caller.ts';
 import {authenticateAssertion} from './client-assertion.ts';
 import type {ClientCredentials} from './client-credentials.ts';
+import {authenticateOidcSubject} from './oidc-subject.ts';
 import type {ReplayStore} from './replay-store.ts';
-
-/** What authentication learnt, noted for the audit as it goes (verified or not). */
-export interface AuthNotes {
-  authMethod: string | undefined;
-  issuer: string | undefined;
-  subject: string | undefined;
-}
 
 export interface AuthenticatorDeps {
   /** TVM_ISSUER: the audience client assertions must carry. */
@@ -35,171 +31,172 @@ export interface AuthenticatorDeps {
   readonly replay: ReplayStore;
 }
 
-export interface Authenticator {
-  /** The client that `creds` prove, from address `ip`. */
-  client(
+/**
+ * Authenticates the caller that presents `credentials` from address `ip` under
+ * `policy`. `notes` receives what is learnt as it goes, verified or not, for the audit
+ * of a refusal. Throws TvmError: invalid_client, invalid_grant, or 503 when keys or
+ * the replay store are unavailable.
+ */
+export type Authenticate = (
+  policy: CompiledPolicy,
+  credentials: Credentials,
+  ip: string,
+  notes: CallerNotes,
+) => Promise<Caller>;
+
+/** Creates `authenticate` over its dependencies. */
+export function createAuthenticate(deps: AuthenticatorDeps): Authenticate {
+  const {clock} = deps;
+
+  /** The client that client authentication `creds` prove. */
+  const authenticateClient = async (
     policy: CompiledPolicy,
     creds: ClientCredentials,
     ip: string,
-  ): Promise<Client>;
-  /**
-   * The client an OIDC subject token authenticates. `named`: the client the request
-   * names (its error descriptions may then say more, when `authenticated`).
-   */
-  subject(
+  ): Promise<Client> => {
+    const client =
+      creds.method === 'assertion'
+        ? await authenticateAssertion(policy, creds.clientId, creds.assertion, {
+            issuer: deps.issuer,
+            keys: deps.keys,
+            replay: deps.replay,
+            clock,
+          })
+        : authenticateApiKey(policy, creds.clientId, creds.secret, clock.now());
+    return withinSourceRanges(client, ip);
+  };
+
+  /** RFC 8693: the client a subject token authenticates, client auth optional beside. */
+  const authenticateSubject = async (
     policy: CompiledPolicy,
-    token: string,
-    seen: AuthNotes,
-    named?: {clientId: string; authenticated: boolean},
-  ): Promise<SubjectIdentity>;
-  /** `Authorization: Bearer <API key or OIDC token>`, as the IAM Credentials API takes it. */
-  bearer(
-    policy: CompiledPolicy,
-    authorization: string | undefined,
+    credentials: Credentials & {kind: 'subject'},
     ip: string,
-    seen: AuthNotes,
-  ): Promise<Client>;
-  /**
-   * The client whose API key `key` is, found by the key's hash alone (no client id
-   * is sent with it). Throws TvmError invalid_client.
-   */
-  apiKeyAlone(policy: CompiledPolicy, key: string, ip: string): Client;
-  /** Refuses `client` from an address outside its source ranges. */
-  checkSourceRange(client: Client, ip: string, basic: boolean): void;
-}
-
-/** The audit name of an authentication method. */
-export function authMethodOf(creds: ClientCredentials): string {
-  return creds.method === 'assertion' ? 'private_key_jwt' : creds.method;
-}
-
-/** Creates the Authenticator. */
-export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
-  const {clock, keys, replay} = deps;
-
-  const checkSourceRange = (client: Client, ip: string, basic: boolean) => {
-    if (client.sourceRanges.length === 0) return;
-    if (!client.sourceRanges.some(r => r.contains(ip))) {
-      throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
-        basicChallenge: basic,
-        detail: 'source address outside the client source_ranges',
-      });
+    notes: CallerNotes,
+  ): Promise<Omit<Caller, 'method'>> => {
+    const authenticated = credentials.client
+      ? await authenticateClient(policy, credentials.client, ip)
+      : undefined;
+    const named = authenticated?.id ?? credentials.clientId;
+    if (credentials.tokenType === 'api_key') {
+      const client = apiKeySubject(policy, credentials.token, ip);
+      sameClient(named, client, 'subject API key');
+      return {client, issuer: undefined, subject: undefined};
     }
+    const identity = await authenticateOidcSubject(
+      policy,
+      credentials.token,
+      {keys: deps.keys, clock},
+      notes,
+      named === undefined
+        ? undefined
+        : {clientId: named, authenticated: authenticated !== undefined},
+    );
+    sameClient(named, identity.client, 'subject token');
+    return {...identity, client: withinSourceRanges(identity.client, ip)};
   };
 
-  const apiKeyAlone: Authenticator['apiKeyAlone'] = (policy, key, ip) => {
-    // An API key alone names no client, so it is looked up by its SHA-256: a map
-    // lookup on the hash of a 256-bit random key lets timing reveal nothing usable.
-    const hash = hashApiKey(key);
-    const client = policy.clientsByApiKey.get(hash.toString('hex'));
-    const found = client?.apiKeys.find(k => k.sha256.equals(hash));
-    if (
-      !client ||
-      !found ||
-      (found.expiresAt !== undefined && clock.now() >= found.expiresAt)
-    ) {
-      throw new TvmError('ERR_INVALID_CLIENT', 'The credential is not valid.', {
-        detail: !client ? 'unknown key' : 'expired key',
-      });
-    }
-    checkSourceRange(client, ip, false);
-    return client;
-  };
-
-  const subject: Authenticator['subject'] = async (
-    policy,
-    token,
-    seen,
-    named,
-  ) => {
+  /** An API key as the subject token: the client is the key's owner. */
+  const apiKeySubject = (
+    policy: CompiledPolicy,
+    key: string,
+    ip: string,
+  ): Client => {
     try {
-      // Who the token claims to be, for the audit of a refusal (replaced below by the
-      // verified values when it is accepted).
-      const {payload} = inspectJwt(token);
-      seen.issuer =
-        typeof payload.iss === 'string' ? callerString(payload.iss) : undefined;
-      seen.subject =
-        typeof payload.sub === 'string' ? callerString(payload.sub) : undefined;
-    } catch {
-      // The same check runs again inside authenticateSubjectToken and explains itself.
-    }
-    try {
-      const identity = await authenticateSubjectToken(
-        policy,
-        token,
-        {keys, clock},
-        named,
+      return withinSourceRanges(
+        authenticateApiKeyAlone(policy, key, clock.now()),
+        ip,
       );
-      seen.issuer = identity.issuer;
-      seen.subject = callerString(identity.subject);
-      return identity;
     } catch (e) {
-      if (e instanceof JwtRejected) {
-        throw new TvmError('ERR_INVALID_GRANT', e.message, {
-          detail: `subject_token ${e.reason}${e.detail ? `: ${e.detail}` : ''}`,
-        });
-      }
-      if (e instanceof KeysUnavailable) {
-        throw new TvmError(
-          'ERR_UPSTREAM_UNAVAILABLE',
-          "the subject token's issuer keys could not be fetched; retry later",
-          {detail: e.detail, retryAfterSeconds: 5},
-        );
-      }
-      throw e;
+      // RFC 8693 §2.2.2: a subject token that is not valid is invalid_grant.
+      throw e instanceof TvmError && e.code === 'ERR_INVALID_CLIENT'
+        ? new TvmError(
+            'ERR_INVALID_GRANT',
+            'the subject token is not a valid API key',
+            {detail: `subject_token ${e.detail ?? 'refused'}`},
+          )
+        : e;
     }
   };
 
-  return {
-    async client(policy, creds, ip) {
-      const client =
-        creds.method === 'assertion'
-          ? await authenticateAssertion(
-              policy,
-              creds.clientId,
-              creds.assertion,
-              {
-                issuer: deps.issuer,
-                keys,
-                replay,
-                clock,
-              },
-            )
-          : authenticateApiKey(
-              policy,
-              creds.clientId,
-              creds.secret,
-              clock.now(),
-              creds.method === 'basic',
-            );
-      checkSourceRange(client, ip, creds.method === 'basic');
-      return client;
-    },
-
-    subject,
-
-    async bearer(policy, authorization, ip, seen) {
-      const m = /^Bearer[ ]+([\x21-\x7e]{1,8192})[ ]*$/i.exec(
-        authorization ?? '',
+  /** A bearer: an OIDC token when it has the shape of a JWT, else an API key. */
+  const authenticateBearer = async (
+    policy: CompiledPolicy,
+    credential: string,
+    ip: string,
+    notes: CallerNotes,
+  ): Promise<Omit<Caller, 'method'>> => {
+    if (looksLikeJwt(credential)) {
+      const identity = await authenticateOidcSubject(
+        policy,
+        credential,
+        {keys: deps.keys, clock},
+        notes,
       );
-      if (!m) {
-        throw new TvmError(
-          'ERR_INVALID_CLIENT',
-          'Request is missing required authentication credential. Expected an API key or an OIDC token as a bearer.',
-        );
-      }
-      const credential = m[1]!;
-      if (credential.split('.').length === 3) {
-        seen.authMethod = 'bearer_subject_token';
-        const identity = await subject(policy, credential, seen);
-        checkSourceRange(identity.client, ip, false);
-        return identity.client;
-      }
-      seen.authMethod = 'bearer_api_key';
-      return apiKeyAlone(policy, credential, ip);
-    },
-
-    apiKeyAlone,
-    checkSourceRange,
+      return {...identity, client: withinSourceRanges(identity.client, ip)};
+    }
+    const client = authenticateApiKeyAlone(policy, credential, clock.now());
+    return {
+      client: withinSourceRanges(client, ip),
+      issuer: undefined,
+      subject: undefined,
+    };
   };
+
+  return async (policy, credentials, ip, notes) => {
+    notes.authMethod = claimedMethod(credentials);
+    notes.client = claimedClient(credentials);
+    let found: Omit<Caller, 'method'>;
+    switch (credentials.kind) {
+      case 'client':
+        found = {
+          client: await authenticateClient(policy, credentials.client, ip),
+          issuer: undefined,
+          subject: undefined,
+        };
+        break;
+      case 'subject':
+        found = await authenticateSubject(policy, credentials, ip, notes);
+        break;
+      case 'bearer':
+        found = await authenticateBearer(
+          policy,
+          credentials.credential,
+          ip,
+          notes,
+        );
+        break;
+    }
+    notes.client = found.client.id;
+    return {...found, method: notes.authMethod};
+  };
+}
+
+/** Refuses a client from an address outside its source ranges; else returns it. */
+function withinSourceRanges(client: Client, ip: string): Client {
+  if (
+    client.sourceRanges.length > 0 &&
+    !client.sourceRanges.some(r => r.contains(ip))
+  ) {
+    throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
+      detail: 'source address outside the client source_ranges',
+    });
+  }
+  return client;
+}
+
+/** A request that names a client must be authenticated as that client. */
+function sameClient(
+  named: string | undefined,
+  client: Client,
+  what: string,
+): void {
+  if (named !== undefined && named !== client.id) {
+    throw new TvmError(
+      'ERR_INVALID_GRANT',
+      'the subject token does not authenticate the client named in this request',
+      {
+        detail: `client ${callerString(named)} named, ${what} is client ${client.id}`,
+      },
+    );
+  }
 }

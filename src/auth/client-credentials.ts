@@ -92,9 +92,7 @@ function parseBasic(header: string): ClientCredentials & {method: 'basic'} {
   const m = /^Basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(header);
   if (!m) {
     if (/^Basic\b/i.test(header)) {
-      throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials', {
-        basicChallenge: true,
-      });
+      throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials');
     }
     throw new TvmError(
       'ERR_INVALID_REQUEST',
@@ -104,21 +102,17 @@ function parseBasic(header: string): ClientCredentials & {method: 'basic'} {
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 1) {
-    throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials', {
-      basicChallenge: true,
-    });
+    throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials');
   }
   try {
     return {
       method: 'basic',
-      clientId: bounded(formDecode(decoded.slice(0, colon)), true),
-      secret: bounded(formDecode(decoded.slice(colon + 1)), true),
+      clientId: bounded(formDecode(decoded.slice(0, colon))),
+      secret: bounded(formDecode(decoded.slice(colon + 1))),
     };
   } catch (e) {
     if (e instanceof TvmError) throw e;
-    throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials', {
-      basicChallenge: true,
-    });
+    throw new TvmError('ERR_INVALID_CLIENT', 'malformed Basic credentials');
   }
 }
 
@@ -126,11 +120,9 @@ function formDecode(s: string): string {
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
-function bounded(s: string, basic = false): string {
+function bounded(s: string): string {
   if (s.length === 0 || s.length > MAX_CREDENTIAL_LENGTH) {
-    throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
-      basicChallenge: basic,
-    });
+    throw new TvmError('ERR_INVALID_CLIENT', 'client authentication failed');
   }
   return s;
 }

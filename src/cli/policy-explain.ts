@@ -8,7 +8,7 @@
 import {readFile} from 'node:fs/promises';
 import {parseArgs} from 'node:util';
 import {decodeJwt} from 'jose';
-import {authorize} from '../authorize.ts';
+import {authorize} from '../grants/authorize.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';

@@ -2,10 +2,10 @@
  * CRC-32C (Castagnoli, RFC 3720 §B.4), the checksum Secret Manager puts in
  * `payload.data_crc32c`.
  *
- * Written by hand on purpose: it is a dozen lines of table-driven code with a standard
- * check value, and no well-kept npm package is needed for it (house rule 9 allows
- * hand-written code only where no good library does the job; the popular packages are
- * native add-ons or unmaintained). Speed is irrelevant for secret-sized payloads.
+ * Written by hand on purpose, where tvm otherwise prefers a well-kept library: it is a
+ * dozen lines of table-driven code with a standard check value, and the popular
+ * packages are native add-ons or unmaintained. Speed is irrelevant for secret-sized
+ * payloads.
  */
 
 /** Reflected Castagnoli polynomial 0x1EDC6F41. */

@@ -1,7 +1,7 @@
 /**
  * How tvm treats Google's answers: which failures are worth a retry, and retries with
  * jittered exponential backoff that never outlast the caller's deadline
- * (threats.md, faults 1–4). Turns every upstream failure into a TvmError: 503 with
+ * (Google answering 5xx or 429, timing out, or resetting the connection). Turns every upstream failure into a TvmError: 503 with
  * Retry-After when a retry may help, 502 when Google refused.
  */
 import {TvmError} from '../errors.ts';
@@ -56,6 +56,9 @@ export function classify(e: unknown, what: string): UpstreamError {
     true,
   );
 }
+
+/** Longest single upstream attempt; several fit in a caller's deadline. */
+export const ATTEMPT_TIMEOUT_MS = 5_000;
 
 /**
  * Deadlines are in monotonic milliseconds (`performance.now()`): they measure real

@@ -1,86 +1,51 @@
 /**
- * The HTTP surface (contract.md): POST /token, the IAM Credentials-shaped
- * generateAccessToken, GET /healthz, JSON 404/405 for the rest. An express app handed
- * to functions-framework as the `tvm` function; every error leaves through the one
- * mapping of its surface, nothing escapes to the framework.
+ * The HTTP surface: POST /token, the IAM Credentials-shaped generateAccessToken,
+ * GET /healthz (and /health), JSON 404/405 for the rest. An express app handed to
+ * functions-framework as the `tvm` function; every error leaves through the one
+ * mapping of its surface (src/http/errors.ts), nothing escapes to the framework.
  */
 import express, {type NextFunction, type Request, type Response} from 'express';
-import {createAuthenticator} from '../auth/authenticate.ts';
-import {
-  createMemoryReplayStore,
-  type ReplayStore,
-} from '../auth/replay-store.ts';
-import type {Clock} from '../clock.ts';
-import type {Config} from '../config.ts';
+import type {AuditTrail} from '../audit.ts';
+import type {Authenticate} from '../auth/authenticate.ts';
+import type {MonotonicClock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
-import type {Logger} from '../log.ts';
-import type {Minter} from '../mint/minter.ts';
-import {createKeyResolver, type KeyResolver} from '../oidc/keys.ts';
+import type {VendDeps} from '../grants/vend.ts';
 import type {PolicySource} from '../policy-source.ts';
-import {createAuditTrail} from './audit-trail.ts';
-import {sendError} from './errors.ts';
-import {GENERATE_ACCESS_TOKEN_PATH, sendGoogleError} from './google-shape.ts';
-import {createIamEndpoint} from './iam-endpoint.ts';
-import {createRateLimiters, type RateLimitStoreFactory} from './rate-limit.ts';
+import {sendGoogleError, sendOAuthError} from './errors.ts';
+import {GENERATE_ACCESS_TOKEN_PATH, createIamEndpoint} from './iam-endpoint.ts';
+import type {RateLimiters} from './rate-limit.ts';
+import {requestFacts, sentBasic} from './request.ts';
 import {createTokenEndpoint} from './token-endpoint.ts';
 
-export {DEFAULT_MINT_DEADLINE_MS} from './grant.ts';
-
-export interface AppDeps {
-  readonly config: Config;
+export interface AppDeps extends VendDeps {
   readonly policies: PolicySource;
-  readonly minter: Minter;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly rateLimitStore?: RateLimitStoreFactory;
-  /** Time a request may spend minting (default DEFAULT_MINT_DEADLINE_MS). */
-  readonly mintDeadlineMs?: number;
-  /** The Google project, for trace ids in logs; undefined when unknown. */
-  readonly projectId?: () => string | undefined;
+  readonly authenticate: Authenticate;
+  readonly limiters: RateLimiters;
+  readonly trail: AuditTrail;
+  readonly monotonic: MonotonicClock;
   /**
-   * Verification keys of OIDC issuers and assertion signers (default: fetched with
-   * the global fetch, default bounds and cache).
+   * How many reverse-proxy hops in front append to X-Forwarded-For: the client
+   * address is the entry the last trusted hop appended.
    */
-  readonly keys?: KeyResolver;
-  /** Where used client-assertion ids are remembered (default: in memory). */
-  readonly replay?: ReplayStore;
+  readonly trustedProxyHops: number;
 }
 
 /** Builds the express app that serves tvm. */
 export function createApp(deps: AppDeps): express.Express {
-  const {config, policies, clock, logger} = deps;
-  const trail = createAuditTrail(logger, deps.projectId);
-  const limiters = createRateLimiters({
-    perIp: config.rateLimitPerIp,
-    perClient: config.rateLimitPerClient,
-    store: deps.rateLimitStore,
-  });
-  const auth = createAuthenticator({
-    issuer: config.issuer,
-    clock,
-    keys: deps.keys ?? createKeyResolver({fetch: globalThis.fetch, clock}),
-    replay: deps.replay ?? createMemoryReplayStore({clock}),
-  });
-  const endpointDeps = {
-    policies,
-    minter: deps.minter,
-    clock,
-    mintDeadlineMs: deps.mintDeadlineMs,
-    auth,
-    limiters,
-    trail,
-  };
-  const handleToken = createTokenEndpoint(endpointDeps);
-  const handleGenerateAccessToken = createIamEndpoint(endpointDeps);
+  const {policies, limiters, trail, monotonic} = deps;
+  const handleToken = createTokenEndpoint(deps);
+  const handleGenerateAccessToken = createIamEndpoint(deps);
 
   const app = express();
   // Exactly the proxies that exist: the client address is the entry the last trusted
   // hop appended, never one the caller wrote (express-rate-limit #134, #363).
-  app.set('trust proxy', config.trustedProxyHops);
+  app.set('trust proxy', deps.trustedProxyHops);
   app.disable('x-powered-by');
   app.set('etag', false);
 
   app.use((_req, res, next) => {
+    // Latency in the audit record is measured from here, the request's arrival.
+    res.locals.startedAt = monotonic.now();
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
@@ -88,7 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Token routes: POST only, the per-IP limit before anything else is read.
   const postOnly = (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST') {
-      next(methodNotAllowed(['POST']));
+      methodNotAllowed(res, next, ['POST']);
       return;
     }
     limiters.perIp(req, res, next);
@@ -101,9 +66,11 @@ export function createApp(deps: AppDeps): express.Express {
     (req, res) => void handleGenerateAccessToken(req, res),
   );
 
-  app.all('/healthz', (req, res, next) => {
+  // /healthz as Cloud Functions users expect it; /health too, since Cloud Run's own
+  // front end reserves some paths that end in `z`.
+  app.all(['/healthz', '/health'], (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      next(methodNotAllowed(['GET', 'HEAD']));
+      methodNotAllowed(res, next, ['GET', 'HEAD']);
       return;
     }
     const s = policies.status();
@@ -130,22 +97,28 @@ export function createApp(deps: AppDeps): express.Express {
       if (res.headersSent) return;
       const google = GENERATE_ACCESS_TOKEN_PATH.test(req.path);
       const audited = req.path === '/token' || google;
-      const audit = audited ? trail.begin(req) : undefined;
+      const audit = audited ? trail.begin(requestFacts(req, res)) : undefined;
       if (audit) res.setHeader('X-Request-Id', audit.requestId);
-      const status = google ? sendGoogleError(res, err) : sendError(res, err);
-      if (audit) trail.deny(req, audit, status, performance.now(), err);
-      if (status >= 500) trail.unexpected(err);
+      const status = google
+        ? sendGoogleError(res, err)
+        : sendOAuthError(res, err, sentBasic(req));
+      if (audit) trail.deny(audit, status, err);
+      else if (status >= 500) trail.unexpected(err);
     },
   );
 
   return app;
 }
 
-function methodNotAllowed(allow: readonly string[]): TvmError {
-  return new TvmError(
-    'ERR_METHOD_NOT_ALLOWED',
-    'method not allowed on this route',
-    {allow},
+/** 405 with the methods the route allows (RFC 9110 §15.5.6). */
+function methodNotAllowed(
+  res: Response,
+  next: NextFunction,
+  allow: readonly string[],
+): void {
+  res.setHeader('Allow', allow.join(', '));
+  next(
+    new TvmError('ERR_METHOD_NOT_ALLOWED', 'method not allowed on this route'),
   );
 }
 

@@ -1,75 +1,68 @@
 /**
- * POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken: the IAM Credentials
- * API's request and answer, the caller authenticated by a bearer API key or OIDC
- * token, under the same policy, minter and audit as /token. Code written against that
- * API (google-auth-library's `Impersonated` with its `endpoint` option) works against
- * tvm by changing one URL.
+ * POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken as HTTP: the IAM
+ * Service Account Credentials API's request and answer, served by the
+ * `generateAccessToken` grant (src/grants/generate-access-token.ts) under the same
+ * policy, authentication, limits, vending and audit as /token; refusals in Google's
+ * error envelope.
  */
 import type {Request, Response} from 'express';
-import type {Authenticator} from '../auth/authenticate.ts';
-import type {AuditTrail} from './audit-trail.ts';
+import {z} from 'zod';
+import {TvmError} from '../errors.ts';
 import {
-  GENERATE_ACCESS_TOKEN_PATH,
-  generateAccessTokenResponse,
-  readGenerateAccessToken,
-  sendGoogleError,
-} from './google-shape.ts';
-import {grantAndMint, policyInForce, type GrantDeps} from './grant.ts';
-import type {RateLimiters} from './rate-limit.ts';
+  generateAccessToken,
+  type GenerateAccessTokenAsk,
+} from '../grants/generate-access-token.ts';
+import {vend} from '../grants/vend.ts';
+import {policyInForce} from '../policy-source.ts';
+import {sendGoogleError} from './errors.ts';
+import {readRawBody, requestFacts} from './request.ts';
+import type {RouteDeps} from './token-endpoint.ts';
 
-export interface IamEndpointDeps extends GrantDeps {
-  readonly auth: Authenticator;
-  readonly limiters: RateLimiters;
-  readonly trail: AuditTrail;
-}
+/** `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`. */
+export const GENERATE_ACCESS_TOKEN_PATH =
+  /^\/v1\/projects\/-\/serviceAccounts\/([^/]{1,320}):generateAccessToken$/;
 
 /** The handler of generateAccessToken; answers every outcome itself, never rejects. */
-export function createIamEndpoint(deps: IamEndpointDeps) {
-  const {auth, trail} = deps;
+export function createIamEndpoint(deps: RouteDeps) {
+  const {trail} = deps;
   return async function handleGenerateAccessToken(
     req: Request,
     res: Response,
   ): Promise<void> {
-    const started = performance.now();
-    const audit = trail.begin(req);
+    const audit = trail.begin(requestFacts(req, res));
     // Lets a caller quote the request to the operator, who finds its audit record.
     res.setHeader('X-Request-Id', audit.requestId);
-    audit.grantType = 'iamcredentials.generateAccessToken';
+    audit.grantType = generateAccessToken.name;
     try {
-      const email = accountOf(req.path);
+      const account = accountOf(req.path);
       const policy = await policyInForce(deps.policies);
-      const client = await auth.bearer(
+      const caller = await deps.authenticate(
         policy,
-        req.headers.authorization,
+        generateAccessToken.credentials({
+          authorization: req.headers.authorization,
+        }),
         req.ip ?? '',
         audit,
       );
-      audit.client = client.id;
-      await deps.limiters.perClient(req, res, client.id);
-      const body = await readGenerateAccessToken(req);
-      const granted = await grantAndMint(deps, policy, client, audit, {
-        audience: email,
-        scope: body.scope,
-        lifetimeSeconds: body.lifetimeSeconds,
-      });
+      await deps.limiters.perClient(req, res, caller.client.id);
+      const ask = await readGenerateAccessToken(req, account);
+      const decision = generateAccessToken.decide(policy, ask, caller);
+      const vended = await vend(deps, decision, audit);
       res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Pragma', 'no-cache');
-      res
-        .status(200)
-        .json(
-          generateAccessTokenResponse(granted.accessToken, granted.expiresAt),
-        );
-      trail.allow(req, audit, started);
+      res.status(200).json({
+        accessToken: vended.accessToken,
+        expireTime: rfc3339Seconds(vended.expiresAt),
+      });
+      trail.allow(audit);
     } catch (e) {
       if (res.headersSent) return;
-      const status = sendGoogleError(res, e);
-      trail.deny(req, audit, status, started, e);
-      if (status >= 500) trail.unexpected(e);
+      trail.deny(audit, sendGoogleError(res, e), e);
     }
   };
 }
 
-/** The service account the path names; a malformed escape names none (403 below). */
+/** The service account the path names; a malformed escape names none (403 later). */
 function accountOf(path: string): string {
   const segment = GENERATE_ACCESS_TOKEN_PATH.exec(path)![1]!;
   try {
@@ -77,4 +70,64 @@ function accountOf(path: string): string {
   } catch {
     return segment;
   }
+}
+
+const bodySchema = z.strictObject({
+  scope: z.array(z.string().min(1).max(256)).min(1).max(32),
+  lifetime: z
+    .string()
+    .regex(/^[0-9]{1,6}(\.0{1,9})?s$/)
+    .optional(),
+  delegates: z.array(z.string()).optional(),
+});
+
+/** Reads and checks the JSON body. Throws TvmError invalid_request (400), 413, 415. */
+async function readGenerateAccessToken(
+  req: Request,
+  account: string,
+): Promise<GenerateAccessTokenAsk> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (type.toLowerCase() !== 'application/json') {
+    throw new TvmError(
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+      'the body must be application/json',
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse((await readRawBody(req)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof TvmError) throw e;
+    throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid JSON');
+  }
+  const r = bodySchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const at = issue?.path.join('.') || 'body';
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      `invalid ${at}: ${issue?.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : 'expected scope: [string, ...], lifetime: "<seconds>s", delegates: []'}`,
+    );
+  }
+  if ((r.data.delegates ?? []).length > 0) {
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      'delegates are not supported: the caller is authorized by the policy directly',
+    );
+  }
+  return {
+    account,
+    scope: r.data.scope.join(' '),
+    lifetimeSeconds:
+      r.data.lifetime === undefined
+        ? undefined
+        : Number(r.data.lifetime.replace(/(\.0+)?s$/, '')),
+  };
+}
+
+/** Google's expireTime: RFC 3339 in UTC, seconds precision. */
+function rfc3339Seconds(epochMs: number): string {
+  return new Date(Math.floor(epochMs / 1000) * 1000)
+    .toISOString()
+    .replace('.000Z', 'Z');
 }

@@ -1,8 +1,10 @@
 /**
  * Rate limits with express-rate-limit: a per-IP limiter in front of authentication
- * and a per-client limiter after it (threats.md, "Rate limiting pitfalls"). Each has
- * its own store and prefix; stores come from a factory so a shared (Redis) store can
- * replace the in-memory one without touching the limiters.
+ * (IPv6 addresses grouped by /56, so one host cannot rotate through its prefix) and a
+ * per-client limiter after it (so one client cannot spend another's budget from many
+ * addresses). Each has its own store and prefix; stores come from a factory so a
+ * shared (Redis) store can replace the in-memory one without touching the limiters.
+ * See docs/security.md.
  */
 import type {NextFunction, Request, RequestHandler, Response} from 'express';
 import {ipKeyGenerator, rateLimit, type Store} from 'express-rate-limit';
@@ -28,9 +30,8 @@ export function createRateLimiters(options: {
 }): RateLimiters {
   const limited = (_req: Request, _res: Response, next: NextFunction) =>
     next(
-      new TvmError('ERR_RATE_LIMITED', 'too many requests; slow down', {
-        retryAfterSeconds: undefined,
-      }),
+      // express-rate-limit has set Retry-After and the RateLimit headers.
+      new TvmError('ERR_RATE_LIMITED', 'too many requests; slow down'),
     );
   const perIp = rateLimit({
     windowMs: WINDOW_MS,

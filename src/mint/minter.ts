@@ -4,20 +4,16 @@
  * cache. Every upstream call runs inside the caller's deadline.
  */
 import type {AuthClient} from 'google-auth-library';
-import {z} from 'zod';
-import type {Clock} from '../clock.ts';
-import {fingerprint} from '../fingerprint.ts';
-import {TvmError} from '../errors.ts';
+import type {Clock, MonotonicClock} from '../clock.ts';
 import {
   generateAccessToken,
   type IssuedToken,
 } from '../google/iam-credentials.ts';
-import {jwtBearerToken, type ServiceAccountKey} from '../google/oauth2.ts';
+import {jwtBearerToken} from '../google/oauth2.ts';
 import type {SecretReader} from '../google/secret-manager.ts';
 import {
+  ATTEMPT_TIMEOUT_MS,
   UpstreamError,
-  monotonicNow,
-  refused,
   unavailable,
   withRetry,
   within,
@@ -26,11 +22,8 @@ import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
-import {
-  createTokenCache,
-  type CachedToken,
-  type TokenCache,
-} from './token-cache.ts';
+import {createKeyCache} from './key-cache.ts';
+import type {CachedToken, TokenCache} from './token-cache.ts';
 
 export interface MintRequest {
   readonly serviceAccount: ServiceAccount;
@@ -38,7 +31,7 @@ export interface MintRequest {
   readonly scopes: readonly string[];
   /** The lifetime the caller is entitled to and asked for. */
   readonly lifetimeSeconds: number;
-  /** Monotonic ms (`monotonicNow()`) by which minting must be over. */
+  /** Monotonic ms (on the minter's `monotonic` clock) by which minting must be over. */
   readonly deadline: number;
 }
 
@@ -52,32 +45,29 @@ export interface MinterDeps {
   readonly identity: () => Promise<AuthClient>;
   readonly secrets: SecretReader;
   readonly clock: Clock;
+  /** Deadlines and upstream timeouts. */
+  readonly monotonic: MonotonicClock;
   readonly iamCredentialsEndpoint: string;
   readonly oauth2TokenUrl: string;
-  readonly tokenCache?: TokenCache;
+  readonly tokenCache: TokenCache;
   /** How long a key read from Secret Manager is reused before it is read again. */
   readonly keyTtlSeconds?: number;
   /** A key that cannot be re-read keeps serving at most this long after it was read. */
   readonly keyMaxStaleSeconds?: number;
 }
 
-/** Longest single upstream attempt; several fit in a caller's deadline. */
-const ATTEMPT_TIMEOUT_MS = 5_000;
-/** How long a re-read of a key may take before the key in hand is used instead. */
-const STALE_REREAD_BUDGET_MS = 1_000;
-
-const KeyFile = z.object({
-  type: z.literal('service_account'),
-  client_email: z.string().min(3).max(320),
-  private_key: z.string().startsWith('-----BEGIN PRIVATE KEY-----').max(16_384),
-  private_key_id: z.string().max(128).optional(),
-});
-
 /** Creates the Minter used by the token endpoint. */
 export function createMinter(deps: MinterDeps): Minter {
-  const {clock} = deps;
-  const cache = deps.tokenCache ?? createTokenCache({clock});
-  const keys = createKeyCache(deps);
+  const {clock, monotonic} = deps;
+  const cache = deps.tokenCache;
+  const keys = createKeyCache({
+    secrets: deps.secrets,
+    clock,
+    monotonic,
+    ttlSeconds: deps.keyTtlSeconds,
+    maxStaleSeconds: deps.keyMaxStaleSeconds,
+  });
+  const now = () => monotonic.now();
 
   const issue = (req: MintRequest): Promise<IssuedToken> => {
     const sa = req.serviceAccount;
@@ -95,7 +85,7 @@ export function createMinter(deps: MinterDeps): Minter {
               timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
             },
           ),
-        {deadline: req.deadline, what: 'IAM Credentials'},
+        {deadline: req.deadline, what: 'IAM Credentials', now},
       );
     }
     return withRetry(
@@ -109,7 +99,7 @@ export function createMinter(deps: MinterDeps): Minter {
           Math.min(left, ATTEMPT_TIMEOUT_MS),
         );
       },
-      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint'},
+      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
     );
   };
 
@@ -136,7 +126,7 @@ export function createMinter(deps: MinterDeps): Minter {
       });
       // A caller that joined a mint already in flight waits no longer than its own
       // deadline either.
-      return within(minted, req.deadline - monotonicNow(), 'mint').catch(
+      return within(minted, req.deadline - now(), 'mint').catch(
         (e: unknown) => {
           throw e instanceof UpstreamError ? unavailable(e) : e;
         },
@@ -158,115 +148,4 @@ function cacheKey(
     lifetime,
     scopes,
   ]);
-}
-
-interface KeyEntry {
-  readonly key: ServiceAccountKey;
-  readonly readAt: number;
-}
-
-/**
- * Keys read from Secret Manager, reused for a bounded time. When a re-read fails with
- * a retryable error, the key in hand keeps serving until it is too stale; a refusal
- * (disabled, destroyed, permission removed) stops it at once: never fall back to
- * anything weaker.
- */
-function createKeyCache(deps: MinterDeps) {
-  const {clock} = deps;
-  const ttl = (deps.keyTtlSeconds ?? 300) * 1000;
-  const maxStale = (deps.keyMaxStaleSeconds ?? 3600) * 1000;
-  const entries = new Map<string, KeyEntry>();
-  const inflight = new Map<string, Promise<ServiceAccountKey>>();
-  const MAX_ENTRIES = 1024;
-
-  // Keyed by secret AND account: a key is only ever used for the account it was read
-  // (and checked) for, even if a policy reload points another account at the secret.
-  const slot = (sa: ServiceAccount) => JSON.stringify([sa.keySecret, sa.email]);
-
-  const read = async (
-    sa: ServiceAccount,
-    deadline: number,
-  ): Promise<ServiceAccountKey> => {
-    const name = sa.keySecret!;
-    const bytes = await withRetry(
-      left => deps.secrets.access(name, Math.min(left, ATTEMPT_TIMEOUT_MS)),
-      {deadline, what: 'Secret Manager'},
-    );
-    const key = parseKey(bytes, sa);
-    if (entries.size >= MAX_ENTRIES)
-      entries.delete(entries.keys().next().value as string);
-    entries.set(slot(sa), {key, readAt: clock.now()});
-    return key;
-  };
-
-  return {
-    async get(
-      sa: ServiceAccount,
-      deadline: number,
-    ): Promise<ServiceAccountKey> {
-      const name = slot(sa);
-      const held = entries.get(name);
-      const age = held ? clock.now() - held.readAt : Infinity;
-      if (held && age < ttl) return held.key;
-      let pending = inflight.get(name);
-      if (!pending) {
-        // With a key in hand, a slow Secret Manager gets a short budget before the
-        // held key serves, so the caller's deadline is left for the mint itself.
-        const budget = held
-          ? Math.min(deadline, monotonicNow() + STALE_REREAD_BUDGET_MS)
-          : deadline;
-        pending = read(sa, budget).finally(() => inflight.delete(name));
-        inflight.set(name, pending);
-      }
-      try {
-        return await pending;
-      } catch (e) {
-        if (
-          held &&
-          age < maxStale &&
-          e instanceof TvmError &&
-          e.code === 'ERR_UPSTREAM_UNAVAILABLE'
-        ) {
-          return held.key;
-        }
-        if (e instanceof TvmError && e.code === 'ERR_UPSTREAM_REFUSED')
-          entries.delete(name);
-        throw e;
-      }
-    },
-  };
-}
-
-/** Parses and checks a key file: it must be a service-account key for `sa`. */
-function parseKey(bytes: Buffer, sa: ServiceAccount): ServiceAccountKey {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw refused(
-      new UpstreamError(`secret ${sa.keySecret} does not hold JSON`, false),
-    );
-  }
-  const parsed = KeyFile.safeParse(json);
-  if (!parsed.success) {
-    throw refused(
-      new UpstreamError(
-        `secret ${sa.keySecret} does not hold a service-account key file`,
-        false,
-      ),
-    );
-  }
-  if (parsed.data.client_email.toLowerCase() !== sa.email) {
-    throw refused(
-      new UpstreamError(
-        `secret ${sa.keySecret} holds a key for another account (fingerprint ${fingerprint(parsed.data.client_email)})`,
-        false,
-      ),
-    );
-  }
-  return {
-    client_email: parsed.data.client_email,
-    private_key: parsed.data.private_key,
-    private_key_id: parsed.data.private_key_id,
-  };
 }

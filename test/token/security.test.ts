@@ -7,7 +7,12 @@ import {after, before, describe, mock, test} from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import type {AddressInfo} from 'node:net';
+import {createAuditTrail} from '../../src/audit.ts';
 import {authenticateApiKey} from '../../src/auth/api-key.ts';
+import {createAuthenticate} from '../../src/auth/authenticate.ts';
+import {createMemoryReplayStore} from '../../src/auth/replay-store.ts';
+import {createRateLimiters} from '../../src/http/rate-limit.ts';
+import {createKeyResolver} from '../../src/oidc/keys.ts';
 import {parseConfig} from '../../src/config.ts';
 import {createApp} from '../../src/http/app.ts';
 import {createLogger} from '../../src/log.ts';
@@ -173,7 +178,7 @@ void describe('API key comparison', () => {
       const calls = (clientId: string, secret: string) => {
         spy.mock.resetCalls();
         try {
-          authenticateApiKey(policy, clientId, secret, Date.now(), true);
+          authenticateApiKey(policy, clientId, secret, Date.now());
           return {ok: true, calls: spy.mock.callCount()};
         } catch (e) {
           assert.ok(e instanceof TvmError && e.code === 'ERR_INVALID_CLIENT');
@@ -213,16 +218,31 @@ void describe('unexpected failure', () => {
       ready: async () => undefined,
       close: () => undefined,
     };
+    const clock = {now: () => Date.now()};
+    const monotonic = {now: () => performance.now()};
+    const config = parseConfig({});
     const app = createApp({
-      config: parseConfig({}),
       policies,
+      authenticate: createAuthenticate({
+        issuer: undefined,
+        clock,
+        keys: createKeyResolver({fetch: globalThis.fetch, clock}),
+        replay: createMemoryReplayStore({clock}),
+      }),
+      limiters: createRateLimiters({
+        perIp: config.rateLimitPerIp,
+        perClient: config.rateLimitPerClient,
+      }),
+      trail: createAuditTrail({logger, monotonic}),
       minter: {
         mint: async () => {
           throw new TypeError(`internal detail ${keys.anywhere}`);
         },
       },
-      clock: {now: () => Date.now()},
-      logger,
+      clock,
+      monotonic,
+      mintDeadlineMs: 15_000,
+      trustedProxyHops: config.trustedProxyHops,
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise(r => server.once('listening', r));

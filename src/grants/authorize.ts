@@ -4,7 +4,7 @@
  * lifetime. Errors tell the caller what to fix in its own request, never anything
  * about other clients or whether an account exists elsewhere in the policy.
  */
-import {TvmError} from './errors.ts';
+import {TvmError} from '../errors.ts';
 import {
   KEY_MINTED_LIFETIME_SECONDS,
   expandScope,
@@ -12,7 +12,7 @@ import {
   type CompiledPolicy,
   type Grant,
   type ServiceAccount,
-} from './policy/types.ts';
+} from '../policy/types.ts';
 
 /** What the caller asked for, as parsed from the request. */
 export interface AccessRequest {

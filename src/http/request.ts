@@ -1,11 +1,30 @@
 /**
- * Reading a token request (RFC 6749 §3.2): the body, size-capped, as
+ * Reading requests: the body, size-capped; a token request (RFC 6749 §3.2) as
  * application/x-www-form-urlencoded or application/json with the same names, into a
- * map of single-valued parameters. Repeated parameters are refused (RFC 6749 §3.2);
- * empty ones count as absent (§3.1).
+ * map of single-valued parameters (repeated parameters are refused, RFC 6749 §3.2;
+ * empty ones count as absent, §3.1); and what the audit records of the request.
  */
-import type {Request} from 'express';
+import type {Request, Response} from 'express';
+import type {RequestFacts} from '../audit.ts';
 import {TvmError} from '../errors.ts';
+
+/** What the audit records of `req`; `res.locals.startedAt` is stamped on arrival. */
+export function requestFacts(req: Request, res: Response): RequestFacts {
+  const trace = req.headers['x-cloud-trace-context'];
+  return {
+    method: req.method,
+    path: req.path,
+    remoteIp: req.ip,
+    userAgent: req.headers['user-agent'],
+    traceContext: typeof trace === 'string' ? trace : undefined,
+    startedAt: res.locals.startedAt as number,
+  };
+}
+
+/** The request authenticated with HTTP Basic (RFC 7617). */
+export function sentBasic(req: Request): boolean {
+  return /^Basic\b/i.test(req.headers.authorization ?? '');
+}
 
 /** Token requests are a few hundred bytes; assertions and subject tokens a few KB. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -217,16 +236,4 @@ function topLevelKeys(text: string): string[] {
 /** A parameter name fit to echo back: printable ASCII, short. */
 function safeName(name: string): string {
   return /^[\x21-\x7e]{1,64}$/.test(name) ? name : '(unprintable)';
-}
-
-/** Parses `lifetime`: decimal seconds, no sign, no fraction. */
-export function parseLifetime(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[0-9]{1,6}$/.test(v)) {
-    throw new TvmError(
-      'ERR_INVALID_REQUEST',
-      'lifetime must be a whole number of seconds',
-    );
-  }
-  return Number(v);
 }
