@@ -12,12 +12,13 @@ import {authorize} from '../authorize.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
-import {inspectJwt, shown} from '../oidc/jws.ts';
+import {inspectJwt} from '../oidc/jws.ts';
 import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import {describeCondition} from '../policy/compile.ts';
 import {PolicyError, parsePolicy} from '../policy/index.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
+import {shown} from '../text.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,

@@ -20,7 +20,8 @@ import type {
 } from '../policy/types.ts';
 import {describeCondition} from '../policy/compile.ts';
 import {JwtRejected} from './errors.ts';
-import {inspectJwt, shown, type UnverifiedJwt} from './jws.ts';
+import {inspectJwt, type UnverifiedJwt} from './jws.ts';
+import {shown} from '../text.ts';
 import type {KeyResolver} from './keys.ts';
 import {LEEWAY_SECONDS, verifyJwt} from './verify.ts';
 

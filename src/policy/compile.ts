@@ -33,7 +33,7 @@ import type {
 } from './schema.ts';
 import {compileGlob, globsOverlap} from './pattern.ts';
 import {compileStaticJwks} from './jwks.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and

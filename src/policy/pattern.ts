@@ -14,7 +14,7 @@
  */
 
 import {fail, ok, type Parsed} from './result.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /** Longest value or pattern accepted in a claim condition. */
 export const MAX_CONDITION_CHARS = 256;
