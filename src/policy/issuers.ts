@@ -75,14 +75,15 @@ function compileCondition(
     );
     return undefined;
   }
-  if ((c.equals === undefined) === (c.pattern === undefined)) {
+  const {equals, pattern} = c;
+  if (equals !== undefined && pattern === undefined) {
+    return Object.freeze({claim, kind: 'equals', value: equals});
+  }
+  if (pattern === undefined || equals !== undefined) {
     issues.add([], 'exactly one of equals or pattern');
     return undefined;
   }
-  if (c.equals !== undefined) {
-    return Object.freeze({claim, kind: 'equals', value: c.equals});
-  }
-  const glob = compileGlob(c.pattern!);
+  const glob = compileGlob(pattern);
   if (!glob.ok) {
     issues.add(['pattern'], glob.message);
     return undefined;
@@ -90,7 +91,7 @@ function compileCondition(
   return Object.freeze({
     claim,
     kind: 'pattern',
-    value: c.pattern!,
+    value: pattern,
     glob: glob.value,
   });
 }
