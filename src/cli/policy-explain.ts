@@ -12,12 +12,13 @@ import {authorize} from '../grants/authorize.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
-import {inspectJwt, shown} from '../oidc/jws.ts';
+import {inspectJwt} from '../oidc/jws.ts';
 import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
-import {describeCondition} from '../policy/compile.ts';
+import {describeCondition} from '../policy/explain.ts';
 import {PolicyError, parsePolicy} from '../policy/index.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
+import {shown} from '../text.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
@@ -151,11 +152,9 @@ async function clientOfToken(
   out(
     `caller: token of issuer ${shown(iss)}, sub ${shown(payload.sub)}, aud ${shown(payload.aud)}`,
   );
-  const clients =
-    typeof iss === 'string' ? policy.clientsByIssuer.get(iss) : undefined;
-  if (!clients)
+  const trust = typeof iss === 'string' ? policy.issuers.get(iss) : undefined;
+  if (!trust)
     return `issuer ${shown(iss)} is trusted by no client (exact match)`;
-  const trust = clients[0]!.oidc!;
   if (trust.keys.kind === 'static') {
     const keys = createKeyResolver({fetch, clock: {now: () => now}});
     try {
@@ -184,11 +183,9 @@ async function clientOfToken(
     out('  time: exp, nbf and iat would pass now');
   }
   try {
-    const client = selectClient(clients, payload);
+    const {client, conditions} = selectClient(trust, payload);
     out(`client: ${client.id}`);
-    for (const c of client.oidc!.conditions) {
-      out(`  met: ${describeCondition(c)}`);
-    }
+    for (const c of conditions) out(`  met: ${describeCondition(c)}`);
     return client;
   } catch (e) {
     if (e instanceof JwtRejected) {

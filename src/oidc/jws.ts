@@ -116,9 +116,8 @@ function decodeObject(segment: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** A caller-supplied claim value, shown safely (encoded, bounded) in a message. */
-export function shown(v: unknown): string {
-  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-  const clipped = s.length > 120 ? `${s.slice(0, 120)}…` : s;
-  return JSON.stringify(clipped);
-}
+/**
+ * Re-exported for src/auth/client-assertion.ts, which still imports it from here; new
+ * code imports it from src/text.ts.
+ */
+export {shown} from '../text.ts';

@@ -1,9 +1,9 @@
 /**
  * Token exchange (RFC 8693): which client a subject token authenticates. The token's
- * `iss` selects the trusts for that issuer (exact string match); the keys and
+ * `iss` selects the compiled trust of that issuer (exact string match); the keys and
  * algorithms of that issuer verify it (never a shared pool); its single `aud` and its
- * claims then select the one client whose conditions it meets (compile.ts guarantees
- * there is at most one).
+ * claims then select the one client of the issuer whose conditions it meets
+ * (src/policy/issuers.ts guarantees there is at most one).
  *
  * Refusals explain themselves: the description names the claim that failed and the
  * kind of condition, and the token's own value; the expected value only when the
@@ -12,15 +12,16 @@
  */
 
 import type {Clock} from '../clock.ts';
+import {describeMismatch, type UnmetCondition} from '../policy/explain.ts';
 import type {
-  ClaimCondition,
   Client,
   CompiledPolicy,
-  OidcTrust,
+  IssuerClient,
+  IssuerTrust,
 } from '../policy/types.ts';
-import {describeCondition} from '../policy/compile.ts';
 import {JwtRejected} from './errors.ts';
-import {inspectJwt, shown, type UnverifiedJwt} from './jws.ts';
+import {inspectJwt, type UnverifiedJwt} from './jws.ts';
+import {shown} from '../text.ts';
 import type {KeyResolver} from './keys.ts';
 import {LEEWAY_SECONDS, verifyJwt} from './verify.ts';
 
@@ -61,16 +62,13 @@ export async function authenticateSubjectToken(
   const jwt = inspectJwt(token);
   refuseAccessTokens(jwt);
   const iss = jwt.payload.iss;
-  const clients =
-    typeof iss === 'string' ? policy.clientsByIssuer.get(iss) : undefined;
-  if (!clients || typeof iss !== 'string') {
+  const trust = typeof iss === 'string' ? policy.issuers.get(iss) : undefined;
+  if (!trust) {
     throw new JwtRejected(
       'untrusted_issuer',
       `the subject token's issuer ${shown(iss)} is not trusted (it must match a trusted issuer exactly)`,
     );
   }
-  // Clients of one issuer agree on its keys and algorithms (compile.ts).
-  const trust = clients[0]!.oidc!;
   const payload = await verifyJwt(token, {
     getKey: await deps.keys.keysFor(trust.keys, trust.issuer),
     algorithms: trust.algorithms,
@@ -79,26 +77,26 @@ export async function authenticateSubjectToken(
     clock: deps.clock,
   });
   refuseLongLived(payload, deps.clock.now());
-  const client = selectClient(clients, payload, hint);
+  const {client} = selectClient(trust, payload, hint);
   return {client, issuer: trust.issuer, subject: String(payload.sub)};
 }
 
 /**
- * The one client of `clients` (all trusting the token's issuer) whose audience and
- * claim conditions the verified `claims` meet; JwtRejected explaining why otherwise.
- * Used after verification, and offline by `tvm policy explain`.
+ * The one client of `trust` (the token's issuer) whose audience and claim conditions
+ * the verified `claims` meet; JwtRejected explaining why otherwise. Used after
+ * verification, and offline by `tvm policy explain`.
  */
 export function selectClient(
-  clients: readonly Client[],
+  trust: IssuerTrust,
   claims: Record<string, unknown>,
   hint?: ClientHint,
-): Client {
+): IssuerClient {
   const aud = singleAudience(claims.aud);
-  const matched = clients.filter(
-    c => c.oidc!.audiences.has(aud) && failures(c.oidc!, claims).length === 0,
+  const matched = trust.clients.filter(
+    c => c.audiences.has(aud) && unmetConditions(c, claims).length === 0,
   );
   if (matched.length === 1) return matched[0]!;
-  throw explain(clients, aud, claims, hint);
+  throw explain(trust.clients, aud, claims, hint);
 }
 
 /**
@@ -158,24 +156,37 @@ function singleAudience(aud: unknown): string {
   return only;
 }
 
-interface Failure {
-  readonly condition: ClaimCondition;
-  readonly actual: unknown;
-}
-
-function failures(
-  trust: OidcTrust,
+/** The conditions of `c` that `claims` do not meet: a claim must be a string to meet one. */
+function unmetConditions(
+  c: IssuerClient,
   claims: Record<string, unknown>,
-): Failure[] {
-  const out: Failure[] = [];
-  for (const c of trust.conditions) {
-    const v = Object.hasOwn(claims, c.claim) ? claims[c.claim] : undefined;
+): UnmetCondition[] {
+  const out: UnmetCondition[] = [];
+  for (const condition of c.conditions) {
+    const v = Object.hasOwn(claims, condition.claim)
+      ? claims[condition.claim]
+      : undefined;
     const ok =
       typeof v === 'string' &&
-      (c.kind === 'equals' ? v === c.value : c.glob.regex.test(v));
-    if (!ok) out.push({condition: c, actual: v});
+      (condition.kind === 'equals'
+        ? v === condition.value
+        : condition.glob.regex.test(v));
+    if (!ok) out.push({condition, actual: v});
   }
   return out;
+}
+
+/** Why the token is not client `c`, each failed check with its condition. */
+function mismatch(
+  c: IssuerClient,
+  aud: string,
+  claims: Record<string, unknown>,
+): string {
+  return describeMismatch(
+    aud,
+    c.audiences.has(aud),
+    unmetConditions(c, claims),
+  );
 }
 
 /**
@@ -183,16 +194,16 @@ function failures(
  * only client of the issuer that accepts this audience; else generically.
  */
 function explain(
-  clients: readonly Client[],
+  clients: readonly IssuerClient[],
   aud: string,
   claims: Record<string, unknown>,
   hint: ClientHint | undefined,
 ): JwtRejected {
-  const named = hint && clients.find(c => c.id === hint.clientId);
-  const byAudience = clients.filter(c => c.oidc!.audiences.has(aud));
+  const named = hint && clients.find(c => c.client.id === hint.clientId);
+  const byAudience = clients.filter(c => c.audiences.has(aud));
   const target = named ?? (byAudience.length === 1 ? byAudience[0] : undefined);
   const detailAll = clients
-    .map(c => `${c.id}: ${reasons(c, aud, claims, true)}`)
+    .map(c => `${c.client.id}: ${mismatch(c, aud, claims)}`)
     .join('; ');
   if (byAudience.length === 0 && !named) {
     // Audiences are public (they name this service), so saying the token's own aud
@@ -217,37 +228,11 @@ function explain(
   }
   return new JwtRejected(
     'conditions_not_met',
-    `the subject token does not meet client ${shown(target.id)}'s conditions: ${reasons(target, aud, claims, true)}`,
-    `client ${target.id}: ${reasons(target, aud, claims, true)}`,
+    `the subject token does not meet client ${shown(target.client.id)}'s conditions: ${mismatch(target, aud, claims)}`,
+    `client ${target.client.id}: ${mismatch(target, aud, claims)}`,
   );
 }
 
 /** What a caller that has not authenticated as the client learns of a refusal. */
 const NOT_ACCEPTED =
   'no client accepts this subject token (its issuer, audience and claims); the audit record of this request (X-Request-Id) says which condition failed, and `tvm policy explain --token` shows it offline';
-
-function reasons(
-  client: Client,
-  aud: string,
-  claims: Record<string, unknown>,
-  withExpected: boolean,
-): string {
-  const out: string[] = [];
-  if (!client.oidc!.audiences.has(aud)) {
-    out.push(`aud ${shown(aud)} is not accepted`);
-  }
-  for (const f of failures(client.oidc!, claims)) {
-    const what =
-      f.actual === undefined
-        ? `claim ${f.condition.claim} is missing`
-        : `claim ${f.condition.claim} ${shown(f.actual)} does not ${f.condition.kind === 'equals' ? 'equal' : 'match'}`;
-    out.push(
-      withExpected
-        ? `${what} (condition: ${describeCondition(f.condition)})`
-        : f.actual === undefined
-          ? what
-          : `${what} the ${f.condition.kind === 'equals' ? 'expected value' : 'pattern'}`,
-    );
-  }
-  return out.join(', ') || 'no failed condition';
-}

@@ -9,7 +9,7 @@
 import ipaddr from 'ipaddr.js';
 import type {SourceRange} from './types.ts';
 import {fail, ok, type Parsed} from './result.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /** Compiles one CIDR block, e.g. `203.0.113.0/24` or `2001:db8::/32`. */
 export function compileSourceRange(cidr: string): Parsed<SourceRange> {

@@ -12,28 +12,22 @@ import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ApiKey,
   type AssertionTrust,
-  type ClaimCondition,
   type Client,
-  type KeySource,
-  type OidcTrust,
   type CompiledPolicy,
   type Grant,
   type ServiceAccount,
 } from './types.ts';
 import {formatPath, type Issues} from './issues.ts';
 import {FrozenMap, FrozenSet} from './frozen.ts';
-import {RESERVED_CLAIMS} from './schema.ts';
 import type {
   RawClient,
   RawGrant,
-  RawOidc,
   RawPolicy,
   RawPrivateKeyJwt,
   RawServiceAccount,
 } from './schema.ts';
-import {compileGlob, globsOverlap} from './pattern.ts';
-import {compileStaticJwks} from './jwks.ts';
-import {printable} from './scope.ts';
+import {compileKeySource} from './jwks.ts';
+import {compileIssuers, compileOidc, type ClientWithOidc} from './issuers.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
@@ -53,20 +47,21 @@ export function compilePolicy(
     issues.at('service_accounts'),
   );
   const seenKeys = new Map<string, string>(); // sha256 hex -> path of first use
-  const clients: Array<readonly [string, Client]> = [];
+  const compiled: ClientWithOidc[] = [];
   for (const [id, rawClient] of raw.clients) {
-    const client = compileClient(
-      id,
-      rawClient,
-      serviceAccounts,
-      seenKeys,
-      issues.at('clients', id),
+    compiled.push(
+      compileClient(
+        id,
+        rawClient,
+        serviceAccounts,
+        seenKeys,
+        issues.at('clients', id),
+      ),
     );
-    clients.push([id, client]);
   }
-  const byIssuer = groupByIssuer(clients);
-  checkAmbiguity(byIssuer, issues.at('clients'));
+  const issuers = compileIssuers(compiled, issues.at('clients'));
   if (issues.count > before) return undefined;
+  const clients = compiled.map(({client}) => [client.id, client] as const);
   const byAlias = new FrozenMap(serviceAccounts);
   const byKey: Array<readonly [string, Client]> = [];
   for (const [, c] of clients) {
@@ -79,93 +74,10 @@ export function compilePolicy(
       [...byAlias.values()].map(sa => [sa.email, sa] as const),
     ),
     clients: new FrozenMap(clients),
-    clientsByIssuer: new FrozenMap(
-      [...byIssuer].map(([iss, cs]) => [iss, Object.freeze(cs)] as const),
-    ),
+    issuers,
     clientsByApiKey: new FrozenMap(byKey),
     digest,
   });
-}
-
-function groupByIssuer(
-  clients: ReadonlyArray<readonly [string, Client]>,
-): Map<string, Client[]> {
-  const out = new Map<string, Client[]>();
-  for (const [, c] of clients) {
-    if (!c.oidc) continue;
-    const list = out.get(c.oidc.issuer) ?? [];
-    list.push(c);
-    out.set(c.oidc.issuer, list);
-  }
-  return out;
-}
-
-/**
- * A subject token must authenticate at most one client. Two clients trusting the same
- * issuer must be told apart by the token alone: either their audiences are disjoint
- * (tvm accepts a token with exactly one audience), or some claim that both constrain
- * has conditions no single value satisfies. Otherwise the policy is refused, naming
- * both clients: which one a token meant would be a guess.
- */
-function checkAmbiguity(
-  byIssuer: ReadonlyMap<string, readonly Client[]>,
-  issues: Issues,
-): void {
-  for (const list of byIssuer.values()) {
-    const first = list[0]!;
-    for (const other of list.slice(1)) {
-      // The token names its issuer, not its client: which keys verify it must not
-      // depend on a client that is only chosen after verification.
-      if (issuerSettings(other.oidc!) !== issuerSettings(first.oidc!)) {
-        issues.add(
-          [other.id, 'oidc'],
-          `clients.${first.id} trusts the same issuer with other algorithms, jwks or jwks_uri: clients of one issuer must agree on them`,
-        );
-      }
-    }
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) {
-        const a = list[i]!;
-        const b = list[j]!;
-        if (canOverlap(a.oidc!, b.oidc!)) {
-          issues.add(
-            [b.id, 'oidc'],
-            `a token of ${a.oidc!.issuer} could match both clients.${a.id} and this client: ` +
-              'give them disjoint audiences, or conditions on a common claim that no value meets both',
-          );
-        }
-      }
-    }
-  }
-}
-
-function issuerSettings(t: OidcTrust): string {
-  const keys =
-    t.keys.kind === 'static'
-      ? JSON.stringify(t.keys.jwks)
-      : t.keys.kind === 'jwks_uri'
-        ? t.keys.jwksUri
-        : '';
-  return JSON.stringify([t.algorithms, t.keys.kind, keys]);
-}
-
-function canOverlap(a: OidcTrust, b: OidcTrust): boolean {
-  if (![...a.audiences].some(x => b.audiences.has(x))) return false;
-  for (const ca of a.conditions) {
-    for (const cb of b.conditions) {
-      if (ca.claim === cb.claim && !conditionsOverlap(ca, cb)) return false;
-    }
-  }
-  return true;
-}
-
-function conditionsOverlap(a: ClaimCondition, b: ClaimCondition): boolean {
-  if (a.kind === 'equals' && b.kind === 'equals') return a.value === b.value;
-  if (a.kind === 'pattern' && b.kind === 'pattern') {
-    return globsOverlap(a.glob, b.glob);
-  }
-  const [p, e] = a.kind === 'pattern' ? [a, b] : [b, a];
-  return p.kind === 'pattern' && p.glob.regex.test(e.value);
 }
 
 function compileServiceAccounts(
@@ -252,7 +164,7 @@ function compileClient(
   serviceAccounts: ReadonlyMap<string, ServiceAccount>,
   seenKeys: Map<string, string>,
   issues: Issues,
-): Client {
+): ClientWithOidc {
   if (
     raw.api_keys === undefined &&
     raw.oidc === undefined &&
@@ -309,110 +221,27 @@ function compileClient(
     const grant = compileGrant(rawGrant, sa, at);
     if (grant) grants.push(grant);
   }
-  return Object.freeze({
+  const client: Client = Object.freeze({
     id,
     description: raw.description,
     apiKeys: Object.freeze(apiKeys),
-    oidc,
     privateKeyJwt,
     sourceRanges: Object.freeze([...(raw.source_ranges ?? [])]),
     grants: Object.freeze(grants),
   });
-}
-
-function compileOidc(raw: RawOidc, issues: Issues): OidcTrust | undefined {
-  const before = issues.count;
-  const conditions: ClaimCondition[] = [];
-  for (const [claim, c] of raw.claims) {
-    const at = issues.at('claims', claim);
-    if (RESERVED_CLAIMS.has(claim)) {
-      at.add(
-        [],
-        `${claim} is checked by tvm itself (issuer, audiences, time): no condition here`,
-      );
-      continue;
-    }
-    if ((c.equals === undefined) === (c.pattern === undefined)) {
-      at.add([], 'exactly one of equals or pattern');
-      continue;
-    }
-    if (c.equals !== undefined) {
-      conditions.push(Object.freeze({claim, kind: 'equals', value: c.equals}));
-      continue;
-    }
-    const glob = compileGlob(c.pattern!);
-    if (!glob.ok) at.add(['pattern'], glob.message);
-    else {
-      conditions.push(
-        Object.freeze({
-          claim,
-          kind: 'pattern',
-          value: c.pattern!,
-          glob: glob.value,
-        }),
-      );
-    }
-  }
-  if (!raw.claims.some(([claim]) => claim === 'sub')) {
-    issues.add(
-      ['claims'],
-      'a condition on sub is required: without one, every token of the issuer (every repository, project or cluster it serves) would be this client',
-    );
-  }
-  const keys = keySource(raw, issues, true);
-  if (issues.count > before || !keys) return undefined;
-  const audiences = [...new Set(raw.audiences)];
-  if (audiences.length !== raw.audiences.length) {
-    issues.add(['audiences'], 'an audience is listed twice');
-    return undefined;
-  }
-  return Object.freeze({
-    issuer: raw.issuer,
-    audiences: new FrozenSet(audiences),
-    conditions: Object.freeze(conditions),
-    algorithms: Object.freeze([...(raw.algorithms ?? DEFAULT_ALGORITHMS)]),
-    keys,
-  });
+  return {client, oidc};
 }
 
 function compilePrivateKeyJwt(
   raw: RawPrivateKeyJwt,
   issues: Issues,
 ): AssertionTrust | undefined {
-  const keys = keySource(raw, issues, false);
+  const keys = compileKeySource(raw, issues, false);
   if (!keys || keys.kind === 'discovery') return undefined;
   return Object.freeze({
     algorithms: Object.freeze([...(raw.algorithms ?? DEFAULT_ALGORITHMS)]),
     keys,
   });
-}
-
-/** `jwks` (pinned) or `jwks_uri`; with neither, discovery when allowed. */
-function keySource(
-  raw: {jwks?: unknown; jwks_uri?: string | undefined},
-  issues: Issues,
-  discovery: boolean,
-): KeySource | undefined {
-  if (raw.jwks !== undefined && raw.jwks_uri !== undefined) {
-    issues.add(
-      [],
-      'jwks and jwks_uri exclude each other: pin keys or fetch them',
-    );
-    return undefined;
-  }
-  if (raw.jwks !== undefined)
-    return compileStaticJwks(raw.jwks, issues.at('jwks'));
-  if (raw.jwks_uri !== undefined) {
-    return Object.freeze({kind: 'jwks_uri' as const, jwksUri: raw.jwks_uri});
-  }
-  if (discovery) return Object.freeze({kind: 'discovery' as const});
-  issues.add([], 'one of jwks (the public keys) or jwks_uri is required');
-  return undefined;
-}
-
-/** Names a claim condition for messages: `sub pattern "repo:org/*"`. */
-export function describeCondition(c: ClaimCondition): string {
-  return `${c.claim} ${c.kind} "${printable(c.value)}"`;
 }
 
 function compileGrant(

@@ -61,6 +61,32 @@ export function compileStaticJwks(
   });
 }
 
+/**
+ * The key source of a trust block: `jwks` (pinned) or `jwks_uri`; with neither,
+ * discovery when `discovery` allows it (an `oidc` issuer), else an issue.
+ */
+export function compileKeySource(
+  raw: {jwks?: unknown; jwks_uri?: string | undefined},
+  issues: Issues,
+  discovery: boolean,
+): KeySource | undefined {
+  if (raw.jwks !== undefined && raw.jwks_uri !== undefined) {
+    issues.add(
+      [],
+      'jwks and jwks_uri exclude each other: pin keys or fetch them',
+    );
+    return undefined;
+  }
+  if (raw.jwks !== undefined)
+    return compileStaticJwks(raw.jwks, issues.at('jwks'));
+  if (raw.jwks_uri !== undefined) {
+    return Object.freeze({kind: 'jwks_uri' as const, jwksUri: raw.jwks_uri});
+  }
+  if (discovery) return Object.freeze({kind: 'discovery' as const});
+  issues.add([], 'one of jwks (the public keys) or jwks_uri is required');
+  return undefined;
+}
+
 function checkKey(key: unknown, issues: Issues): JWK | undefined {
   if (!isPlainObject(key)) {
     issues.add([], 'must be a JWK (a mapping)');

@@ -12,7 +12,7 @@ import {
   serviceAccountSchema,
   type RawPolicy,
 } from './schema.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /** Checks `data` against the v1 schema; undefined (with issues recorded) when it fails. */
 export function parseRawPolicy(

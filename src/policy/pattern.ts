@@ -10,11 +10,11 @@
  * widens trust (`my-org*` also matches the org `my-org-attacker`). A pattern of `*`
  * segments only matches anything of its shape and is refused too. This is stricter
  * than octo-sts's anchored regular expressions on purpose: what a glob can match is
- * decidable, which is what lets compile.ts prove two clients apart (see `canOverlap`).
+ * decidable, which is what lets issuers.ts prove two clients apart (see `canOverlap`).
  */
 
 import {fail, ok, type Parsed} from './result.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /** Longest value or pattern accepted in a claim condition. */
 export const MAX_CONDITION_CHARS = 256;

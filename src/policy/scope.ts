@@ -7,6 +7,7 @@
 
 import {expandScope} from './types.ts';
 import {fail, ok, type Parsed} from './result.ts';
+import {printable} from '../text.ts';
 
 const SCOPE_PREFIX = 'https://www.googleapis.com/auth/';
 const SCOPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -24,10 +25,4 @@ export function normalizeScope(scope: string): Parsed<string> {
     );
   }
   return ok(expandScope(name));
-}
-
-/** Shows an untrusted string safely in a message (no control characters, bounded). */
-export function printable(s: string): string {
-  const clean = JSON.stringify(s).slice(1, -1);
-  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
 }

@@ -110,16 +110,32 @@ export type ClaimCondition =
       readonly glob: Glob;
     };
 
-/** Which OIDC tokens authenticate a client (RFC 8693 token exchange). */
-export interface OidcTrust {
+/**
+ * An OIDC issuer whose tokens authenticate clients (RFC 8693 token exchange), with
+ * everything needed to verify a token of it and to tell which client it is. The
+ * token's `iss` selects it; its keys and algorithms verify the token before any
+ * client is chosen, so they belong to the issuer, not to a client (compile.ts refuses
+ * clients of one issuer that disagree on them).
+ */
+export interface IssuerTrust {
   /** Compared exactly with the token's `iss`. */
   readonly issuer: string;
+  readonly keys: KeySource;
+  readonly algorithms: readonly JwsAlgorithm[];
+  /**
+   * The clients that accept this issuer's tokens, in policy order; never empty. No
+   * token can meet two of them (compile.ts refuses a policy where one could).
+   */
+  readonly clients: readonly IssuerClient[];
+}
+
+/** Which tokens of an issuer are a given client. */
+export interface IssuerClient {
+  readonly client: Client;
   /** The token's `aud` must be exactly one of these. */
   readonly audiences: ReadonlySet<string>;
   /** Every condition must hold; `sub` always has one. */
   readonly conditions: readonly ClaimCondition[];
-  readonly algorithms: readonly JwsAlgorithm[];
-  readonly keys: KeySource;
 }
 
 /** A partner's public keys for private_key_jwt client assertions (RFC 7523 §2.2). */
@@ -132,8 +148,6 @@ export interface Client {
   readonly id: string;
   readonly description: string | undefined;
   readonly apiKeys: readonly ApiKey[];
-  /** Token exchange with an OIDC token of this issuer; undefined: not allowed. */
-  readonly oidc: OidcTrust | undefined;
   /** private_key_jwt client authentication; undefined: not allowed. */
   readonly privateKeyJwt: AssertionTrust | undefined;
   /** Empty: any source address. */
@@ -146,8 +160,11 @@ export interface CompiledPolicy {
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccount>;
   readonly serviceAccountsByEmail: ReadonlyMap<string, ServiceAccount>;
   readonly clients: ReadonlyMap<string, Client>;
-  /** Clients with an `oidc` trust, by exact issuer string. */
-  readonly clientsByIssuer: ReadonlyMap<string, readonly Client[]>;
+  /**
+   * Token exchange: the issuers that clients trust (their `oidc` blocks), by exact
+   * issuer string. A client without `oidc` appears in none.
+   */
+  readonly issuers: ReadonlyMap<string, IssuerTrust>;
   /**
    * Clients by the SHA-256 hex of an API key, for callers that present only the key
    * (a bearer on the IAM Credentials route).

@@ -8,7 +8,7 @@
  */
 
 import {fail, ok, type Parsed} from './result.ts';
-import {printable} from './scope.ts';
+import {printable} from '../text.ts';
 
 /** Checks an https URL written in canonical form; `allowQuery` for JWKS URLs. */
 export function parseHttpsUrl(

@@ -60,32 +60,40 @@ void describe('oidc: what compiles', () => {
       }),
     );
     const c = p.clients.get('gha')!;
-    assert.equal(c.oidc?.issuer, GH);
-    assert.deepEqual([...c.oidc!.audiences], ['https://tvm.example.com']);
-    assert.deepEqual(c.oidc?.algorithms, ['RS256', 'ES256']);
-    assert.deepEqual(c.oidc?.keys, {kind: 'discovery'});
+    const t = p.issuers.get(GH)!;
+    const [entry] = t.clients;
+    assert.equal(t.issuer, GH);
+    assert.deepEqual([...entry!.audiences], ['https://tvm.example.com']);
+    assert.deepEqual(t.algorithms, ['RS256', 'ES256']);
+    assert.deepEqual(t.keys, {kind: 'discovery'});
     assert.deepEqual(
-      c.oidc?.conditions.map(x => [x.claim, x.kind, x.value]),
+      entry?.conditions.map(x => [x.claim, x.kind, x.value]),
       [
         ['sub', 'pattern', 'repo:my-org/*:ref:refs/heads/main'],
         ['repository_owner', 'equals', 'my-org'],
       ],
     );
     assert.equal(c.apiKeys.length, 0);
-    assert.deepEqual(p.clientsByIssuer.get(GH), [c]);
-    assert.ok(Object.isFrozen(c.oidc));
-    assert.ok(Object.isFrozen(c.oidc?.conditions));
+    assert.deepEqual(
+      t.clients.map(e => e.client),
+      [c],
+    );
+    assert.equal(entry?.client, c);
+    assert.ok(Object.isFrozen(t));
+    assert.ok(Object.isFrozen(t.clients));
+    assert.ok(Object.isFrozen(entry));
+    assert.ok(Object.isFrozen(entry?.conditions));
   });
 
   void test('a pinned JWKS and explicit algorithms', () => {
     const p = parsePolicy(
       withOidc({jwks: {keys: [rsaPublic, ecPublic]}, algorithms: ['ES256']}),
     );
-    const keys = p.clients.get('gha')!.oidc!.keys;
+    const keys = p.issuers.get(GH)!.keys;
     assert.equal(keys.kind, 'static');
     assert.equal(keys.kind === 'static' && keys.jwks.keys.length, 2);
     assert.equal(typeof (keys.kind === 'static' && keys.getKey), 'function');
-    assert.deepEqual(p.clients.get('gha')!.oidc!.algorithms, ['ES256']);
+    assert.deepEqual(p.issuers.get(GH)!.algorithms, ['ES256']);
   });
 
   void test('a jwks_uri instead of discovery; an issuer with a path and a trailing slash', () => {
@@ -95,7 +103,7 @@ void describe('oidc: what compiles', () => {
         jwks_uri: 'https://keys.example.com/jwks.json?v=2',
       }),
     );
-    const o = p.clients.get('gha')!.oidc!;
+    const o = p.issuers.get('https://tenant.auth0.example.com/')!;
     assert.equal(o.issuer, 'https://tenant.auth0.example.com/');
     assert.deepEqual(o.keys, {
       kind: 'jwks_uri',
@@ -131,12 +139,110 @@ void describe('oidc: what compiles', () => {
       algorithms: ['PS256'],
       keys: {kind: 'jwks_uri', jwksUri: 'https://partner.example.com/jwks'},
     });
-    assert.equal(p.clientsByIssuer.size, 0);
+    assert.equal(p.issuers.size, 0);
   });
 
   void test('API keys are indexed by hash for bearer callers', () => {
     const p = parsePolicy(toYaml(basePolicy()));
     assert.equal(p.clientsByApiKey.get('a'.repeat(64))?.id, 'nightly-export');
+  });
+});
+
+void describe('oidc: trust compiled per issuer', () => {
+  const GL = 'https://gitlab.example.com';
+  const allow = [{service_account: 'reporting', scopes: ['bigquery.readonly']}];
+  const client = (issuer: string, sub: string, extra = {}) => ({
+    oidc: {
+      issuer,
+      audiences: ['https://tvm.example.com'],
+      claims: {sub: {equals: sub}},
+      ...extra,
+    },
+    allow,
+  });
+  const cases: Array<{
+    name: string;
+    clients: Record<string, unknown>;
+    want: Record<string, string[]>;
+  }> = [
+    {
+      name: 'no oidc client: no issuer',
+      clients: {},
+      want: {},
+    },
+    {
+      name: 'one client',
+      clients: {a: client(GH, 'x')},
+      want: {[GH]: ['a']},
+    },
+    {
+      name: 'two clients of one issuer: one trust, in policy order',
+      clients: {b: client(GH, 'x'), a: client(GH, 'y')},
+      want: {[GH]: ['b', 'a']},
+    },
+    {
+      name: 'clients of two issuers: one trust each, in order of first use',
+      clients: {
+        a: client(GL, 'x'),
+        b: client(GH, 'x'),
+        c: client(GL, 'y'),
+      },
+      want: {[GL]: ['a', 'c'], [GH]: ['b']},
+    },
+    {
+      name: 'issuers are exact strings: a trailing slash is another issuer',
+      clients: {a: client(GH, 'x'), b: client(`${GH}/`, 'x')},
+      want: {[GH]: ['a'], [`${GH}/`]: ['b']},
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const p = parsePolicy(
+        toYaml({
+          ...basePolicy(),
+          clients: {...basePolicy().clients, ...c.clients},
+        }),
+      );
+      const got = Object.fromEntries(
+        [...p.issuers].map(([iss, t]) => [
+          iss,
+          t.clients.map(e => e.client.id),
+        ]),
+      );
+      assert.deepEqual(got, c.want);
+      for (const [iss, t] of p.issuers) {
+        assert.equal(t.issuer, iss);
+        assert.ok(Object.isFrozen(t) && Object.isFrozen(t.clients));
+        for (const e of t.clients) {
+          assert.equal(e.client, p.clients.get(e.client.id));
+        }
+      }
+    });
+  }
+
+  void test("the issuer's keys and algorithms are those its clients agree on", () => {
+    const jwks = {keys: [rsaPublic]};
+    const p = parsePolicy(
+      withOidc(
+        {jwks, algorithms: ['RS256']},
+        second({
+          jwks,
+          algorithms: ['RS256'],
+          claims: {sub: {equals: 'repo:my-org/app:ref:refs/heads/dev'}},
+        }),
+      ),
+    );
+    const t = p.issuers.get(GH)!;
+    assert.equal(t.keys.kind, 'static');
+    assert.deepEqual(t.keys.kind === 'static' && t.keys.jwks, jwks);
+    assert.deepEqual(t.algorithms, ['RS256']);
+    assert.deepEqual(
+      t.clients.map(e => [e.client.id, [...e.audiences]]),
+      [
+        ['gha', ['https://tvm.example.com']],
+        ['other', ['https://tvm.example.com']],
+      ],
+    );
   });
 });
 
@@ -408,7 +514,7 @@ void describe('oidc: a token authenticates at most one client', () => {
     void test(`${c.name}: ${c.ambiguous ? 'refused' : 'accepted'}`, () => {
       const text = withOidc({}, second(c.other));
       if (!c.ambiguous) {
-        assert.equal(parsePolicy(text).clientsByIssuer.get(GH)?.length, 2);
+        assert.equal(parsePolicy(text).issuers.get(GH)?.clients.length, 2);
         return;
       }
       const e = expectPolicyError(text);

@@ -1,0 +1,51 @@
+/**
+ * Untrusted text made safe to show: in a refusal message, a CLI line or a log field.
+ * Every helper encodes control characters, quotes and backslashes the way JSON does
+ * (so a CR/LF can never start a forged line) and bounds the length; they differ only
+ * in how much they keep and whether the result is quoted, which each caller's
+ * existing output depends on.
+ */
+
+/** `s` with JSON string escapes applied, without the surrounding quotes. */
+function escaped(s: string): string {
+  return JSON.stringify(s).slice(1, -1);
+}
+
+/**
+ * Policy text (a key, a scope, a pattern, a URL) inside a load-time message: escaped,
+ * at most 80 characters after escaping (77 and `...`). Not quoted: the messages put
+ * it between quotes themselves.
+ */
+export function printable(s: string): string {
+  const clean = escaped(s);
+  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
+}
+
+/**
+ * A caller-supplied value (a claim, an audience, a client id) inside a refusal
+ * message: a string as it is, anything else as its JSON; cut to 120 characters (and
+ * `…`), then quoted and escaped as a JSON string.
+ */
+export function shown(v: unknown): string {
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  const clipped = s.length > 120 ? `${s.slice(0, 120)}…` : s;
+  return JSON.stringify(clipped);
+}
+
+/**
+ * A caller-supplied string for a structured log field (the audit record's client,
+ * issuer, subject, user agent): cut to 128 characters (and `…`), then escaped, not
+ * quoted; undefined stays undefined.
+ */
+export function callerString(s: string | undefined): string | undefined {
+  if (s === undefined) return undefined;
+  return escaped(s.length > 128 ? `${s.slice(0, 128)}…` : s);
+}
+
+/**
+ * A request parameter name fit to echo back in an error: itself when it is 1 to 64
+ * printable ASCII characters other than space, else `(unprintable)`.
+ */
+export function safeName(name: string): string {
+  return /^[\x21-\x7e]{1,64}$/.test(name) ? name : '(unprintable)';
+}
