@@ -1,7 +1,7 @@
 /**
  * Shared set-up for the emulator tests: an empty HOME (no stray gcloud credentials), no
  * metadata-server autodetection, and google-auth-library clients redirected to the
- * emulator the way google-wire.md describes (a Gaxios transporter whose request
+ * emulator the way emulator/README.md describes (a Gaxios transporter whose request
  * interceptor rewrites Google's hard-coded token URL to the emulator's).
  */
 import {mkdtempSync} from 'node:fs';

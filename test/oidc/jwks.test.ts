@@ -1,5 +1,6 @@
 /**
- * Keys from the issuer (threats.md "Faults" 6 and 7): discovery and JWKS fetched with
+ * Keys from the issuer (docs/security.md, "Upstream faults": an issuer's keys down,
+ * slow, redirecting or huge; key rotation): discovery and JWKS fetched with
  * bounds (timeout, size cap, no redirects), a new kid working after one refetch, a
  * removed kid refused once the cache has turned over, and failing closed (503, never
  * a token) when the issuer is down, slow, redirecting or huge after the cached keys

@@ -1,9 +1,10 @@
 /**
  * POST /token with grant_type=token-exchange (RFC 8693), end to end: fake OIDC issuers
  * on loopback (keys generated here), tvm served by functions-framework, the emulator
- * minting. Every case of threats.md "Signature and algorithm" and "Claims and time"
- * for subject tokens, each with its status, OAuth error and description; the success
- * paths checked through tokeninfo; the audit lines.
+ * minting. Every refusal of a subject token listed in docs/security.md ("JWTs":
+ * signature and algorithm, claims and time, issuers and keys), each with its status,
+ * OAuth error and description; the success paths checked through tokeninfo; the audit
+ * lines.
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';

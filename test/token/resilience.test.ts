@@ -1,7 +1,7 @@
 /**
  * Caching and faults: the cache invariant under an injected clock, one mint per
- * stampede, and Google's failures (threats.md "Faults") turned into the right 502/503,
- * never a token that should not be handed out.
+ * stampede, and Google's failures (docs/security.md, "Upstream faults") turned into the
+ * right 502/503, never a token that should not be handed out.
  */
 import {after, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';

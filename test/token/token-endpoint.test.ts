@@ -1,7 +1,7 @@
 /**
  * POST /token with client_credentials, end to end: the emulator and tvm served by
- * functions-framework on loopback, real HTTP. Every error row of the contract, both
- * mint paths checked through tokeninfo, the success headers, the audit lines.
+ * functions-framework on loopback, real HTTP. Every row of the README's error table,
+ * both mint paths checked through tokeninfo, the success headers, the audit lines.
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
