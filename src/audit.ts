@@ -9,6 +9,7 @@ import {randomUUID} from 'node:crypto';
 import type {MonotonicClock} from './clock.ts';
 import {TvmError} from './errors.ts';
 import type {Logger} from './log.ts';
+import {callerString} from './text.ts';
 
 /** What the audit needs to know of the HTTP request (no HTTP library type). */
 export interface RequestFacts {
@@ -157,15 +158,6 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
     },
     unexpected,
   };
-}
-
-/** Caller-supplied strings are cut short and JSON-encoded before they are logged. */
-export function callerString(s: string | undefined): string | undefined {
-  if (s === undefined) return undefined;
-  return JSON.stringify(s.length > 128 ? `${s.slice(0, 128)}…` : s).slice(
-    1,
-    -1,
-  );
 }
 
 /** Writes one audit record. */

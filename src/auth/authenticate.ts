@@ -8,7 +8,7 @@ import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import type {KeyResolver} from '../oidc/keys.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
-import {callerString} from '../audit.ts';
+import {callerString} from '../text.ts';
 import {authenticateApiKey, authenticateApiKeyAlone} from './api-key.ts';
 import {
   claimedClient,

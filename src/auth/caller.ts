@@ -3,7 +3,7 @@
  * request by its grant, not yet verified) and what tvm concludes (`Caller`, once
  * verified). `src/auth/authenticate.ts` turns the first into the second.
  */
-import {callerString} from '../audit.ts';
+import {callerString} from '../text.ts';
 import type {Client} from '../policy/types.ts';
 import type {ClientCredentials} from './client-credentials.ts';
 

@@ -18,7 +18,8 @@
 import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
-import {inspectJwt, shown} from '../oidc/jws.ts';
+import {inspectJwt} from '../oidc/jws.ts';
+import {shown} from '../text.ts';
 import type {KeyResolver} from '../oidc/keys.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';

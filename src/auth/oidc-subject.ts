@@ -4,7 +4,7 @@
  * type's own — invalid_grant (RFC 8693 §2.2.2), or 503 when the issuer's keys cannot
  * be fetched — and its claims noted for the audit as they are learnt.
  */
-import {callerString} from '../audit.ts';
+import {callerString} from '../text.ts';
 import {JwtRejected, KeysUnavailable, TvmError} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {

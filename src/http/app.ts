@@ -14,7 +14,7 @@ import type {PolicySource} from '../policy-source.ts';
 import {sendGoogleError, sendOAuthError} from './errors.ts';
 import {GENERATE_ACCESS_TOKEN_PATH, createIamEndpoint} from './iam-endpoint.ts';
 import type {RateLimiters} from './rate-limit.ts';
-import {requestFacts, sentBasic} from './request.ts';
+import {beginAudit, sentBasic} from './request.ts';
 import {createTokenEndpoint} from './token-endpoint.ts';
 
 export interface AppDeps extends VendDeps {
@@ -97,8 +97,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (res.headersSent) return;
       const google = GENERATE_ACCESS_TOKEN_PATH.test(req.path);
       const audited = req.path === '/token' || google;
-      const audit = audited ? trail.begin(requestFacts(req, res)) : undefined;
-      if (audit) res.setHeader('X-Request-Id', audit.requestId);
+      const audit = audited ? beginAudit(trail, req, res) : undefined;
       const status = google
         ? sendGoogleError(res, err)
         : sendOAuthError(res, err, sentBasic(req));

@@ -15,7 +15,7 @@ import {
 import {vend} from '../grants/vend.ts';
 import {policyInForce} from '../policy-source.ts';
 import {sendGoogleError} from './errors.ts';
-import {readRawBody, requestFacts} from './request.ts';
+import {beginAudit, readRawBody} from './request.ts';
 import type {RouteDeps} from './token-endpoint.ts';
 
 /** `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`. */
@@ -29,9 +29,7 @@ export function createIamEndpoint(deps: RouteDeps) {
     req: Request,
     res: Response,
   ): Promise<void> {
-    const audit = trail.begin(requestFacts(req, res));
-    // Lets a caller quote the request to the operator, who finds its audit record.
-    res.setHeader('X-Request-Id', audit.requestId);
+    const audit = beginAudit(trail, req, res);
     audit.grantType = generateAccessToken.name;
     try {
       const account = accountOf(req.path);

@@ -5,11 +5,26 @@
  * empty ones count as absent, §3.1); and what the audit records of the request.
  */
 import type {Request, Response} from 'express';
-import type {RequestFacts} from '../audit.ts';
+import type {Audit, AuditTrail, RequestFacts} from '../audit.ts';
 import {TvmError} from '../errors.ts';
+import {safeName} from '../text.ts';
+
+/**
+ * Begins the audit record of `req` and names it in `X-Request-Id`, so a caller can
+ * quote the request to the operator, who finds its record.
+ */
+export function beginAudit(
+  trail: AuditTrail,
+  req: Request,
+  res: Response,
+): Audit {
+  const audit = trail.begin(requestFacts(req, res));
+  res.setHeader('X-Request-Id', audit.requestId);
+  return audit;
+}
 
 /** What the audit records of `req`; `res.locals.startedAt` is stamped on arrival. */
-export function requestFacts(req: Request, res: Response): RequestFacts {
+function requestFacts(req: Request, res: Response): RequestFacts {
   const trace = req.headers['x-cloud-trace-context'];
   return {
     method: req.method,
@@ -231,9 +246,4 @@ function topLevelKeys(text: string): string[] {
     }
   }
   return keys;
-}
-
-/** A parameter name fit to echo back: printable ASCII, short. */
-function safeName(name: string): string {
-  return /^[\x21-\x7e]{1,64}$/.test(name) ? name : '(unprintable)';
 }

@@ -6,7 +6,7 @@
  */
 import type {Request, Response} from 'express';
 import type {AuditTrail} from '../audit.ts';
-import {callerString} from '../audit.ts';
+import {callerString} from '../text.ts';
 import type {Authenticate} from '../auth/authenticate.ts';
 import {tokenGrant} from '../grants/index.ts';
 import {vend, type VendDeps} from '../grants/vend.ts';
@@ -14,7 +14,7 @@ import {policyInForce, type PolicySource} from '../policy-source.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import {sendOAuthError} from './errors.ts';
 import type {RateLimiters} from './rate-limit.ts';
-import {readTokenParams, requestFacts, sentBasic} from './request.ts';
+import {beginAudit, readTokenParams, sentBasic} from './request.ts';
 
 /** What the HTTP routes need: the policy, authentication, limits, audit and vending. */
 export interface RouteDeps extends VendDeps {
@@ -31,9 +31,7 @@ export function createTokenEndpoint(deps: RouteDeps) {
     req: Request,
     res: Response,
   ): Promise<void> {
-    const audit = trail.begin(requestFacts(req, res));
-    // Lets a caller quote the request to the operator, who finds its audit record.
-    res.setHeader('X-Request-Id', audit.requestId);
+    const audit = beginAudit(trail, req, res);
     try {
       const params = await readTokenParams(req);
       const grantType = params.get('grant_type');

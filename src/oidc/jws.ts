@@ -115,9 +115,3 @@ function decodeObject(segment: string, what: string): Record<string, unknown> {
   }
   return value as Record<string, unknown>;
 }
-
-/**
- * Re-exported for src/auth/client-assertion.ts, which still imports it from here; new
- * code imports it from src/text.ts.
- */
-export {shown} from '../text.ts';

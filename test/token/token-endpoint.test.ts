@@ -631,13 +631,19 @@ void describe('other routes', () => {
     });
     assert.equal(res.status, 431);
   });
-  void test('/healthz is ok with a valid policy', async () => {
-    const res = await fetch(`${s.url}/healthz`);
-    assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), {status: 'ok'});
-    assert.equal(
-      (await fetch(`${s.url}/healthz`, {method: 'POST'})).status,
-      405,
-    );
-  });
+  for (const path of ['/healthz', '/health']) {
+    void test(`${path} is ok with a valid policy`, async () => {
+      const res = await fetch(`${s.url}${path}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      assert.deepEqual(await res.json(), {status: 'ok'});
+      const post = await fetch(`${s.url}${path}`, {method: 'POST'});
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
+      assert.equal(
+        ((await post.json()) as {error: string}).error,
+        'method_not_allowed',
+      );
+    });
+  }
 });
