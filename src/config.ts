@@ -35,6 +35,10 @@ export interface Setting<V extends string, T> {
   readonly setBy: SetBy;
   /** With TVM_LOCAL=1 the value must name a loopback address (the emulator). */
   readonly loopbackWhenLocal: boolean;
+  /** For integers: the accepted range, inclusive. */
+  readonly range?: {readonly min: number; readonly max: number};
+  /** For enumerations: the accepted values. */
+  readonly allowed?: readonly string[];
   /** The value of the variable in `env`; throws ConfigError naming it. */
   read(env: Env): T;
 }
@@ -81,7 +85,7 @@ const SETTINGS = {
   local: setting({
     variable: 'TVM_LOCAL',
     setBy: 'override',
-    help: '`1`: local mode, against the built-in Google emulator; every endpoint below must then be on loopback',
+    help: '`1`: local mode, against the built-in Google emulator; every Google endpoint must then be on loopback',
     defaultText: '`0`',
     read: flag,
   }),
@@ -104,7 +108,7 @@ const SETTINGS = {
   }),
   secretManagerEndpoint: endpoint({
     variable: 'TVM_SECRET_MANAGER_ENDPOINT',
-    help: 'Secret Manager API (`http://` = plaintext gRPC, loopback only)',
+    help: 'Secret Manager API (`http://` = plaintext gRPC)',
     fallback: GOOGLE_ENDPOINTS.secretManager,
   }),
   metadataHost: setting({
@@ -133,14 +137,14 @@ const SETTINGS = {
     help: 'proxies in front that append to `X-Forwarded-For`',
     fallback: env => (onPlatform(trimmed(env.K_SERVICE)) ? 1 : 0),
     defaultText:
-      "1 on Cloud Functions (`K_SERVICE` set: Google's front end), else 0",
+      "`1` on Cloud Functions (`K_SERVICE` set: Google's front end), else `0`",
     min: 0,
     max: 5,
   }),
   rateLimitPerIp: integer({
     variable: 'TVM_RATE_LIMIT_PER_IP',
     setBy: 'module',
-    help: 'token requests per minute per client address, before authentication (IPv6 by /56)',
+    help: 'token requests per minute per client address (IPv6 by /56), before authentication',
     fallback: 120,
     min: 1,
     max: 1_000_000,
@@ -266,14 +270,15 @@ function integer<V extends string>(d: {
   defaultText?: string;
   min: number;
   max: number;
-}): Setting<V, number> & {readonly min: number; readonly max: number} {
+}): Setting<V, number> {
   const {fallback, min, max} = d;
   return Object.freeze({
     ...setting({
       ...d,
+      help: `${d.help} (${min} to ${max})`,
       defaultText:
         d.defaultText ??
-        (typeof fallback === 'number' ? String(fallback) : undefined),
+        (typeof fallback === 'number' ? `\`${fallback}\`` : undefined),
       read: (raw: string | undefined, variable: V, env: Env) => {
         if (raw === undefined)
           return typeof fallback === 'number' ? fallback : fallback(env);
@@ -288,8 +293,7 @@ function integer<V extends string>(d: {
         return n;
       },
     }),
-    min,
-    max,
+    range: Object.freeze({min, max}),
   });
 }
 
@@ -300,7 +304,7 @@ function oneOf<V extends string, T extends string>(d: {
   help: string;
   allowed: readonly T[];
   fallback: T;
-}): Setting<V, T> & {readonly allowed: readonly T[]} {
+}): Setting<V, T> {
   const {allowed, fallback} = d;
   return Object.freeze({
     ...setting({
