@@ -14,6 +14,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator} from '../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
+import {emulatorEnvironment} from '../src/local/environment.ts';
 import {provisionForPolicy} from '../src/local/provision.ts';
 import {parsePolicy} from '../src/policy/index.ts';
 
@@ -140,11 +141,7 @@ async function main() {
   provisionForPolicy(emulator.state, parsePolicy(POLICY));
   const tvmEnv = {
     TVM_POLICY: policyPath,
-    TVM_LOCAL: '1',
-    GCE_METADATA_HOST: emulator.metadataHost,
-    TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
-    TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
-    TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+    ...emulatorEnvironment(emulator),
     TVM_RATE_LIMIT_PER_IP: '1000000',
     TVM_RATE_LIMIT_PER_CLIENT: '1000000',
     TVM_LOG_LEVEL: 'info',

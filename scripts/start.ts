@@ -21,6 +21,8 @@ import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startEmulator} from '../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
+import {parseConfig} from '../src/config.ts';
+import {emulatorEnvironment} from '../src/local/environment.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
@@ -70,11 +72,21 @@ function buildIfNeeded(): void {
 
 async function main(): Promise<void> {
   buildIfNeeded();
-  const port = Number(process.env.PORT ?? 8080);
+  // The two settings npm start itself reads, parsed as tvm parses them (defaults too).
+  const settings = parseConfig({
+    PORT: process.env.PORT,
+    TVM_POLICY: process.env.TVM_POLICY,
+  });
+  const port = settings.port;
   const stateDir = join(root, '.tvm-local');
   mkdirSync(stateDir, {recursive: true, mode: 0o700});
 
-  let policyPath = process.env.TVM_POLICY;
+  if (settings.policySource?.kind === 'secret') {
+    throw new Error(
+      'local mode reads TVM_POLICY from a file (the emulator then serves what it names); save the policy to a file and point TVM_POLICY at it',
+    );
+  }
+  let policyPath = settings.policySource?.path;
   let demoKey: string | undefined;
   if (!policyPath) {
     demoKey = generateApiKey();
@@ -86,11 +98,6 @@ async function main(): Promise<void> {
       policyPath,
       demo.replace(DEMO_PLACEHOLDER, `"${apiKeySha256Hex(demoKey)}"`),
       {mode: 0o600},
-    );
-  }
-  if (/^projects\/[^/]+\/secrets\//.test(policyPath)) {
-    throw new Error(
-      'local mode reads TVM_POLICY from a file (the emulator then serves what it names); save the policy to a file and point TVM_POLICY at it',
     );
   }
   const policy = parsePolicy(readFileSync(policyPath, 'utf8'), policyPath);
@@ -115,13 +122,9 @@ async function main(): Promise<void> {
       env: {
         ...process.env,
         NODE_ENV: 'production',
-        TVM_LOCAL: '1',
+        ...emulatorEnvironment(emulator),
         TVM_POLICY: policyPath,
         TVM_ISSUER: url,
-        GCE_METADATA_HOST: emulator.metadataHost,
-        TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
-        TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
-        TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
       },
     },
   );

@@ -2,254 +2,424 @@
  * Configuration: a pure function of the environment, read and validated once at start.
  * A bad value stops the start with a ConfigError naming the variable.
  *
- * `CONFIG_VARIABLES` is the single list of what tvm reads; the Terraform module's
- * function environment is checked against it by the test suite.
+ * `SETTINGS` below is the one declaration of every environment variable tvm reads:
+ * its name, type, default, validation and help text. `Config`, `parseConfig`, the
+ * README's configuration table (scripts/config-table.ts) and the check of the
+ * Terraform module's function environment (test/deploy/terraform.test.ts) all derive
+ * from it.
  */
 import {ConfigError} from './errors.ts';
+import {GOOGLE_ENDPOINTS} from './google/endpoints.ts';
+import {
+  parseSecretVersionName,
+  type SecretVersionName,
+} from './google/secret-version.ts';
+import {isLoopbackAddress, isLoopbackUrl} from './loopback.ts';
 
-export interface Config {
-  /** A file path, or a Secret Manager version name `projects/P/secrets/S/versions/V`. */
-  readonly policySource: string | undefined;
-  readonly port: number;
-  /** This deployment's OAuth issuer identifier (no trailing slash). */
-  readonly issuer: string | undefined;
-  readonly local: boolean;
-  /** Running on Cloud Functions / Cloud Run (K_SERVICE is set by the platform). */
-  readonly onPlatform: boolean;
-  readonly iamCredentialsEndpoint: string;
-  readonly oauth2TokenUrl: string;
-  readonly secretManagerEndpoint: string;
-  readonly stsEndpoint: string;
-  readonly metadataHost: string | undefined;
-  /** How often a Secret Manager-held policy is re-read. */
-  readonly policyRefreshSeconds: number;
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Who sets a variable in a deployment: `module` — the Terraform module
+ * (terraform/modules/tvm); `platform` — Cloud Functions itself; `override` — nobody
+ * by default: local mode, the tests, or an operator pointing tvm elsewhere.
+ */
+export type SetBy = 'module' | 'platform' | 'override';
+
+/** One environment variable tvm reads. */
+export interface Setting<V extends string, T> {
+  readonly variable: V;
+  /** One line for the README's configuration table. */
+  readonly help: string;
+  /** The default as the README shows it; undefined when there is none. */
+  readonly defaultText: string | undefined;
+  readonly setBy: SetBy;
+  /** With TVM_LOCAL=1 the value must name a loopback address (the emulator). */
+  readonly loopbackWhenLocal: boolean;
+  /** For integers: the accepted range, inclusive. */
+  readonly range?: {readonly min: number; readonly max: number};
+  /** For enumerations: the accepted values. */
+  readonly allowed?: readonly string[];
+  /** The value of the variable in `env`; throws ConfigError naming it. */
+  read(env: Env): T;
+}
+
+/** Where the policy is: a file, or a Secret Manager secret version. */
+export type PolicyLocation =
+  | {readonly kind: 'file'; readonly path: string}
+  | {readonly kind: 'secret'; readonly version: SecretVersionName};
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = [
+  'debug',
+  'info',
+  'warn',
+  'error',
+  'silent',
+];
+
+/**
+ * Every environment variable tvm reads, keyed by its field in `Config`. The order is
+ * the order of the README table and of the checks (the first bad value is reported).
+ */
+const SETTINGS = {
+  policySource: setting({
+    variable: 'TVM_POLICY',
+    setBy: 'module',
+    help: 'the policy: a file path, or a Secret Manager version `projects/P/secrets/S/versions/V` (re-read periodically; a bad new version is refused and the last good one stays)',
+    read: policyLocation,
+  }),
+  port: integer({
+    variable: 'PORT',
+    setBy: 'platform',
+    help: 'listening port',
+    fallback: 8080,
+    min: 0,
+    max: 65535,
+  }),
+  issuer: setting({
+    variable: 'TVM_ISSUER',
+    setBy: 'module',
+    help: "this deployment's public base URL, its OAuth issuer identifier (the `aud` of client assertions); https, or http on loopback",
+    read: issuer,
+  }),
+  local: setting({
+    variable: 'TVM_LOCAL',
+    setBy: 'override',
+    help: '`1`: local mode, against the built-in Google emulator; every Google endpoint must then be on loopback',
+    defaultText: '`0`',
+    read: flag,
+  }),
+  onPlatform: setting({
+    variable: 'K_SERVICE',
+    setBy: 'platform',
+    help: 'set by Cloud Functions / Cloud Run: tvm runs there (see `TVM_TRUSTED_PROXY_HOPS`)',
+    read: onPlatform,
+  }),
+  iamCredentialsEndpoint: endpoint({
+    variable: 'TVM_IAM_CREDENTIALS_ENDPOINT',
+    help: 'IAM Credentials API',
+    fallback: GOOGLE_ENDPOINTS.iamCredentials,
+  }),
+  oauth2TokenUrl: endpoint({
+    variable: 'TVM_OAUTH2_TOKEN_URL',
+    help: "Google's OAuth 2.0 token endpoint for key-based minting",
+    fallback: GOOGLE_ENDPOINTS.oauth2Token,
+    allowPath: true,
+  }),
+  secretManagerEndpoint: endpoint({
+    variable: 'TVM_SECRET_MANAGER_ENDPOINT',
+    help: 'Secret Manager API (`http://` = plaintext gRPC)',
+    fallback: GOOGLE_ENDPOINTS.secretManager,
+  }),
+  metadataHost: setting({
+    variable: 'GCE_METADATA_HOST',
+    setBy: 'override',
+    help: "the metadata server (`host:port`) that gives the function its own identity; unset: Google's",
+    loopbackWhenLocal: true,
+    read: (raw: string | undefined) => raw,
+  }),
+  policyRefreshSeconds: integer({
+    variable: 'TVM_POLICY_REFRESH_SECONDS',
+    setBy: 'module',
+    help: 'how often a Secret Manager-held policy is re-read, in seconds',
+    fallback: 60,
+    min: 5,
+    max: 86400,
+  }),
   /**
    * How many reverse-proxy hops in front of the function append to X-Forwarded-For.
    * On Cloud Functions 2nd gen / Cloud Run, Google's front end is exactly one; the
    * client address is then the rightmost entry, never one the caller wrote.
    */
-  readonly trustedProxyHops: number;
-  /** Requests per minute per client IP, before authentication. */
-  readonly rateLimitPerIp: number;
-  /** Requests per minute per authenticated client. */
-  readonly rateLimitPerClient: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-}
+  trustedProxyHops: integer({
+    variable: 'TVM_TRUSTED_PROXY_HOPS',
+    setBy: 'module',
+    help: 'proxies in front that append to `X-Forwarded-For`',
+    fallback: env => (onPlatform(trimmed(env.K_SERVICE)) ? 1 : 0),
+    defaultText:
+      "`1` on Cloud Functions (`K_SERVICE` set: Google's front end), else `0`",
+    min: 0,
+    max: 5,
+  }),
+  rateLimitPerIp: integer({
+    variable: 'TVM_RATE_LIMIT_PER_IP',
+    setBy: 'module',
+    help: 'token requests per minute per client address (IPv6 by /56), before authentication',
+    fallback: 120,
+    min: 1,
+    max: 1_000_000,
+  }),
+  rateLimitPerClient: integer({
+    variable: 'TVM_RATE_LIMIT_PER_CLIENT',
+    setBy: 'module',
+    help: 'token requests per minute per authenticated client',
+    fallback: 600,
+    min: 1,
+    max: 1_000_000,
+  }),
+  logLevel: oneOf({
+    variable: 'TVM_LOG_LEVEL',
+    setBy: 'module',
+    help: 'how much is logged',
+    allowed: LOG_LEVELS,
+    fallback: 'info',
+  }),
+};
 
-/** Every environment variable tvm reads, with what it means. */
-export const CONFIG_VARIABLES = Object.freeze({
-  TVM_POLICY:
-    'where the policy is: a file path or a Secret Manager version name',
-  PORT: 'listening port (default 8080)',
-  TVM_ISSUER:
-    "this deployment's public base URL, its OAuth issuer identifier (the aud of client assertions)",
-  TVM_LOCAL: '1: run against the built-in local Google emulator',
-  TVM_IAM_CREDENTIALS_ENDPOINT: 'base URL of the IAM Credentials API',
-  TVM_OAUTH2_TOKEN_URL:
-    "Google's OAuth 2.0 token endpoint for key-based minting",
-  TVM_SECRET_MANAGER_ENDPOINT:
-    'the Secret Manager API; http:// means plaintext gRPC, loopback only',
-  TVM_STS_ENDPOINT: "base URL of Google's STS",
-  GCE_METADATA_HOST: "where the function's own identity comes from",
-  TVM_POLICY_REFRESH_SECONDS:
-    'how often a Secret Manager-held policy is re-read (default 60)',
-  TVM_TRUSTED_PROXY_HOPS:
-    'proxies in front that append to X-Forwarded-For (default 1 on Cloud Functions, else 0)',
-  TVM_RATE_LIMIT_PER_IP:
-    'token requests per minute per client IP (default 120)',
-  TVM_RATE_LIMIT_PER_CLIENT:
-    'token requests per minute per authenticated client (default 600)',
-  TVM_LOG_LEVEL: 'debug | info | warn | error | silent (default info)',
-} as const);
+type Settings = typeof SETTINGS;
 
-export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
+/** tvm's configuration: one field per entry of `SETTINGS`. */
+export type Config = {
+  readonly [K in keyof Settings]: ReturnType<Settings[K]['read']>;
+};
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** The name of an environment variable tvm reads. */
+export type ConfigVariable = Settings[keyof Settings]['variable'];
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+/** Every setting, in declaration order, with the `Config` field it fills. */
+export const CONFIG_SETTINGS: readonly (Setting<ConfigVariable, unknown> & {
+  readonly field: keyof Config;
+})[] = Object.freeze(
+  Object.entries(SETTINGS).map(([field, s]) =>
+    Object.freeze({...s, field: field as keyof Config}),
+  ),
+);
+
+/** Every environment variable tvm reads, with its help text. */
+export const CONFIG_VARIABLES: Readonly<Record<ConfigVariable, string>> =
+  Object.freeze(
+    Object.fromEntries(
+      CONFIG_SETTINGS.map(s => [s.variable, s.help]),
+    ) as Record<ConfigVariable, string>,
+  );
 
 /**
  * Reads tvm's configuration from `env`. Throws ConfigError naming the first variable
- * whose value cannot be used.
+ * whose value cannot be used; with TVM_LOCAL=1, also the first endpoint that leaves
+ * the machine.
  */
 export function parseConfig(env: Env = process.env): Config {
-  const local = flag(env, 'TVM_LOCAL');
-  const onPlatform = Boolean(env.K_SERVICE);
+  const fields: Record<string, unknown> = {};
+  for (const s of CONFIG_SETTINGS) fields[s.field] = s.read(env);
+  const config = fields as Config;
+  if (config.local) {
+    // Local mode talks to the emulator only: refuse endpoints that leave the machine.
+    for (const s of CONFIG_SETTINGS) {
+      const value = config[s.field];
+      if (
+        s.loopbackWhenLocal &&
+        (typeof value !== 'string' || !isLoopbackAddress(value))
+      ) {
+        throw new ConfigError(
+          s.variable,
+          'with TVM_LOCAL=1 it must point at the local emulator (loopback)',
+        );
+      }
+    }
+  }
+  return Object.freeze(config);
+}
+
+// ---------------------------------------------------------------------------------
+// Kinds of setting. Each reads the trimmed value; an empty value counts as unset.
+// ---------------------------------------------------------------------------------
+
+function setting<V extends string, T>(d: {
+  variable: V;
+  setBy: SetBy;
+  help: string;
+  defaultText?: string;
+  loopbackWhenLocal?: boolean;
+  read: (raw: string | undefined, variable: V, env: Env) => T;
+}): Setting<V, T> {
   return Object.freeze({
-    policySource: optional(env, 'TVM_POLICY'),
-    port: integer(env, 'PORT', 8080, 0, 65535),
-    issuer: issuer(env),
-    local,
-    onPlatform,
-    iamCredentialsEndpoint: endpoint(
-      env,
-      'TVM_IAM_CREDENTIALS_ENDPOINT',
-      'https://iamcredentials.googleapis.com',
-    ),
-    oauth2TokenUrl: endpoint(
-      env,
-      'TVM_OAUTH2_TOKEN_URL',
-      'https://oauth2.googleapis.com/token',
-      true,
-    ),
-    secretManagerEndpoint: endpoint(
-      env,
-      'TVM_SECRET_MANAGER_ENDPOINT',
-      'https://secretmanager.googleapis.com',
-    ),
-    stsEndpoint: endpoint(
-      env,
-      'TVM_STS_ENDPOINT',
-      'https://sts.googleapis.com',
-    ),
-    metadataHost: optional(env, 'GCE_METADATA_HOST'),
-    policyRefreshSeconds: integer(
-      env,
-      'TVM_POLICY_REFRESH_SECONDS',
-      60,
-      5,
-      86400,
-    ),
-    trustedProxyHops: integer(
-      env,
-      'TVM_TRUSTED_PROXY_HOPS',
-      onPlatform ? 1 : 0,
-      0,
-      5,
-    ),
-    rateLimitPerIp: integer(env, 'TVM_RATE_LIMIT_PER_IP', 120, 1, 1_000_000),
-    rateLimitPerClient: integer(
-      env,
-      'TVM_RATE_LIMIT_PER_CLIENT',
-      600,
-      1,
-      1_000_000,
-    ),
-    logLevel: oneOf(
-      env,
-      'TVM_LOG_LEVEL',
-      ['debug', 'info', 'warn', 'error', 'silent'],
-      'info',
-    ),
+    variable: d.variable,
+    setBy: d.setBy,
+    help: d.help,
+    defaultText: d.defaultText,
+    loopbackWhenLocal: d.loopbackWhenLocal ?? false,
+    read: (env: Env) => d.read(trimmed(env[d.variable]), d.variable, env),
   });
 }
 
-function optional(env: Env, name: ConfigVariable): string | undefined {
-  const v = env[name];
+function trimmed(v: string | undefined): string | undefined {
   if (v === undefined || v.trim() === '') return undefined;
   return v.trim();
 }
 
-function flag(env: Env, name: ConfigVariable): boolean {
-  const v = optional(env, name);
-  if (v === undefined || v === '0' || v === 'false') return false;
-  if (v === '1' || v === 'true') return true;
-  throw new ConfigError(name, `expected 1 or 0, got ${JSON.stringify(v)}`);
+/** K_SERVICE is set by the platform on Cloud Functions 2nd gen and Cloud Run. */
+function onPlatform(raw: string | undefined): boolean {
+  return raw !== undefined;
 }
 
-function integer(
-  env: Env,
-  name: ConfigVariable,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const v = optional(env, name);
-  if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v))
-    throw new ConfigError(
-      name,
-      `expected an integer, got ${JSON.stringify(v)}`,
-    );
-  const n = Number(v);
-  if (n < min || n > max)
-    throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
-  return n;
+function flag(raw: string | undefined, variable: string): boolean {
+  if (raw === undefined || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(
+    variable,
+    `expected 1 or 0, got ${JSON.stringify(raw)}`,
+  );
 }
 
-function oneOf<T extends string>(
-  env: Env,
-  name: ConfigVariable,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  const v = optional(env, name);
-  if (v === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(
-      name,
-      `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`,
-    );
-  }
-  return v as T;
+/** An integer in `min..max`; `fallback` may depend on other variables. */
+function integer<V extends string>(d: {
+  variable: V;
+  setBy: SetBy;
+  help: string;
+  fallback: number | ((env: Env) => number);
+  defaultText?: string;
+  min: number;
+  max: number;
+}): Setting<V, number> {
+  const {fallback, min, max} = d;
+  return Object.freeze({
+    ...setting({
+      ...d,
+      help: `${d.help} (${min} to ${max})`,
+      defaultText:
+        d.defaultText ??
+        (typeof fallback === 'number' ? `\`${fallback}\`` : undefined),
+      read: (raw: string | undefined, variable: V, env: Env) => {
+        if (raw === undefined)
+          return typeof fallback === 'number' ? fallback : fallback(env);
+        if (!/^\d+$/.test(raw))
+          throw new ConfigError(
+            variable,
+            `expected an integer, got ${JSON.stringify(raw)}`,
+          );
+        const n = Number(raw);
+        if (n < min || n > max)
+          throw new ConfigError(variable, `expected ${min}..${max}, got ${n}`);
+        return n;
+      },
+    }),
+    range: Object.freeze({min, max}),
+  });
+}
+
+/** One of `allowed`. */
+function oneOf<V extends string, T extends string>(d: {
+  variable: V;
+  setBy: SetBy;
+  help: string;
+  allowed: readonly T[];
+  fallback: T;
+}): Setting<V, T> {
+  const {allowed, fallback} = d;
+  return Object.freeze({
+    ...setting({
+      ...d,
+      help: `${d.help}: ${allowed.map(a => `\`${a}\``).join(', ')}`,
+      defaultText: `\`${fallback}\``,
+      read: (raw: string | undefined, variable: V): T => {
+        if (raw === undefined) return fallback;
+        if (!(allowed as readonly string[]).includes(raw)) {
+          throw new ConfigError(
+            variable,
+            `expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`,
+          );
+        }
+        return raw as T;
+      },
+    }),
+    allowed,
+  });
 }
 
 /**
  * An endpoint URL: http(s), a host, an optional port, no credentials, query or
  * fragment. Plain http is accepted only for loopback hosts: these endpoints carry
- * bearer tokens.
+ * bearer tokens. Endpoints exist for Private Service Connect and restricted VIPs, and
+ * they are how local mode and the tests point Google's client libraries at the
+ * emulator; with TVM_LOCAL=1 they must be loopback.
  */
-function endpoint(
-  env: Env,
-  name: ConfigVariable,
-  fallback: string,
-  allowPath = false,
-): string {
-  const v = optional(env, name);
-  if (v === undefined) return fallback;
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    throw new ConfigError(name, `not a URL: ${JSON.stringify(v)}`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ConfigError(name, 'must be an http(s) URL');
-  }
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new ConfigError(
-      name,
-      'plain http is allowed only for loopback addresses',
-    );
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    throw new ConfigError(
-      name,
-      'must not carry credentials, a query or a fragment',
-    );
-  }
-  if (!allowPath && url.pathname !== '/') {
-    throw new ConfigError(
-      name,
-      'must be an origin (scheme, host, optional port) without a path',
-    );
-  }
-  return allowPath ? url.href : url.origin;
+function endpoint<V extends string>(d: {
+  variable: V;
+  help: string;
+  fallback: string;
+  allowPath?: boolean;
+}): Setting<V, string> {
+  const allowPath = d.allowPath ?? false;
+  return setting({
+    variable: d.variable,
+    setBy: 'override',
+    help: d.help,
+    defaultText: `\`${d.fallback}\``,
+    loopbackWhenLocal: true,
+    read: (raw: string | undefined, variable: V) => {
+      if (raw === undefined) return d.fallback;
+      const url = urlOf(raw, variable);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new ConfigError(variable, 'must be an http(s) URL');
+      }
+      if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
+        throw new ConfigError(
+          variable,
+          'plain http is allowed only for loopback addresses',
+        );
+      }
+      noCredentialsQueryOrFragment(url, variable);
+      if (!allowPath && url.pathname !== '/') {
+        throw new ConfigError(
+          variable,
+          'must be an origin (scheme, host, optional port) without a path',
+        );
+      }
+      return allowPath ? url.href : url.origin;
+    },
+  });
 }
 
-function issuer(env: Env): string | undefined {
-  const v = optional(env, 'TVM_ISSUER');
-  if (v === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    throw new ConfigError('TVM_ISSUER', `not a URL: ${JSON.stringify(v)}`);
-  }
+function issuer(raw: string | undefined, variable: string): string | undefined {
+  if (raw === undefined) return undefined;
+  const url = urlOf(raw, variable);
   if (
     url.protocol !== 'https:' &&
-    !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
+    !(url.protocol === 'http:' && isLoopbackUrl(url))
   ) {
     throw new ConfigError(
-      'TVM_ISSUER',
+      variable,
       'must be an https URL (http only for loopback)',
     );
   }
+  noCredentialsQueryOrFragment(url, variable);
+  return url.href.replace(/\/+$/, '');
+}
+
+/**
+ * A Secret Manager version name, or else a file path. A value shaped like a Secret
+ * Manager name that is not a valid version name is refused rather than read as a
+ * file: a file that really lives under such a path is named `./projects/...`.
+ */
+function policyLocation(
+  raw: string | undefined,
+  variable: string,
+): PolicyLocation | undefined {
+  if (raw === undefined) return undefined;
+  const version = parseSecretVersionName(raw);
+  if (version) return Object.freeze({kind: 'secret', version});
+  if (/^projects\/[^/]+\/secrets\//.test(raw)) {
+    throw new ConfigError(
+      variable,
+      `not a Secret Manager version name projects/PROJECT/secrets/SECRET/versions/VERSION: ${JSON.stringify(raw)} (a file there: write ./${raw})`,
+    );
+  }
+  return Object.freeze({kind: 'file', path: raw});
+}
+
+function urlOf(raw: string, variable: string): URL {
+  try {
+    return new URL(raw);
+  } catch {
+    throw new ConfigError(variable, `not a URL: ${JSON.stringify(raw)}`);
+  }
+}
+
+function noCredentialsQueryOrFragment(url: URL, variable: string): void {
   if (url.username || url.password || url.search || url.hash) {
     throw new ConfigError(
-      'TVM_ISSUER',
+      variable,
       'must not carry credentials, a query or a fragment',
     );
   }
-  return url.href.replace(/\/+$/, '');
 }

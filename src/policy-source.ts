@@ -6,12 +6,11 @@
  */
 import {readFile} from 'node:fs/promises';
 import type {Clock} from './clock.ts';
+import type {PolicyLocation} from './config.ts';
 import {PolicyError, TvmError} from './errors.ts';
 import type {SecretReader} from './google/secret-manager.ts';
 import type {Logger} from './log.ts';
 import type {CompiledPolicy} from './policy/types.ts';
-
-const SECRET_VERSION = /^projects\/[^/]+\/secrets\/[^/]+\/versions\/[^/]+$/;
 
 export interface PolicyStatus {
   readonly ok: boolean;
@@ -35,19 +34,14 @@ export interface PolicySource {
 }
 
 export interface PolicySourceDeps {
-  /** A file path or a Secret Manager version name. */
-  readonly source: string | undefined;
+  /** A file or a Secret Manager version, as parsed from TVM_POLICY (src/config.ts). */
+  readonly source: PolicyLocation | undefined;
   readonly parse: (text: string, source?: string) => CompiledPolicy;
   readonly secrets: () => SecretReader;
   readonly clock: Clock;
   readonly logger: Logger;
   /** 0: no periodic refresh. */
   readonly refreshSeconds: number;
-}
-
-/** True when `source` names a Secret Manager version rather than a file. */
-export function isSecretVersionName(source: string): boolean {
-  return SECRET_VERSION.test(source);
 }
 
 /** Creates a PolicySource and starts its first load (and periodic refresh). */
@@ -59,19 +53,22 @@ export function createPolicySource(deps: PolicySourceDeps): PolicySource {
     : 'TVM_POLICY is not set';
   let stale = false;
 
-  const read = async (): Promise<string> => {
-    if (isSecretVersionName(source!)) {
-      const bytes = await deps.secrets().access(source!, 10_000);
+  const read = async (from: PolicyLocation): Promise<string> => {
+    if (from.kind === 'secret') {
+      const bytes = await deps.secrets().access(from.version.name, 10_000);
       return bytes.toString('utf8');
     }
-    return readFile(source!, 'utf8');
+    return readFile(from.path, 'utf8');
   };
 
   const refresh = async (): Promise<void> => {
     if (!source) return;
     try {
-      const text = await read();
-      const next = deps.parse(text, source);
+      const text = await read(source);
+      const next = deps.parse(
+        text,
+        source.kind === 'secret' ? source.version.name : source.path,
+      );
       if (next.digest !== policy?.digest) {
         logger.info(
           {

@@ -14,7 +14,6 @@ import {
   type MonotonicClock,
 } from './clock.ts';
 import type {Config} from './config.ts';
-import {ConfigError} from './errors.ts';
 import {createIdentity} from './google/identity.ts';
 import {
   createSecretReader,
@@ -71,9 +70,7 @@ export interface Service {
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(https?:\/\/)?(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/;
-
-/** Builds the service. Throws ConfigError when local mode points outside loopback. */
+/** Builds the service from a configuration parseConfig (src/config.ts) accepted. */
 export function createService(
   config: Config,
   options: ServiceOptions = {},
@@ -81,7 +78,6 @@ export function createService(
   const clock = options.clock ?? systemClock;
   const monotonic = options.monotonic ?? systemMonotonicClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  if (config.local) checkLocal(config);
 
   // The identity resolves lazily: no I/O at start, so a cold start is only the load.
   let identity: Promise<AuthClient> | undefined;
@@ -153,24 +149,6 @@ export function createService(
       await secrets?.close();
     },
   };
-}
-
-/** Local mode talks to the emulator only: refuse endpoints that leave the machine. */
-function checkLocal(config: Config): void {
-  const endpoints: [string, string | undefined][] = [
-    ['TVM_IAM_CREDENTIALS_ENDPOINT', config.iamCredentialsEndpoint],
-    ['TVM_OAUTH2_TOKEN_URL', config.oauth2TokenUrl],
-    ['TVM_SECRET_MANAGER_ENDPOINT', config.secretManagerEndpoint],
-    ['GCE_METADATA_HOST', config.metadataHost],
-  ];
-  for (const [name, value] of endpoints) {
-    if (!value || !LOOPBACK.test(value)) {
-      throw new ConfigError(
-        name,
-        'with TVM_LOCAL=1 it must point at the local emulator (loopback)',
-      );
-    }
-  }
 }
 
 function lazySecretReader(get: () => SecretReader): SecretReader {

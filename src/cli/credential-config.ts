@@ -11,6 +11,7 @@
 
 import {randomBytes} from 'node:crypto';
 import {rename, rm, writeFile} from 'node:fs/promises';
+import {isLoopbackUrl} from '../loopback.ts';
 import {TOKEN_TYPE_TVM_API_KEY} from '../token-types.ts';
 import {TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT} from '../oidc/subject-token.ts';
 import {parseArgs} from 'node:util';
@@ -134,9 +135,9 @@ async function runCredentialConfig(args: string[], io: CliIo): Promise<number> {
 function tokenUrlOk(s: string): boolean {
   try {
     const u = new URL(s);
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
     return (
-      (u.protocol === 'https:' || (u.protocol === 'http:' && loopback)) &&
+      (u.protocol === 'https:' ||
+        (u.protocol === 'http:' && isLoopbackUrl(u))) &&
       !u.username &&
       !u.password &&
       !u.hash

@@ -8,8 +8,10 @@ import {JWT, gaxios} from 'google-auth-library';
 import {UpstreamError, classify} from './upstream.ts';
 import type {IssuedToken} from './iam-credentials.ts';
 import type {Clock} from '../clock.ts';
+import {GOOGLE_ENDPOINTS} from './endpoints.ts';
 
-export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** The token URL google-auth-library's JWT client posts to. */
+export const GOOGLE_TOKEN_URL = GOOGLE_ENDPOINTS.oauth2Token;
 
 /** The fields of a service-account key file tvm uses. */
 export interface ServiceAccountKey {

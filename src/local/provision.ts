@@ -6,6 +6,7 @@
  * in a Secret Manager secret (readable by the runtime account only) for key-minted ones.
  */
 import type {EmulatorState} from '../../emulator/src/index.ts';
+import {parseSecretVersionName} from '../google/secret-version.ts';
 import type {CompiledPolicy} from '../policy/types.ts';
 
 /** The runtime identity of the function in local mode. */
@@ -27,18 +28,16 @@ export function provisionForPolicy(
       state.grantTokenCreator(runtime, sa.email);
       continue;
     }
-    const [, secret, version] = /^(.*)\/versions\/([^/]+)$/.exec(
-      sa.keySecret!,
-    )!;
-    const wanted = version === 'latest' ? 0 : Number(version);
-    if (!Number.isInteger(wanted)) {
+    const {secret, version, number} = parseSecretVersionName(sa.keySecret!)!;
+    const wanted = version === 'latest' ? 0 : number;
+    if (wanted === undefined) {
       throw new Error(
         `local mode cannot provision ${sa.keySecret}: name a version number or latest, not an alias`,
       );
     }
     const key = JSON.stringify(state.createKey(sa.email), null, 2);
     try {
-      state.createSecret(secret!);
+      state.createSecret(secret);
     } catch {
       // Already there; versions are added after the ones it has.
     }
@@ -46,11 +45,11 @@ export function provisionForPolicy(
     // it (a new secret's first version is 1), each with the key.
     let made = 0;
     do {
-      made = Number(
-        /\/versions\/(\d+)$/.exec(state.addSecretVersion(secret!, key))![1],
-      );
+      made = parseSecretVersionName(
+        state.addSecretVersion(secret, key),
+      )!.number!;
     } while (made < wanted);
-    state.grantSecretAccessor(runtime, secret!);
+    state.grantSecretAccessor(runtime, secret);
   }
 }
 

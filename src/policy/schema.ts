@@ -13,6 +13,7 @@ import {normalizeScope} from './scope.ts';
 import {printable} from '../text.ts';
 import {parseHttpsUrl} from './url.ts';
 import {MAX_CONDITION_CHARS} from './pattern.ts';
+import {SECRET_VERSION_PATTERN} from '../google/secret-version.ts';
 import {ASYMMETRIC_ALGORITHMS} from './types.ts';
 import type {Parsed} from './result.ts';
 
@@ -29,9 +30,6 @@ export const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
  */
 export const SERVICE_ACCOUNT_EMAIL_PATTERN =
   /^[a-z0-9][a-z0-9-]{0,62}@(?:[a-z0-9-]{1,63}\.)+gserviceaccount\.com$/;
-/** A Secret Manager secret version name: `projects/P/secrets/S/versions/V`. */
-export const SECRET_VERSION_PATTERN =
-  /^projects\/[a-z0-9-]{1,63}\/secrets\/[A-Za-z0-9_-]{1,255}\/versions\/(?:latest|[1-9][0-9]{0,18}|[A-Za-z][A-Za-z0-9_-]{0,62})$/;
 
 /** Size caps: generous for real use, bounded for a hostile or broken document. */
 export const LIMITS = Object.freeze({

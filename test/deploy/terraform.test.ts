@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {existsSync, readFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {parse} from '@cdktf/hcl2json';
-import {CONFIG_VARIABLES} from '../../src/config.ts';
+import {CONFIG_SETTINGS, CONFIG_VARIABLES} from '../../src/config.ts';
 import {
   blocks,
   declared,
@@ -267,6 +267,9 @@ void describe('terraform: the function environment is the contract (src/config.t
   });
 
   void test('it leaves the platform, local mode and test endpoints alone', () => {
+    const notByModule = CONFIG_SETTINGS.filter(s => s.setBy !== 'module').map(
+      s => s.variable as string,
+    );
     for (const k of [
       'PORT',
       'TVM_LOCAL',
@@ -274,9 +277,78 @@ void describe('terraform: the function environment is the contract (src/config.t
       'TVM_IAM_CREDENTIALS_ENDPOINT',
       'TVM_OAUTH2_TOKEN_URL',
       'TVM_SECRET_MANAGER_ENDPOINT',
-      'TVM_STS_ENDPOINT',
     ]) {
+      assert.ok(
+        notByModule.includes(k),
+        `${k} is declared as not set by the module`,
+      );
+    }
+    for (const k of notByModule) {
       assert.ok(!keys?.includes(k), k);
+    }
+  });
+
+  void test('it sets exactly the variables src/config.ts declares as set by the module', () => {
+    assert.deepEqual(
+      [...(keys ?? [])].sort(),
+      CONFIG_SETTINGS.filter(s => s.setBy === 'module')
+        .map(s => s.variable as string)
+        .sort(),
+    );
+  });
+
+  void describe('each module variable feeding the environment states the range, values and default tvm applies', () => {
+    const candidates = locals(mod).get('environment_candidates');
+    const vars = variables(mod);
+    void test('the environment is built from one literal map', () => {
+      assert.ok(isObject(candidates));
+      assert.deepEqual(
+        Object.keys(candidates).sort(),
+        [...(keys ?? [])].sort(),
+      );
+    });
+    for (const s of CONFIG_SETTINGS.filter(x => x.setBy === 'module')) {
+      const value = isObject(candidates) ? String(candidates[s.variable]) : '';
+      const name = /\bvar\.([a-z0-9_]+)/.exec(value)?.[1];
+      if (!name) continue; // computed in the module (TVM_POLICY, TVM_ISSUER)
+      void test(`${s.variable} ← var.${name}`, () => {
+        const v = vars.get(name);
+        assert.ok(v, `variable ${name} declared`);
+        const description = String(v.description);
+        const condition = blocks(v, 'validation')
+          .map(b => String(b.condition))
+          .join(' ');
+        assert.ok(
+          description.startsWith(`${s.variable}: `),
+          `the description of ${name} names ${s.variable}`,
+        );
+        if (s.range) {
+          const {min, max} = s.range;
+          assert.ok(description.includes(`(${min} to ${max})`), description);
+          assert.ok(condition.includes(`var.${name} >= ${min}`), condition);
+          assert.ok(condition.includes(`var.${name} <= ${max}`), condition);
+          assert.match(condition, /floor\(/, 'integers only');
+        }
+        if (s.allowed) {
+          const listed = /contains\(\[([^\]]*)\]/.exec(condition)?.[1];
+          assert.deepEqual(
+            listed?.split(',').map(x => JSON.parse(x.trim()) as string),
+            [...s.allowed],
+          );
+          assert.ok(description.includes(s.allowed.join(', ')), description);
+        }
+        const tvmDefault = s.defaultText?.replace(/^`(.*)`$/, '$1');
+        if (v.default === null) {
+          // Null leaves the variable unset: tvm's own default applies.
+          assert.ok(tvmDefault !== undefined, `${s.variable} has a default`);
+          assert.ok(
+            description.includes(`Null: tvm's default (${tvmDefault}).`),
+            description,
+          );
+        } else if (s.allowed) {
+          assert.ok(s.allowed.includes(String(v.default)), String(v.default));
+        }
+      });
     }
   });
 

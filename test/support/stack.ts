@@ -20,6 +20,7 @@ import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
+import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 import {
   createService,
@@ -103,11 +104,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
   const config = parseConfig({
     TVM_POLICY: policyPath,
-    TVM_LOCAL: '1',
-    GCE_METADATA_HOST: emulator.metadataHost,
-    TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
-    TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
-    TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+    ...emulatorEnvironment(emulator),
     TVM_POLICY_REFRESH_SECONDS: '3600',
     ...options.env,
   });

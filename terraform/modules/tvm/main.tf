@@ -38,11 +38,13 @@ locals {
   # version (from terraform apply or gcloud) takes effect without a redeploy.
   policy_source = "${google_secret_manager_secret.policy.id}/versions/latest"
 
-  # Only variables listed in CONFIG_VARIABLES (src/config.ts) may appear here; the
-  # offline tests check it, so the keys stay literal. Null values are dropped below so
-  # tvm applies its own defaults. The Redis store of a later release has no
-  # configuration variable yet, so enable_redis sets none. PORT is the platform's;
-  # TVM_LOCAL and the endpoint overrides are for local runs and tests.
+  # Exactly the variables src/config.ts declares as set by the module (setBy
+  # 'module'), each fed by a variable whose range and default match that declaration;
+  # test/deploy/terraform.test.ts checks it, so the keys stay literal. Null values are
+  # dropped below so tvm applies its own defaults. The Redis store of a later release
+  # has no configuration variable yet, so enable_redis sets none. PORT and K_SERVICE
+  # are the platform's; TVM_LOCAL and the endpoint overrides are for local runs and
+  # tests.
   environment_candidates = {
     TVM_POLICY                 = local.policy_source
     TVM_ISSUER                 = local.issuer

@@ -1,0 +1,33 @@
+/**
+ * The emulator→environment mapping (src/local/environment.ts) points every setting
+ * that local mode requires on loopback at a real emulator, and local mode accepts it.
+ */
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {startEmulator} from '../../emulator/src/index.ts';
+import {CONFIG_SETTINGS, parseConfig} from '../../src/config.ts';
+import {emulatorEnvironment} from '../../src/local/environment.ts';
+
+void test('the mapping sets local mode and every loopback-only setting, and parses', async () => {
+  const emulator = await startEmulator();
+  try {
+    const env = emulatorEnvironment(emulator);
+    assert.deepEqual(
+      Object.keys(env).sort(),
+      [
+        'TVM_LOCAL',
+        ...CONFIG_SETTINGS.filter(s => s.loopbackWhenLocal).map(
+          s => s.variable,
+        ),
+      ].sort(),
+    );
+    const c = parseConfig(env);
+    assert.equal(c.local, true);
+    assert.equal(c.metadataHost, emulator.metadataHost);
+    assert.equal(c.iamCredentialsEndpoint, emulator.url);
+    assert.equal(c.oauth2TokenUrl, emulator.tokenUrl);
+    assert.equal(c.secretManagerEndpoint, emulator.secretManagerEndpoint);
+  } finally {
+    await emulator.close();
+  }
+});
