@@ -49,3 +49,22 @@ export function callerString(s: string | undefined): string | undefined {
 export function safeName(name: string): string {
   return /^[\x21-\x7e]{1,64}$/.test(name) ? name : '(unprintable)';
 }
+
+/**
+ * `s` with A-Z lowered and nothing else touched. For identifiers compared without
+ * regard to ASCII case (service-account emails, as Google compares them): never
+ * `toLowerCase()`, which folds Unicode too (U+212A KELVIN SIGN lowers to `k`), so a
+ * look-alike could match an account it does not name.
+ */
+export function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, m => m.toLowerCase());
+}
+
+/**
+ * `s` without leading and trailing ASCII whitespace (space, tab, CR, LF, FF), as a
+ * credential read from a file written by `echo "$TOKEN" > file` carries it; whitespace
+ * inside is kept, and then fails verification.
+ */
+export function trimAsciiWhitespace(s: string): string {
+  return s.replace(/^[ \t\r\n\f]+|[ \t\r\n\f]+$/g, '');
+}

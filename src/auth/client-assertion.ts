@@ -21,16 +21,13 @@ import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {shown} from '../text.ts';
 import type {KeyResolver} from '../oidc/keys.ts';
-import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
+import {BEFORE_SIGNATURE, LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {ReplayStoreFull, type ReplayStore} from './replay-store.ts';
 
-/** Refusals that come before the signature is verified. */
-const BEFORE_SIGNATURE: ReadonlySet<string> = new Set([
-  'bad_signature',
-  'unknown_kid',
-  'alg_not_allowed',
-  'alg_not_supported',
+/** Refusals of an assertion that come before its signature is verified. */
+const BEFORE_ASSERTION_SIGNATURE: ReadonlySet<string> = new Set([
+  ...BEFORE_SIGNATURE,
   'malformed',
 ]);
 
@@ -45,7 +42,7 @@ export interface AssertionDeps {
   readonly clock: Clock;
 }
 
-/** The client that signed `assertion`, or TvmError invalid_client (503 when keys are down). */
+/** The client that signed `assertion`, or TvmError invalid_client (also when its keys cannot be fetched). */
 export async function authenticateAssertion(
   policy: CompiledPolicy,
   claimedClientId: string | undefined,
@@ -108,7 +105,7 @@ async function check(
   } catch (e) {
     // Until the signature is verified, the answer must not depend on whether the
     // client exists (an alg this client does not allow would otherwise say it does).
-    if (e instanceof JwtRejected && BEFORE_SIGNATURE.has(e.reason)) {
+    if (e instanceof JwtRejected && BEFORE_ASSERTION_SIGNATURE.has(e.reason)) {
       throw new JwtRejected(
         e.reason,
         'client authentication failed',
@@ -162,11 +159,12 @@ function asTvmError(e: unknown): unknown {
     });
   }
   if (e instanceof KeysUnavailable) {
-    return new TvmError(
-      'ERR_UPSTREAM_UNAVAILABLE',
-      "the client's signing keys could not be fetched; retry later",
-      {detail: e.detail, retryAfterSeconds: 5},
-    );
+    // A partner's key endpoint being down is the partner's to fix, and answering it
+    // differently from a bad assertion would tell anyone which client ids exist and
+    // fetch keys: the same refusal, the cause for the operator in the audit record.
+    return new TvmError('ERR_INVALID_CLIENT', 'client authentication failed', {
+      detail: `assertion keys_unavailable: ${e.detail}`,
+    });
   }
   if (e instanceof ReplayStoreFull) {
     return new TvmError(

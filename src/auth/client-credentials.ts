@@ -4,6 +4,7 @@
  * client assertion.
  */
 import {TvmError} from '../errors.ts';
+import {trimAsciiWhitespace} from '../text.ts';
 
 export const CLIENT_ASSERTION_TYPE_JWT =
   'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -66,7 +67,7 @@ export function readClientCredentials(
     return {
       method: 'body',
       clientId: bounded(clientId),
-      secret: bounded(bodySecret),
+      secret: bounded(trimAsciiWhitespace(bodySecret)),
     };
   }
   if (assertion !== undefined || assertionType !== undefined) {
@@ -79,7 +80,11 @@ export function readClientCredentials(
         `client_assertion requires client_assertion_type=${CLIENT_ASSERTION_TYPE_JWT}`,
       );
     }
-    return {method: 'assertion', clientId: params.get('client_id'), assertion};
+    return {
+      method: 'assertion',
+      clientId: params.get('client_id'),
+      assertion: trimAsciiWhitespace(assertion),
+    };
   }
   throw new TvmError('ERR_INVALID_CLIENT', 'client authentication is required');
 }
@@ -108,7 +113,9 @@ function parseBasic(header: string): ClientCredentials & {method: 'basic'} {
     return {
       method: 'basic',
       clientId: bounded(formDecode(decoded.slice(0, colon))),
-      secret: bounded(formDecode(decoded.slice(colon + 1))),
+      secret: bounded(
+        trimAsciiWhitespace(formDecode(decoded.slice(colon + 1))),
+      ),
     };
   } catch (e) {
     if (e instanceof TvmError) throw e;

@@ -7,6 +7,7 @@
 import {callerString} from '../text.ts';
 import {JwtRejected, KeysUnavailable, TvmError} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
+import {BEFORE_SIGNATURE} from '../oidc/verify.ts';
 import {
   authenticateSubjectToken,
   type ClientHint,
@@ -15,6 +16,10 @@ import {
 } from '../oidc/subject-token.ts';
 import type {CompiledPolicy} from '../policy/types.ts';
 import type {CallerNotes} from './caller.ts';
+
+/** What a caller learns of a token refused before its signature was verified. */
+export const UNVERIFIED =
+  "the subject token could not be verified: it must come from a trusted issuer and be signed with one of that issuer's keys; the audit record of this request (X-Request-Id) says which check failed";
 
 /** The client `token` authenticates; `notes` get its issuer and subject. */
 export async function authenticateOidcSubject(
@@ -32,8 +37,14 @@ export async function authenticateOidcSubject(
     return identity;
   } catch (e) {
     if (e instanceof JwtRejected) {
-      throw new TvmError('ERR_INVALID_GRANT', e.message, {
-        detail: `subject_token ${e.reason}${e.detail ? `: ${e.detail}` : ''}`,
+      // Until the signature is verified, the answer says nothing of the trust; the
+      // operator reads the explanation in the audit record.
+      const hidden = BEFORE_SIGNATURE.has(e.reason);
+      const detail = [e.reason, hidden ? e.message : undefined, e.detail]
+        .filter(Boolean)
+        .join(': ');
+      throw new TvmError('ERR_INVALID_GRANT', hidden ? UNVERIFIED : e.message, {
+        detail: `subject_token ${detail}`,
       });
     }
     if (e instanceof KeysUnavailable) {

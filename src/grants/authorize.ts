@@ -5,6 +5,7 @@
  * about other clients or whether an account exists elsewhere in the policy.
  */
 import {TvmError} from '../errors.ts';
+import {asciiLower} from '../text.ts';
 import {
   KEY_MINTED_LIFETIME_SECONDS,
   expandScope,
@@ -54,7 +55,7 @@ function findGrant(
 ): Grant {
   const sa =
     policy.serviceAccounts.get(audience) ??
-    policy.serviceAccountsByEmail.get(audience.toLowerCase());
+    policy.serviceAccountsByEmail.get(asciiLower(audience));
   const grant = sa && client.grants.find(g => g.serviceAccount === sa);
   if (!grant) {
     throw new TvmError(

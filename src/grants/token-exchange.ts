@@ -8,6 +8,7 @@
  */
 import {readClientCredentials} from '../auth/client-credentials.ts';
 import {TvmError} from '../errors.ts';
+import {trimAsciiWhitespace} from '../text.ts';
 import {TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT} from '../oidc/subject-token.ts';
 import {
   TOKEN_TYPE_ACCESS_TOKEN,
@@ -27,7 +28,11 @@ export const tokenExchange: TokenGrant = Object.freeze<TokenGrant>({
 });
 
 function credentials({params, authorization}: TokenRequest) {
-  const token = params.get('subject_token');
+  // A token file written by `echo "$TOKEN" > file` ends in a newline, and Google's
+  // client libraries send the file as it is (Google's STS accepts it too).
+  const raw = params.get('subject_token');
+  const token =
+    raw === undefined ? undefined : trimAsciiWhitespace(raw) || undefined;
   const tokenType = params.get('subject_token_type');
   if (token === undefined || tokenType === undefined) {
     throw new TvmError(

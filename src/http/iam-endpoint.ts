@@ -15,7 +15,7 @@ import {
 import {vend} from '../grants/vend.ts';
 import {policyInForce} from '../policy-source.ts';
 import {sendGoogleError} from './errors.ts';
-import {beginAudit, readRawBody} from './request.ts';
+import {beginAudit, readRawBody, refuseRepeatedMembers} from './request.ts';
 import type {RouteDeps} from './token-endpoint.ts';
 
 /** `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`. */
@@ -76,7 +76,8 @@ const bodySchema = z.strictObject({
     .string()
     .regex(/^[0-9]{1,6}(\.0{1,9})?s$/)
     .optional(),
-  delegates: z.array(z.string()).optional(),
+  // Python google-auth sends `"delegates": null`; Google reads null and [] as none.
+  delegates: z.array(z.string()).nullable().optional(),
 });
 
 /** Reads and checks the JSON body. Throws TvmError invalid_request (400), 413, 415. */
@@ -91,12 +92,15 @@ async function readGenerateAccessToken(
       'the body must be application/json',
     );
   }
+  const text = (await readRawBody(req)).toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse((await readRawBody(req)).toString('utf8'));
-  } catch (e) {
-    if (e instanceof TvmError) throw e;
+    json = JSON.parse(text);
+  } catch {
     throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid JSON');
+  }
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    refuseRepeatedMembers(text, 'field');
   }
   const r = bodySchema.safeParse(json);
   if (!r.success) {

@@ -171,18 +171,10 @@ function parseJson(text: string): ReadonlyMap<string, string> {
       'the JSON body must be an object',
     );
   }
+  // RFC 6749 §3.2 refuses repeated parameters, as the form parser does.
+  refuseRepeatedMembers(text, 'parameter');
   const out = new Map<string, string>();
   const seen = new Set<string>();
-  // JSON.parse keeps the last of repeated names; RFC 6749 §3.2 refuses repeats, as the
-  // form parser does.
-  const names = topLevelKeys(text);
-  const repeated = names.find((n, i) => names.indexOf(n) !== i);
-  if (repeated !== undefined) {
-    throw new TvmError(
-      'ERR_INVALID_REQUEST',
-      `parameter ${safeName(repeated)} is repeated`,
-    );
-  }
   for (const [name, value] of Object.entries(json)) {
     if (value === null) continue;
     if (typeof value === 'number' && Number.isFinite(value)) {
@@ -216,6 +208,25 @@ function add(
     throw new TvmError('ERR_INVALID_REQUEST', 'too many parameters');
   }
   if (value !== '') out.set(name, value);
+}
+
+/**
+ * Refuses a JSON object `text` (already accepted by JSON.parse) that repeats a member
+ * name at its top level: JSON.parse keeps the last of repeated names silently, so two
+ * parsers could read two different requests from one body.
+ */
+export function refuseRepeatedMembers(
+  text: string,
+  what: 'parameter' | 'field',
+): void {
+  const names = topLevelKeys(text);
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated !== undefined) {
+    throw new TvmError(
+      'ERR_INVALID_REQUEST',
+      `${what} ${safeName(repeated)} is repeated`,
+    );
+  }
 }
 
 /**

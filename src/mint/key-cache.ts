@@ -19,6 +19,7 @@ import {
   withRetry,
 } from '../google/upstream.ts';
 import type {ServiceAccount} from '../policy/types.ts';
+import {asciiLower} from '../text.ts';
 
 /** How long a re-read of a key may take before the key in hand is used instead. */
 const STALE_REREAD_BUDGET_MS = 1_000;
@@ -135,7 +136,7 @@ function parseKey(bytes: Buffer, sa: ServiceAccount): ServiceAccountKey {
       ),
     );
   }
-  if (parsed.data.client_email.toLowerCase() !== sa.email) {
+  if (asciiLower(parsed.data.client_email) !== sa.email) {
     throw refused(
       new UpstreamError(
         `secret ${sa.keySecret} holds a key for another account (fingerprint ${fingerprint(parsed.data.client_email)})`,

@@ -7,6 +7,7 @@
  * the policy. Nothing here is trusted; it only decides which keys to verify with.
  */
 
+import {asciiLower} from '../text.ts';
 import {JwtRejected} from './errors.ts';
 
 /** Longest JWT accepted, in characters (real OIDC tokens are 1 to 4 KB). */
@@ -68,7 +69,7 @@ function checkHeader(header: Record<string, unknown>): void {
   if (typeof alg !== 'string' || alg === '') {
     throw new JwtRejected('malformed', 'the JWT header has no alg');
   }
-  if (alg.toLowerCase() === 'none') {
+  if (asciiLower(alg) === 'none') {
     throw new JwtRejected('alg_none', 'unsigned JWTs (alg none) are refused');
   }
   if (header.crit !== undefined) {

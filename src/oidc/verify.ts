@@ -10,6 +10,19 @@ import {errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey} from 'jose';
 import type {Clock} from '../clock.ts';
 import {JwtRejected, KeysUnavailable} from './errors.ts';
 
+/**
+ * Refusals that come before a JWT's signature is verified and would tell whoever sent
+ * it something of the trust: whether its issuer is trusted, which algorithms or keys
+ * are. A caller type answers all of them alike (the audit record keeps the reason).
+ */
+export const BEFORE_SIGNATURE: ReadonlySet<string> = new Set([
+  'untrusted_issuer',
+  'alg_not_allowed',
+  'alg_not_supported',
+  'unknown_kid',
+  'bad_signature',
+]);
+
 /** Clock skew tolerated on exp, nbf and iat, seconds. */
 export const LEEWAY_SECONDS = 30;
 

@@ -10,7 +10,7 @@ import {parseGrantLifetime} from './duration.ts';
 import {parseExpiry} from './expiry.ts';
 import {compileSourceRange} from './cidr.ts';
 import {normalizeScope} from './scope.ts';
-import {printable} from '../text.ts';
+import {asciiLower, printable} from '../text.ts';
 import {parseHttpsUrl} from './url.ts';
 import {MAX_CONDITION_CHARS} from './pattern.ts';
 import {SECRET_VERSION_PATTERN} from '../google/secret-version.ts';
@@ -76,7 +76,8 @@ const lifetime = z
   .transform(parsedBy(parseGrantLifetime));
 
 export const serviceAccountSchema = z.strictObject({
-  email: z.string().toLowerCase().regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
+  // ASCII lowering only: Unicode folding would let a look-alike name an account.
+  email: z.string().overwrite(asciiLower).regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
     error:
       'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
   }),

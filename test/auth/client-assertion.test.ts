@@ -309,6 +309,47 @@ void describe('private_key_jwt: refused (401 invalid_client)', () => {
     assert.deepEqual(unknown.body, badSig.body);
   });
 
+  void test("a partner whose jwks_uri is down gets a bad assertion's answer; the operator gets the cause", async () => {
+    // A fresh service, so no key of the partner is cached yet.
+    const fresh = await startOidcStack({
+      clock,
+      fetch: dnsFetch,
+      policy: policyText,
+      env: {TVM_ISSUER: TVM},
+    });
+    remote.mode = 'down';
+    try {
+      const key = remote.keys[0]!;
+      const jwt = await new SignJWT(
+        claims({iss: 'remote-partner', sub: 'remote-partner'}),
+      )
+        .setProtectedHeader({alg: 'RS256', kid: key.kid})
+        .sign(key.privateKey);
+      assertions.push(jwt);
+      const down = await token(jwt, {}, fresh);
+      const downAudit = lastAudit(fresh);
+      const unknown = await token(
+        await sign(claims({iss: 'nobody', sub: 'nobody'})),
+        {},
+        fresh,
+      );
+      assert.equal(down.status, 401);
+      assert.equal(unknown.status, 401);
+      assert.deepEqual(down.body, unknown.body);
+      assert.deepEqual(down.body, {
+        error: 'invalid_client',
+        error_description: 'client authentication failed',
+      });
+      assert.equal(down.headers.get('retry-after'), null);
+      assert.equal(downAudit.reason, 'ERR_INVALID_CLIENT');
+      assert.match(downAudit.detail as string, /^assertion keys_unavailable: /);
+    } finally {
+      remote.mode = 'ok';
+      await fresh.close();
+      process.env.GCE_METADATA_HOST = s.emulator.metadataHost;
+    }
+  });
+
   void test('without TVM_ISSUER, assertions fail closed', async () => {
     // A second stack; the metadata host is process-wide, so it is put back after.
     const noIssuer = await startOidcStack({

@@ -37,6 +37,33 @@ void describe('readClientCredentials: accepted', () => {
       want: {method: 'body', clientId: 'c', secret: 's'},
     },
     {
+      name: 'a key read from a file written by echo: the newline is dropped',
+      authorization: undefined,
+      params: {client_id: 'c', client_secret: 'tvm_key\n'},
+      want: {method: 'body', clientId: 'c', secret: 'tvm_key'},
+    },
+    {
+      name: 'Basic with CRLF and spaces around the key',
+      authorization: `Basic ${b64('c: tvm_key\r\n')}`,
+      params: {},
+      want: {method: 'basic', clientId: 'c', secret: 'tvm_key'},
+    },
+    {
+      name: 'whitespace inside a key is kept (and then fails)',
+      authorization: undefined,
+      params: {client_id: 'c', client_secret: ' tvm_ key\t'},
+      want: {method: 'body', clientId: 'c', secret: 'tvm_ key'},
+    },
+    {
+      name: 'an assertion with a trailing newline',
+      authorization: undefined,
+      params: {
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: 'a.b.c\r\n',
+      },
+      want: {method: 'assertion', clientId: undefined, assertion: 'a.b.c'},
+    },
+    {
       name: 'a client assertion, client_id optional',
       authorization: undefined,
       params: {

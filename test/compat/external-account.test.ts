@@ -250,6 +250,62 @@ void describe('external_account through google-auth-library', () => {
     assert.equal(lastAudit(s).detail, 'subject_token unknown key');
   });
 
+  // `echo "$TOKEN" > file` (Google's CI guides write token files so) ends the file in
+  // a newline, CRLF on Windows runners; the library sends the file as it is.
+  for (const [what, around] of [
+    ['a trailing newline', (t: string) => `${t}\n`],
+    ['CRLF', (t: string) => `${t}\r\n`],
+    ['spaces and a tab around', (t: string) => `  ${t}\t\n`],
+  ] as const) {
+    void test(`a token file written by echo (${what}) works, OIDC token and API key alike`, async () => {
+      const oidc = await refreshTokenFile();
+      writeFileSync(tokenFile, around(oidc));
+      const viaOidc = new IdentityPoolClient({
+        type: 'external_account',
+        audience: 'reporting',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_url: `${s.url}/token`,
+        credential_source: {file: tokenFile},
+        scopes: [READONLY],
+      });
+      const a = await viaOidc.getAccessToken();
+      assert.ok(a.token);
+      handedOut.push(a.token);
+      assert.equal(lastAudit(s).client, 'ci-exporter');
+
+      const keyFile = join(dir, 'api-key-echoed');
+      writeFileSync(keyFile, around(keys.exporter), {mode: 0o600});
+      const viaKey = new IdentityPoolClient({
+        type: 'external_account',
+        audience: 'reporting',
+        subject_token_type: 'urn:tvm:params:oauth:token-type:api-key',
+        token_url: `${s.url}/token`,
+        credential_source: {file: keyFile},
+        scopes: [READONLY],
+      });
+      const k = await viaKey.getAccessToken();
+      assert.ok(k.token);
+      handedOut.push(k.token);
+      assert.equal(lastAudit(s).client, 'exporter-with-key');
+    });
+  }
+
+  void test('whitespace inside a credential is not tolerated', async () => {
+    const keyFile = join(dir, 'api-key-split');
+    const k = keys.exporter;
+    writeFileSync(keyFile, `${k.slice(0, 20)} ${k.slice(20)}\n`, {mode: 0o600});
+    const split = new IdentityPoolClient({
+      type: 'external_account',
+      audience: 'reporting',
+      subject_token_type: 'urn:tvm:params:oauth:token-type:api-key',
+      token_url: `${s.url}/token`,
+      credential_source: {file: keyFile},
+      scopes: [READONLY],
+    });
+    await assert.rejects(split.getAccessToken(), /invalid_grant/);
+    assert.equal(lastAudit(s).detail, 'subject_token unknown key');
+  });
+
   void test('a token for another audience: the library surfaces invalid_grant', async () => {
     await refreshTokenFile('https://someone-else.example.test');
     const client = new IdentityPoolClient({

@@ -99,7 +99,8 @@ async function post(
       'content-type': 'application/json',
       ...(bearer ? {authorization: `Bearer ${bearer}`} : {}),
     },
-    body: JSON.stringify(body),
+    // A string is sent as it is: JSON that JSON.stringify could not produce.
+    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return {
     status: res.status,
@@ -205,6 +206,20 @@ void describe('the generateAccessToken wire shape', () => {
       message: /delegates are not supported/,
     },
     {
+      name: 'a repeated field (JSON.parse would keep the last one)',
+      body: `{"scope":["${READONLY}"],"scope":["https://www.googleapis.com/auth/cloud-platform"]}`,
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      message: /^field scope is repeated$/,
+    },
+    {
+      name: 'a repeated field spelled with an escape',
+      body: `{"scope":["${READONLY}"],"sc\\u006fpe":["${READONLY}"]}`,
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      message: /^field scope is repeated$/,
+    },
+    {
       name: 'no scope',
       body: {lifetime: '300s'},
       status: 400,
@@ -283,6 +298,16 @@ void describe('the generateAccessToken wire shape', () => {
       assert.match(error.message, c.message);
       assert.equal(r.body.accessToken, undefined);
       assert.equal(lastAudit(s).decision, 'deny');
+    });
+  }
+
+  for (const delegates of [null, []]) {
+    void test(`"delegates": ${JSON.stringify(delegates)} means none, as Google reads it (Python google-auth sends null)`, async () => {
+      const r = await post(PATH, {scope: [READONLY], delegates});
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(typeof r.body.accessToken, 'string');
+      handedOut.push(r.body.accessToken as string);
+      assert.equal(lastAudit(s).decision, 'allow');
     });
   }
 

@@ -14,6 +14,13 @@ const data = basePolicy();
 data.service_accounts.unused = {
   email: 'unused@my-proj.iam.gserviceaccount.com',
 };
+data.service_accounts.backup = {
+  email: 'backup-job@my-proj.iam.gserviceaccount.com',
+};
+data.clients['nightly-export']!.allow.push({
+  service_account: 'backup',
+  scopes: ['bigquery.readonly'],
+});
 data.clients['nightly-export']!.allow.push({
   service_account: 'legacy-etl',
   scopes: ['cloud-platform'],
@@ -59,6 +66,15 @@ void describe('authorize: allowed', () => {
         email: 'reporting@my-proj.iam.gserviceaccount.com',
         scopes: [BQ],
         lifetimeSeconds: 60,
+      },
+    },
+    {
+      name: 'an email in ASCII capitals names the account, as Google compares them',
+      input: ask({audience: 'BACKUP-JOB@MY-PROJ.IAM.GSERVICEACCOUNT.COM'}),
+      want: {
+        email: 'backup-job@my-proj.iam.gserviceaccount.com',
+        scopes: [BQ],
+        lifetimeSeconds: 3600,
       },
     },
     {
@@ -108,12 +124,25 @@ void describe('authorize: refused', () => {
       message: 'this client is not granted the requested service account',
       detail: 'no grant for unused',
     },
-    {
-      name: 'KELVIN SIGN is not K: no Unicode folding of aliases',
-      input: ask({audience: 'reporting'.replace('r', '\u212a')}),
-      code: 'ERR_INVALID_TARGET',
+    ...[
+      [
+        'U+212A KELVIN SIGN for k',
+        'bac\u212aup-job@my-proj.iam.gserviceaccount.com',
+      ],
+      ['U+212A KELVIN SIGN in the alias', 'bac\u212aup'],
+      ['dotless i for i', 'backup-job@my-proj.\u0131am.gserviceaccount.com'],
+      [
+        'dotted capital I for i',
+        'backup-job@my-proj.\u0130am.gserviceaccount.com',
+      ],
+      ['a fullwidth letter', 'backup-job@my-proj.iam.gserviceaccount.co\uff4d'],
+    ].map(([what, audience]) => ({
+      name: `${what}: no Unicode folding, the account is not named`,
+      input: ask({audience: audience!}),
+      code: 'ERR_INVALID_TARGET' as const,
       message: 'this client is not granted the requested service account',
-    },
+      detail: 'audience names no service account in the policy',
+    })),
     {
       name: 'a scope beyond the grant',
       input: ask({scope: 'bigquery.readonly cloud-platform'}),

@@ -278,6 +278,10 @@ interface Case {
   detail?: RegExp;
 }
 
+/** What a caller learns of any token refused before its signature is verified. */
+const UNVERIFIED =
+  /^the subject token could not be verified: it must come from a trusted issuer and be signed with one of that issuer's keys; the audit record of this request \(X-Request-Id\) says which check failed$/;
+
 const forged: Case[] = [
   ...['none', 'None', 'NONE', 'nOnE'].map(alg => ({
     name: `alg ${alg}`,
@@ -293,13 +297,14 @@ const forged: Case[] = [
         {iss: a.origin, ...claims()},
         form,
       ),
-    describe: /alg is not allowed/,
-    detail: /^subject_token alg_not_allowed/,
+    describe: UNVERIFIED,
+    detail: /^subject_token alg_not_allowed: the JWT alg is not allowed/,
   })),
   {
     name: 'ES256 by a key the issuer publishes, but only RS256 allowed for it',
     token: () => a.sign(claims(), {key: a.keys.find(k => k.alg === 'ES256')}),
-    describe: /alg is not allowed/,
+    describe: UNVERIFIED,
+    detail: /^subject_token alg_not_allowed: the JWT alg is not allowed/,
   },
   {
     name: 'empty signature',
@@ -312,7 +317,8 @@ const forged: Case[] = [
       const t = await a.sign(claims());
       return t.slice(0, t.length - 20);
     },
-    describe: /signature does not verify/,
+    describe: UNVERIFIED,
+    detail: /^subject_token bad_signature: the JWT signature does not verify/,
   },
   {
     name: 'all-zero signature',
@@ -321,7 +327,8 @@ const forged: Case[] = [
         await a.sign(claims()),
         Buffer.alloc(256).toString('base64url'),
       ),
-    describe: /signature does not verify/,
+    describe: UNVERIFIED,
+    detail: /^subject_token bad_signature: the JWT signature does not verify/,
   },
   {
     name: 'ES256 with r = s = 0',
@@ -332,7 +339,8 @@ const forged: Case[] = [
         }),
         Buffer.alloc(64).toString('base64url'),
       ),
-    describe: /signature does not verify/,
+    describe: UNVERIFIED,
+    detail: /^subject_token bad_signature: the JWT signature does not verify/,
   },
   ...[
     ['a path', '../../../../etc/passwd'],
@@ -341,8 +349,8 @@ const forged: Case[] = [
   ].map(([what, kid]) => ({
     name: `kid holding ${what}`,
     token: () => a.sign(claims(), {header: {kid}}),
-    describe: /no key of the issuer matches/,
-    detail: /^subject_token unknown_kid/,
+    describe: UNVERIFIED,
+    detail: /^subject_token unknown_kid: no key of the issuer matches/,
   })),
   {
     name: 'kid with CR/LF',
@@ -371,7 +379,8 @@ const forged: Case[] = [
         })
         .sign(k.privateKey);
     },
-    describe: /signature does not verify/,
+    describe: UNVERIFIED,
+    detail: /^subject_token bad_signature: the JWT signature does not verify/,
   },
   {
     name: 'crit header',
@@ -493,7 +502,8 @@ const forged: Case[] = [
   {
     name: "iss = A, signed by B's key",
     token: () => b.sign({...claims(), iss: a.origin}),
-    describe: /no key of the issuer matches/,
+    describe: UNVERIFIED,
+    detail: /^subject_token unknown_kid: no key of the issuer matches/,
   },
   {
     name: "iss = B with B's kid, signed by A's key",
@@ -502,7 +512,8 @@ const forged: Case[] = [
         alg: 'RS256',
         kid: b.keys[0]!.kid,
       }),
-    describe: /signature does not verify/,
+    describe: UNVERIFIED,
+    detail: /^subject_token bad_signature: the JWT signature does not verify/,
   },
   ...[
     ['a trailing slash', 'https://issuer-a.test/'],
@@ -517,8 +528,9 @@ const forged: Case[] = [
   ].map(([what, iss]) => ({
     name: `iss with ${what}`,
     token: () => a.sign({...claims(), iss}),
-    describe: /issuer .* is not trusted/,
-    detail: /^subject_token untrusted_issuer/,
+    describe: UNVERIFIED,
+    detail:
+      /^subject_token untrusted_issuer: the subject token's issuer .* is not trusted/,
   })),
   {
     name: 'an OAuth access token JWT (typ at+jwt)',
@@ -619,6 +631,46 @@ void describe('token exchange: refused subject tokens (400 invalid_grant)', () =
       if (c.detail) assert.match(audit.detail as string, c.detail);
     });
   }
+
+  void test('before the signature: an untrusted issuer, a wrong key, a wrong alg answer alike', async () => {
+    const answers = [
+      await exchange(await a.sign({...claims(), iss: 'https://nobody.test'})),
+      await exchange(await b.sign({...claims(), iss: a.origin})),
+      await exchange(
+        await a.sign(claims(), {key: a.keys.find(k => k.alg === 'ES256')}),
+      ),
+      await exchange(
+        withSignature(
+          await a.sign(claims()),
+          Buffer.alloc(256).toString('base64url'),
+        ),
+      ),
+    ];
+    const shape = (r: (typeof answers)[number]) => {
+      const headers: string[] = [];
+      r.headers.forEach((value, name) => {
+        // Per-request values: the request id, the date, the remaining budget.
+        if (name === 'x-request-id' || name === 'date') return;
+        headers.push(`${name}: ${name.startsWith('ratelimit') ? '' : value}`);
+      });
+      return {status: r.status, body: r.body, headers: headers.sort()};
+    };
+    for (const r of answers.slice(1)) {
+      assert.deepEqual(shape(r), shape(answers[0]!));
+    }
+    assert.match(answers[0]!.body.error_description as string, UNVERIFIED);
+    // The answer names no issuer, algorithm or key id.
+    const said = JSON.stringify(answers.map(r => r.body));
+    for (const secretOfTrust of [
+      a.origin,
+      b.origin,
+      'RS256',
+      'ES256',
+      a.keys[0]!.kid,
+    ]) {
+      assert.ok(!said.includes(secretOfTrust), secretOfTrust);
+    }
+  });
 
   void test('our own output fed back: a tvm-vended access token', async () => {
     const ok = await exchange(await a.sign(claims()));

@@ -121,7 +121,11 @@ void describe('issuer keys', () => {
     const r = await exchange(rot, old);
     assert.equal(r.status, 400);
     assert.equal(r.body.error, 'invalid_grant');
-    assert.match(r.body.error_description as string, /no key of the issuer/);
+    assert.match(r.body.error_description as string, /could not be verified/);
+    assert.match(
+      lastAudit(s).detail as string,
+      /unknown_kid: no key of the issuer/,
+    );
     assert.equal((await exchange(rot, fresh.kid)).status, 200);
   });
 
