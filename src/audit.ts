@@ -40,6 +40,9 @@ export interface AuditRecord {
   readonly subject: string | undefined;
   readonly authMethod: string | undefined;
   readonly grantType: string | undefined;
+  /** The account the request names (alias or email, encoded), before any decision. */
+  readonly requestedAccount: string | undefined;
+  /** The account decided on. */
   readonly serviceAccount: string | undefined;
   readonly scopes: readonly string[] | undefined;
   readonly lifetimeSeconds: number | undefined;
@@ -68,9 +71,10 @@ export interface AuditTrail {
   allow(audit: Audit): void;
   /**
    * Writes `audit` as refused with `e`, answered with `status`; a 5xx also gets the
-   * operator's log line.
+   * operator's log line. `quiet`: a request no route of tvm takes (a scanner's
+   * probe), logged at a lower severity so probes do not drown the decisions.
    */
-  deny(audit: Audit, status: number, e: unknown): void;
+  deny(audit: Audit, status: number, e: unknown, quiet?: boolean): void;
   /** The operator's log line for a 5xx that no audit record carries. */
   unexpected(e: unknown): void;
 }
@@ -91,13 +95,13 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
     const project = deps.projectId?.();
     return project ? `projects/${project}/traces/${m[1]}` : m[1];
   };
-  const finish = (audit: Audit, status: number) => {
+  const finish = (audit: Audit, status: number, quiet = false) => {
     audit.http = {
       ...audit.http,
       status,
       latencyMs: monotonic.now() - audit.startedAt,
     };
-    writeAudit(logger, audit);
+    writeAudit(logger, audit, quiet);
   };
   /** The operator's log line for a 5xx. */
   const unexpected = (e: unknown) => {
@@ -128,6 +132,7 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
         subject: undefined,
         authMethod: undefined,
         grantType: undefined,
+        requestedAccount: undefined,
         serviceAccount: undefined,
         scopes: undefined,
         lifetimeSeconds: undefined,
@@ -149,11 +154,11 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
       audit.reason = 'granted';
       finish(audit, 200);
     },
-    deny(audit, status, e) {
+    deny(audit, status, e, quiet) {
       audit.decision = 'deny';
       audit.reason = e instanceof TvmError ? e.code : 'ERR_INTERNAL';
       audit.detail = e instanceof TvmError ? e.detail : undefined;
-      finish(audit, status);
+      finish(audit, status, quiet);
       if (status >= 500) unexpected(e);
     },
     unexpected,
@@ -161,11 +166,11 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
 }
 
 /** Writes one audit record. */
-function writeAudit(logger: Logger, r: AuditRecord): void {
+function writeAudit(logger: Logger, r: AuditRecord, quiet: boolean): void {
   const line = {
     httpRequest: {
       requestMethod: r.http.method,
-      requestUrl: r.http.path,
+      requestUrl: callerString(r.http.path),
       status: r.http.status,
       remoteIp: r.http.remoteIp,
       userAgent: callerString(r.http.userAgent),
@@ -183,6 +188,7 @@ function writeAudit(logger: Logger, r: AuditRecord): void {
       subject: r.subject,
       authMethod: r.authMethod,
       grantType: r.grantType,
+      requestedAccount: r.requestedAccount,
       serviceAccount: r.serviceAccount,
       scopes: r.scopes,
       lifetimeSeconds: r.lifetimeSeconds,
@@ -193,6 +199,6 @@ function writeAudit(logger: Logger, r: AuditRecord): void {
   };
   const message =
     r.decision === 'allow' ? 'token granted' : `token denied: ${r.reason}`;
-  if (r.decision === 'allow') logger.info(line, message);
+  if (r.decision === 'allow' || quiet) logger.info(line, message);
   else logger.warn(line, message);
 }

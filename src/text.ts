@@ -6,6 +6,19 @@
  * existing output depends on.
  */
 
+/**
+ * Whatever has the shape of a credential: a tvm API key, a Google access token, a JWT
+ * (or any three long base64url segments), a PEM private key. Generous on purpose: a
+ * log line that says `[redacted]` for a harmless value costs nothing.
+ */
+const CREDENTIAL =
+  /tvm_[A-Za-z0-9_-]{16,}|ya29\.[A-Za-z0-9_.-]+|eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+|[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]*|-----BEGIN[A-Z ]*PRIVATE KEY-----/g;
+
+/** `s` with every credential-shaped part replaced by `[redacted]`. */
+export function redactCredentials(s: string): string {
+  return s.replace(CREDENTIAL, '[redacted]');
+}
+
 /** `s` with JSON string escapes applied, without the surrounding quotes. */
 function escaped(s: string): string {
   return JSON.stringify(s).slice(1, -1);
@@ -23,23 +36,27 @@ export function printable(s: string): string {
 
 /**
  * A caller-supplied value (a claim, an audience, a client id) inside a refusal
- * message: a string as it is, anything else as its JSON; cut to 120 characters (and
- * `…`), then quoted and escaped as a JSON string.
+ * message or an audit detail: a string as it is, anything else as its JSON;
+ * credentials redacted; cut to 120 characters (and `…`), then quoted and escaped as
+ * a JSON string.
  */
 export function shown(v: unknown): string {
-  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  const s = redactCredentials(
+    typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)),
+  );
   const clipped = s.length > 120 ? `${s.slice(0, 120)}…` : s;
   return JSON.stringify(clipped);
 }
 
 /**
  * A caller-supplied string for a structured log field (the audit record's client,
- * issuer, subject, user agent): cut to 128 characters (and `…`), then escaped, not
- * quoted; undefined stays undefined.
+ * issuer, subject, user agent, path): credentials redacted, cut to 128 characters
+ * (and `…`), then escaped, not quoted; undefined stays undefined.
  */
 export function callerString(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
-  return escaped(s.length > 128 ? `${s.slice(0, 128)}…` : s);
+  const r = redactCredentials(s);
+  return escaped(r.length > 128 ? `${r.slice(0, 128)}…` : r);
 }
 
 /**

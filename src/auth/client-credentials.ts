@@ -123,6 +123,26 @@ function parseBasic(header: string): ClientCredentials & {method: 'basic'} {
   }
 }
 
+/**
+ * The client id an HTTP Basic header claims, for the audit of a request refused
+ * before its credentials are read (a 413, a 429); undefined when there is none or it
+ * cannot be read. Never a proof of anything.
+ */
+export function basicClientId(
+  authorization: string | undefined,
+): string | undefined {
+  const m = /^Basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(authorization ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 1) return undefined;
+  try {
+    return formDecode(decoded.slice(0, colon));
+  } catch {
+    return undefined;
+  }
+}
+
 function formDecode(s: string): string {
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }

@@ -12,10 +12,19 @@ import {TvmError} from '../errors.ts';
 import type {VendDeps} from '../grants/vend.ts';
 import type {PolicySource} from '../policy-source.ts';
 import {sendGoogleError, sendOAuthError} from './errors.ts';
-import {GENERATE_ACCESS_TOKEN_PATH, createIamEndpoint} from './iam-endpoint.ts';
+import {generateAccessToken as generateAccessTokenGrant} from '../grants/generate-access-token.ts';
+import {callerString} from '../text.ts';
+import {
+  GENERATE_ACCESS_TOKEN_PATH,
+  accountOf,
+  createIamEndpoint,
+} from './iam-endpoint.ts';
 import type {RateLimiters} from './rate-limit.ts';
 import {beginAudit, sentBasic} from './request.ts';
 import {createTokenEndpoint} from './token-endpoint.ts';
+
+/** The token routes, whose refusals are decisions (and take their route's shape). */
+type TokenRoute = 'token' | 'iam';
 
 export interface AppDeps extends VendDeps {
   readonly policies: PolicySource;
@@ -50,17 +59,22 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
-  // Token routes: POST only, the per-IP limit before anything else is read.
-  const postOnly = (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST') {
-      methodNotAllowed(res, next, ['POST']);
-      return;
-    }
-    limiters.perIp(req, res, next);
-  };
-  app.all('/token', postOnly);
+  // Token routes: POST only, the per-IP limit before anything else is read. Express
+  // matches them in any case and with a trailing slash (`/TOKEN`, `/token/`): the
+  // route, not the path as written, says which shape a refusal takes.
+  const postOnly =
+    (route: TokenRoute) =>
+    (req: Request, res: Response, next: NextFunction) => {
+      res.locals.route = route;
+      if (req.method !== 'POST') {
+        methodNotAllowed(res, next, ['POST']);
+        return;
+      }
+      limiters.perIp(req, res, next);
+    };
+  app.all('/token', postOnly('token'));
   app.post('/token', (req, res) => void handleToken(req, res));
-  app.all(GENERATE_ACCESS_TOKEN_PATH, postOnly);
+  app.all(GENERATE_ACCESS_TOKEN_PATH, postOnly('iam'));
   app.post(
     GENERATE_ACCESS_TOKEN_PATH,
     (req, res) => void handleGenerateAccessToken(req, res),
@@ -88,21 +102,25 @@ export function createApp(deps: AppDeps): express.Express {
     next(new TvmError('ERR_NOT_FOUND', 'no such route'));
   });
 
-  // Refusals before a handler ran (405, the per-IP limit, 404), in the route's shape;
-  // those on token routes are audited too.
+  // Refusals before a handler ran (405, the per-IP limit, 404), in the route's shape,
+  // each audited: those on tvm's routes as decisions, the rest (a scanner's probes of
+  // paths tvm does not serve) at a lower severity.
   app.use(
     // Express recognises an error handler by its four parameters.
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
     (err: unknown, req: Request, res: Response, _next: NextFunction) => {
       if (res.headersSent) return;
-      const google = GENERATE_ACCESS_TOKEN_PATH.test(req.path);
-      const audited = req.path === '/token' || google;
-      const audit = audited ? beginAudit(trail, req, res) : undefined;
-      const status = google
-        ? sendGoogleError(res, err)
-        : sendOAuthError(res, err, sentBasic(req));
-      if (audit) trail.deny(audit, status, err);
-      else if (status >= 500) trail.unexpected(err);
+      const route = res.locals.route as TokenRoute | undefined;
+      const audit = beginAudit(trail, req, res);
+      let status: number;
+      if (route === 'iam') {
+        audit.grantType = generateAccessTokenGrant.name;
+        audit.requestedAccount = callerString(accountOf(req.path));
+        status = sendGoogleError(res, err);
+      } else {
+        status = sendOAuthError(res, err, sentBasic(req));
+      }
+      trail.deny(audit, status, err, route === undefined);
     },
   );
 

@@ -14,6 +14,7 @@ import {
 } from '../grants/generate-access-token.ts';
 import {vend} from '../grants/vend.ts';
 import {policyInForce} from '../policy-source.ts';
+import {callerString} from '../text.ts';
 import {sendGoogleError} from './errors.ts';
 import {beginAudit, readRawBody, refuseRepeatedMembers} from './request.ts';
 import type {RouteDeps} from './token-endpoint.ts';
@@ -33,6 +34,7 @@ export function createIamEndpoint(deps: RouteDeps) {
     audit.grantType = generateAccessToken.name;
     try {
       const account = accountOf(req.path);
+      audit.requestedAccount = callerString(account);
       const policy = await policyInForce(deps.policies);
       const caller = await deps.authenticate(
         policy,
@@ -61,8 +63,8 @@ export function createIamEndpoint(deps: RouteDeps) {
 }
 
 /** The service account the path names; a malformed escape names none (403 later). */
-function accountOf(path: string): string {
-  const segment = GENERATE_ACCESS_TOKEN_PATH.exec(path)![1]!;
+export function accountOf(path: string): string {
+  const segment = GENERATE_ACCESS_TOKEN_PATH.exec(path)?.[1] ?? '';
   try {
     return decodeURIComponent(segment);
   } catch {

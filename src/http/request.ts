@@ -6,8 +6,9 @@
  */
 import type {Request, Response} from 'express';
 import type {Audit, AuditTrail, RequestFacts} from '../audit.ts';
+import {basicClientId} from '../auth/client-credentials.ts';
 import {TvmError} from '../errors.ts';
-import {safeName} from '../text.ts';
+import {callerString, safeName} from '../text.ts';
 
 /**
  * Begins the audit record of `req` and names it in `X-Request-Id`, so a caller can
@@ -20,6 +21,8 @@ export function beginAudit(
 ): Audit {
   const audit = trail.begin(requestFacts(req, res));
   res.setHeader('X-Request-Id', audit.requestId);
+  // Who the request claims to be, until authentication says more.
+  audit.client = callerString(basicClientId(req.headers.authorization));
   return audit;
 }
 

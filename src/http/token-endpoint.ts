@@ -36,6 +36,7 @@ export function createTokenEndpoint(deps: RouteDeps) {
       const params = await readTokenParams(req);
       const grantType = params.get('grant_type');
       audit.grantType = callerString(grantType);
+      audit.requestedAccount = callerString(params.get('audience'));
       const grant = tokenGrant(grantType);
       const policy = await policyInForce(deps.policies);
       const request = {params, authorization: req.headers.authorization};

@@ -18,7 +18,7 @@ import {
 import type {Clock} from '../../src/clock.ts';
 import type {FetchLike} from '../../src/oidc/fetch.ts';
 import type {ServiceOptions} from '../../src/service.ts';
-import {startStack, type Stack} from './stack.ts';
+import {rememberSecret, startStack, type Stack} from './stack.ts';
 
 /** A clock the test moves, on a whole second (JWT times are seconds). */
 export function testClock(): Clock & {set(ms: number): void; t: number} {
@@ -88,7 +88,7 @@ export async function startIssuer(origin: string): Promise<TestIssuer> {
     },
     async sign(claims, options = {}) {
       const key = options.key ?? keys[0]!;
-      return new SignJWT({iss: origin, ...claims})
+      const jwt = await new SignJWT({iss: origin, ...claims})
         .setProtectedHeader({
           alg: key.alg,
           kid: key.kid,
@@ -96,6 +96,8 @@ export async function startIssuer(origin: string): Promise<TestIssuer> {
           ...options.header,
         })
         .sign(key.privateKey);
+      rememberSecret(jwt);
+      return jwt;
     },
     jwks: () => ({keys: keys.map(k => k.publicJwk)}),
     async close() {

@@ -3,6 +3,7 @@
  * server (the one Cloud Functions runs), on loopback, with logs captured so tests can
  * assert on audit lines and scan for secrets.
  */
+import {after} from 'node:test';
 import {Writable} from 'node:stream';
 import {mkdtempSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -38,6 +39,23 @@ guardParserErrorLogs();
 
 /** Every log line written during the whole test process, for the secret scan. */
 export const allLogs: string[] = [];
+
+/**
+ * Every secret the tests of this process made, sent or received: API keys, tokens
+ * handed out, subject tokens, assertions. The scan after all tests checks that none
+ * of them reached a log line, whatever the test file remembered to check itself.
+ */
+const secretsSeen = new Set<string>();
+
+/** Adds `value` to the secrets no log line may ever contain. */
+export function rememberSecret(value: string | undefined): void {
+  if (value && value.length >= 16) secretsSeen.add(value.trim());
+}
+
+// The suite-wide scan: once every test of this process is over.
+after(() => {
+  if (allLogs.length > 0) assertNoSecretsLogged([...secretsSeen]);
+});
 
 export interface Stack {
   readonly emulator: Emulator;
@@ -150,8 +168,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 }
 
-/** A fresh API key. */
-export const newKey = generateApiKey;
+/** A fresh API key, remembered for the secret scan. */
+export function newKey(): string {
+  const key = generateApiKey();
+  rememberSecret(key);
+  return key;
+}
+
+/** Form parameters that carry secrets. */
+const SECRET_PARAMS = ['client_secret', 'client_assertion', 'subject_token'];
 
 /** POSTs a form to `url` and returns status, headers and parsed JSON body. */
 export async function postForm(
@@ -159,16 +184,20 @@ export async function postForm(
   form: Record<string, string>,
   headers: Record<string, string> = {},
 ): Promise<{status: number; headers: Headers; body: Record<string, unknown>}> {
+  for (const name of SECRET_PARAMS) rememberSecret(form[name]);
   const res = await fetch(url, {
     method: 'POST',
     headers: {'content-type': 'application/x-www-form-urlencoded', ...headers},
     body: new URLSearchParams(form).toString(),
   });
   const text = await res.text();
+  const answer = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  if (typeof answer.access_token === 'string')
+    rememberSecret(answer.access_token);
   return {
     status: res.status,
     headers: res.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    body: answer,
   };
 }
 
