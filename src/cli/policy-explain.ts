@@ -30,7 +30,7 @@ import {
 
 export const policyExplain: Command = {
   name: 'policy explain',
-  args: '--policy FILE (--token JWT | --token-file PATH | --client ID) --audience SA [--scope S] [--lifetime N]',
+  args: '--policy FILE (--token JWT | --token-file PATH | --client ID) --audience SA [--scope S]... [--lifetime N]',
   summary: 'show the decision for a caller and why, offline',
   run: runPolicyExplain,
 };
@@ -44,7 +44,8 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       'token-file': {type: 'string'},
       client: {type: 'string'},
       audience: {type: 'string'},
-      scope: {type: 'string'},
+      // Repeatable, and each may list several (space-separated), as `scope` does.
+      scope: {type: 'string', multiple: true},
       lifetime: {type: 'string'},
     },
     strict: true,
@@ -106,7 +107,7 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
   try {
     const d = authorize(policy, client, {
       audience: values.audience,
-      scope: values.scope,
+      scope: values.scope?.join(' '),
       lifetimeSeconds:
         values.lifetime === undefined ? undefined : Number(values.lifetime),
     });

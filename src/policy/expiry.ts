@@ -16,6 +16,7 @@ export function parseExpiry(input: string): Parsed<number> {
   const d = DATE.exec(input);
   if (d) {
     const [y, mo, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+    if (y < MIN_YEAR) return fail(beforeMinYear(input));
     if (!validDate(y, mo, day))
       return fail(`"${input}" is not a calendar date`);
     return ok(Date.UTC(y, mo - 1, day));
@@ -25,6 +26,7 @@ export function parseExpiry(input: string): Parsed<number> {
     const [y, mo, day, h, mi, s] = [1, 2, 3, 4, 5, 6].map(i => Number(t[i]));
     const offH = Number(t[10] ?? 0);
     const offM = Number(t[11] ?? 0);
+    if (y! < MIN_YEAR) return fail(beforeMinYear(input));
     if (
       !validDate(y!, mo!, day!) ||
       h! > 23 ||
@@ -45,9 +47,18 @@ export function parseExpiry(input: string): Parsed<number> {
   );
 }
 
+/**
+ * Years before this are refused: surely typos (a key cannot expire before tvm
+ * existed), and Date.UTC would read 0–99 as 1900–1999.
+ */
+const MIN_YEAR = 2000;
+
+function beforeMinYear(input: string): string {
+  return `"${input}" is before the year ${MIN_YEAR}: surely a typo`;
+}
+
 function validDate(y: number, mo: number, d: number): boolean {
-  // Years before 2000 are surely typos, and Date.UTC would read 0–99 as 1900–1999.
-  if (y < 2000 || mo < 1 || mo > 12 || d < 1) return false;
+  if (mo < 1 || mo > 12 || d < 1) return false;
   const last = new Date(Date.UTC(y, mo, 0)).getUTCDate();
   return d <= last;
 }

@@ -143,6 +143,35 @@ void describe('tvm policy explain', () => {
     );
   });
 
+  void test('repeated --scope: every one is checked, not only the last', async () => {
+    const r = await explain(
+      '--client',
+      'nightly',
+      '--scope',
+      'cloud-platform',
+      '--scope',
+      'bigquery.readonly',
+    );
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stdout,
+      /because: ERR_INVALID_SCOPE: scope not granted for this service account: https:\/\/www\.googleapis\.com\/auth\/cloud-platform/,
+    );
+    const ok = await explain(
+      '--client',
+      'nightly',
+      '--scope',
+      'bigquery.readonly',
+      '--scope',
+      'https://www.googleapis.com/auth/bigquery.readonly',
+    );
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(
+      ok.stdout,
+      /scopes: https:\/\/www\.googleapis\.com\/auth\/bigquery\.readonly\n/,
+    );
+  });
+
   void test('an unknown client: DENY', async () => {
     const r = await explain('--client', 'ghost');
     assert.equal(r.code, 1);

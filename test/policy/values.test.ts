@@ -279,6 +279,40 @@ void describe('key expiry', () => {
   }
 });
 
+void describe('expiry messages say what is wrong, for every bad year', () => {
+  const cases: Array<{input: string; message: string}> = [
+    {
+      input: '1999-12-31',
+      message: '"1999-12-31" is before the year 2000: surely a typo',
+    },
+    {
+      input: '0099-01-01',
+      message: '"0099-01-01" is before the year 2000: surely a typo',
+    },
+    {
+      input: '1999-12-31T00:00:00Z',
+      message: '"1999-12-31T00:00:00Z" is before the year 2000: surely a typo',
+    },
+    {input: '2026-02-30', message: '"2026-02-30" is not a calendar date'},
+    {input: '2027-13-01', message: '"2027-13-01" is not a calendar date'},
+    {
+      input: '2027-02-29T00:00:00Z',
+      message: '"2027-02-29T00:00:00Z" is not a valid RFC 3339 timestamp',
+    },
+    {
+      input: '10000-01-01',
+      message:
+        '"10000-01-01" is not a date (2027-06-30) or an RFC 3339 timestamp with offset (2027-06-30T12:00:00Z)',
+    },
+  ];
+  for (const {input, message} of cases) {
+    void test(input, () => {
+      const r = parseExpiry(input);
+      assert.equal(r.ok ? 'accepted' : r.message, message);
+    });
+  }
+});
+
 void describe('issue paths', () => {
   const cases: Array<{
     name: string;
