@@ -230,6 +230,8 @@ void describe('the function source zip under the Node.js buildpack', () => {
       !logs.includes(String(body.access_token)),
       'the token is never logged',
     );
-    process.stdout.write(`# buildpack timings (ms): ${JSON.stringify(timings)}\n`);
+    process.stdout.write(
+      `# buildpack timings (ms): ${JSON.stringify(timings)}\n`,
+    );
   });
 });

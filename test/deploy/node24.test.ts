@@ -59,10 +59,7 @@ rm -rf package
 `,
   );
   if (options.pathNode) {
-    executable(
-      join(bin, 'node'),
-      `#!/bin/sh\necho ${options.pathNode}\n`,
-    );
+    executable(join(bin, 'node'), `#!/bin/sh\necho ${options.pathNode}\n`);
   }
   return {root, bin, packs};
 }
@@ -72,7 +69,10 @@ function pathFor(bin: string): string {
   return [bin, '/usr/bin', '/bin'].join(':');
 }
 
-function whichNode(root: string, bin: string): {stdout: string; status: number | null} {
+function whichNode(
+  root: string,
+  bin: string,
+): {stdout: string; status: number | null} {
   const r = spawnSync(
     'bash',
     ['-c', 'source scripts/node24.sh && command -v node && node -v'],
@@ -120,11 +120,10 @@ void describe('scripts/node24.sh', () => {
         {length: 8},
         () =>
           new Promise<{code: number | null; out: string}>(done => {
-            const child = spawn(
-              'bash',
-              ['scripts/node24.sh', 'node', '-v'],
-              {cwd: root, env: {PATH: pathFor(bin)}},
-            );
+            const child = spawn('bash', ['scripts/node24.sh', 'node', '-v'], {
+              cwd: root,
+              env: {PATH: pathFor(bin)},
+            });
             let out = '';
             child.stdout.on('data', (d: Buffer) => (out += String(d)));
             child.on('close', code => done({code, out}));

@@ -61,6 +61,75 @@ export function loadSchemaTable(): SchemaTable {
   return JSON.parse(readFileSync(file, 'utf8')) as SchemaTable;
 }
 
+interface SchemaChange {
+  readonly kind: 'resource' | 'data';
+  readonly type: string;
+  readonly path: readonly string[];
+  readonly remove?: string;
+  readonly require?: string;
+  readonly read_only?: string;
+}
+
+/**
+ * The 7.x table: the committed 6.50.0 table with the changes the provider's 7.0.0
+ * upgrade guide lists (test/deploy/google-provider-7-changes.json) applied: types,
+ * arguments and blocks removed, arguments made required or read-only. A module that
+ * passes both tables uses only what both majors accept.
+ */
+export function loadSchemaTableV7(
+  base: SchemaTable = loadSchemaTable(),
+): SchemaTable {
+  const file = join(import.meta.dirname, 'google-provider-7-changes.json');
+  const delta = JSON.parse(readFileSync(file, 'utf8')) as {
+    provider_version: string;
+    base_version: string;
+    removed_types: {resource: string[]; data: string[]};
+    changes: SchemaChange[];
+  };
+  if (delta.base_version !== base.provider_version) {
+    throw new Error(
+      `the 7.x changes apply to ${delta.base_version}, the table is ${base.provider_version}`,
+    );
+  }
+  const table = structuredClone(base) as {
+    -readonly [K in keyof SchemaTable]: SchemaTable[K];
+  };
+  const resource = {...table.resource} as Record<string, SchemaBlock>;
+  const data = {...table.data} as Record<string, SchemaBlock>;
+  for (const t of delta.removed_types.resource) delete resource[t];
+  for (const t of delta.removed_types.data) delete data[t];
+  for (const c of delta.changes) {
+    let block = (c.kind === 'resource' ? resource : data)[c.type] as
+      | {
+          required: string[];
+          optional: string[];
+          computed?: string[];
+          blocks: Record<string, SchemaBlock>;
+        }
+      | undefined;
+    for (const p of c.path) block = block?.blocks[p] as typeof block;
+    if (!block) throw new Error(`7.x change: no ${c.type} ${c.path.join('.')}`);
+    const drop = (name: string) => {
+      block!.required = block!.required.filter(n => n !== name);
+      block!.optional = block!.optional.filter(n => n !== name);
+      delete block!.blocks[name];
+    };
+    if (c.remove) drop(c.remove);
+    if (c.require) {
+      drop(c.require);
+      block.required = [...block.required, c.require].sort();
+    }
+    if (c.read_only) {
+      drop(c.read_only);
+      block.computed = [...(block.computed ?? []), c.read_only].sort();
+    }
+  }
+  table.resource = resource;
+  table.data = data;
+  table.provider_version = delta.provider_version;
+  return table;
+}
+
 /** Parses every .tf file of `dir` (not its subdirectories, as Terraform does). */
 export async function loadConfiguration(dir: string): Promise<Configuration> {
   const names = readdirSync(dir)
@@ -369,7 +438,8 @@ async function referencesIn(file: string, value: string): Promise<string[]> {
  * attribute after them to one the provider knows. `each` only where `for_each` is set,
  * `count` only where `count` is, and a counted or for_each block is referenced through
  * an index. Variable types are not expressions and are skipped; validation conditions
- * may refer to their own variable only (Terraform before 1.9).
+ * may refer to declared variables (Terraform 1.9 and later), never to locals or
+ * resources.
  */
 export async function referenceProblems(
   conf: Configuration,
@@ -533,10 +603,12 @@ export async function referenceProblems(
         for (const s of strings(val, `variable.${v.name}.validation[${i}]`)) {
           for (const ref of await referencesIn(f.path, s.value)) {
             const segs = ref.split('.');
-            if (segs[0] !== 'var' || segs[1] !== v.name) {
+            if (segs[0] !== 'var') {
               problems.push(
-                `${f.path}: ${s.path}: ${ref}: a validation may refer to its own variable only`,
+                `${f.path}: ${s.path}: ${ref}: a validation may refer to variables only`,
               );
+            } else if (!vars.has(segs[1] ?? '')) {
+              problems.push(`${f.path}: ${s.path}: ${ref}: no such variable`);
             }
           }
         }
