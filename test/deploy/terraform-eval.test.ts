@@ -333,3 +333,31 @@ void describe(
     });
   },
 );
+
+void describe('terraform fmt', {skip}, () => {
+  void test('terraform fmt -check -recursive passes on terraform/, and fails on a misaligned file', async () => {
+    const {spawnSync} = await import('node:child_process');
+    const env = {
+      ...process.env,
+      CHECKPOINT_DISABLE: '1',
+      TF_CLI_CONFIG_FILE: '/dev/null',
+    };
+    const r = spawnSync(
+      'terraform',
+      ['fmt', '-check', '-recursive', 'terraform'],
+      {
+        cwd: ROOT,
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, `files terraform fmt would change: ${r.stdout}`);
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-fmt-'));
+    writeFileSync(join(dir, 'bad.tf'), 'locals {\n  a = 1\n  bb = 2\n}\n');
+    const bad = spawnSync('terraform', ['fmt', '-check', dir], {
+      env,
+      encoding: 'utf8',
+    });
+    assert.notEqual(bad.status, 0);
+  });
+});
