@@ -196,13 +196,17 @@ void describe(
 );
 
 void describe(
-  'terraform: the source zip is read only when it exists',
+  'terraform: the source zip and the policy are read only when they exist',
   {skip},
   () => {
-    void test('without the zip (terraform destroy) the names still evaluate', async () => {
-      const r = await evaluate(BASE, ['source_object_name']);
+    void test('without the zip and the policy file (terraform destroy) everything still evaluates', async () => {
+      const r = await evaluate(
+        {...BASE, policy_file: '/nonexistent/policy.yaml'},
+        ['source_object_name', 'policy_text'],
+      );
       assert.deepEqual(r.errors, []);
       assert.equal(r.values.source_object_name, 'tvm-vend-no-source-zip.zip');
+      assert.equal(r.values.policy_text ?? null, null);
     });
 
     void test('with the zip, the object is named by its MD5, so a new build redeploys', async () => {
@@ -217,7 +221,7 @@ void describe(
       assert.equal(r.values.source_object_name, `tvm-vend-${md5}.zip`);
     });
 
-    void test('main.tf refuses a missing zip on create and update by a precondition on the object', async () => {
+    void test('main.tf refuses a missing zip or policy on create and update by preconditions', async () => {
       const main = readFileSync(
         join(ROOT, 'terraform/modules/tvm/main.tf'),
         'utf8',
@@ -229,11 +233,18 @@ void describe(
         object.slice(0, 600),
         /condition\s+= fileexists\(var\.source_zip_path\)/,
       );
-      assert.doesNotMatch(
-        main,
-        /\bfilemd5\(|\bfile\(var\.source_zip_path/,
-        'no unguarded read of the zip',
-      );
+      assert.match(main, /condition\s+= local\.policy_text != null/);
+      for (const f of ['main.tf', 'monitoring.tf', 'outputs.tf']) {
+        const text = readFileSync(
+          join(ROOT, 'terraform/modules/tvm', f),
+          'utf8',
+        );
+        assert.doesNotMatch(
+          text,
+          /\bfile(md5)?\(/,
+          `${f}: no unguarded file read`,
+        );
+      }
     });
   },
 );

@@ -119,11 +119,16 @@ resource "google_secret_manager_secret" "policy" {
 # versions/latest never points at nothing.
 resource "google_secret_manager_secret_version" "policy" {
   secret          = local.policy_secret_id
-  secret_data     = file(var.policy_file)
+  secret_data     = local.policy_text
   deletion_policy = "ABANDON"
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = local.policy_text != null
+      error_message = "policy_file names no readable file."
+    }
   }
 }
 

@@ -16,6 +16,11 @@ locals {
   # precondition on google_storage_bucket_object.source.
   source_object_name = "${var.name}-${try(filemd5(var.source_zip_path), "no-source-zip")}.zip"
 
+  # The policy text, read only when the file exists, for the same reason; a missing
+  # file on create or update is refused by the precondition on
+  # google_secret_manager_secret_version.policy.
+  policy_text = try(file(var.policy_file), null)
+
   # Serverless VPC Access connector: at most 25 characters.
   vpc_connector_name = "${var.name}-redis"
 
