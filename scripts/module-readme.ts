@@ -55,7 +55,9 @@ function replaceSection(md: string, heading: string, table: string): string {
 
 async function rewrite(dir: string): Promise<void> {
   const files: Body[] = [];
-  for (const n of readdirSync(dir).filter(f => f.endsWith('.tf')).sort()) {
+  for (const n of readdirSync(dir)
+    .filter(f => f.endsWith('.tf'))
+    .sort()) {
     files.push((await parse(n, readFileSync(join(dir, n), 'utf8'))) as Body);
   }
   const inputs = [
@@ -78,7 +80,9 @@ async function rewrite(dir: string): Promise<void> {
   md = replaceSection(md, 'Inputs', inputs);
   md = replaceSection(md, 'Outputs', outputs);
   writeFileSync(path, md);
-  console.log(`${path}: ${inputs.split('\n').length - 2} inputs, ${outputs.split('\n').length - 2} outputs`);
+  console.log(
+    `${path}: ${inputs.split('\n').length - 2} inputs, ${outputs.split('\n').length - 2} outputs`,
+  );
 }
 
 for (const dir of process.argv.slice(2)) await rewrite(dir);
