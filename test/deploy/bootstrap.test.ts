@@ -9,7 +9,9 @@ import {join, resolve} from 'node:path';
 import {
   blocks,
   declared,
+  emptyMapValueProblems,
   leastPrivilegeProblems,
+  secretOutputProblems,
   loadConfiguration,
   loadSchemaTable,
   loadSchemaTableV7,
@@ -53,6 +55,8 @@ void describe('terraform/bootstrap: checked like the module', () => {
     assert.deepEqual(variableProblems(boot), []);
     assert.deepEqual(versionProblems(boot, table), []);
     assert.deepEqual(versionProblems(boot, tableV7), []);
+    assert.deepEqual(emptyMapValueProblems(boot), []);
+    assert.deepEqual(secretOutputProblems(boot), []);
   });
 
   void test('least privilege: project-level grants only for the roles that have no lower level', () => {

@@ -1026,3 +1026,76 @@ export function formatProblems(file: string, text: string): string[] {
   }
   return problems;
 }
+
+// ---------------------------------------------------------------------------------------
+// Values the provider would silently drop or store
+// ---------------------------------------------------------------------------------------
+
+/**
+ * No map argument holds an empty string: the Google provider drops empty map values
+ * (an environment variable set to "" never reaches the function or its build), so such
+ * an entry does nothing while looking like a setting.
+ */
+export function emptyMapValueProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  const walk = (value: HclValue | undefined, path: string): void => {
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
+    else if (isObject(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (v === '')
+          problems.push(
+            `${path}.${k}: an empty string in a map is dropped by the provider`,
+          );
+        else walk(v, `${path}.${k}`);
+      }
+    }
+  };
+  for (const d of declared(conf)) {
+    walk(d.body, `${d.file}: ${d.type}.${d.name}`);
+  }
+  return problems;
+}
+
+const SECRET_ATTRIBUTES =
+  /\.(auth_string|secret_data|private_key|server_ca_certs|access_token)\b/;
+
+/** No output hands out a secret attribute (Redis AUTH strings, secret payloads, keys). */
+export function secretOutputProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  for (const [name, body] of outputs(conf)) {
+    for (const s of strings(body.value, `output.${name}`)) {
+      const m = SECRET_ATTRIBUTES.exec(s.value);
+      if (m) problems.push(`${s.path}: exposes ${m[1]}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every Secret Manager version is kept when replaced or removed (deletion_policy
+ * ABANDON or DISABLE, never the default DELETE) and is replaced create-before-destroy,
+ * so the previous policy stays for a rollback and `latest` always resolves.
+ */
+export function versionRetentionProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  for (const d of resourcesOfType(
+    conf,
+    'google_secret_manager_secret_version',
+  )) {
+    const where = `${d.file}: ${d.type}.${d.name}`;
+    if (
+      d.body.deletion_policy !== 'ABANDON' &&
+      d.body.deletion_policy !== 'DISABLE'
+    ) {
+      problems.push(
+        `${where}: deletion_policy must be ABANDON or DISABLE, or a replaced version is destroyed`,
+      );
+    }
+    if (blocks(d.body, 'lifecycle')[0]?.create_before_destroy !== true) {
+      problems.push(
+        `${where}: needs lifecycle { create_before_destroy = true }`,
+      );
+    }
+  }
+  return problems;
+}

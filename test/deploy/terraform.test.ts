@@ -24,6 +24,9 @@ import {
   variableProblems,
   variables,
   versionProblems,
+  emptyMapValueProblems,
+  secretOutputProblems,
+  versionRetentionProblems,
   type Configuration,
   type HclBody,
   type HclValue,
@@ -91,6 +94,12 @@ void describe('terraform: every .tf parses and matches the Google provider schem
 
     void test(`${name}: least privilege holds`, () => {
       assert.deepEqual(leastPrivilegeProblems(conf), []);
+    });
+
+    void test(`${name}: no empty map values, no secret in outputs, policy versions kept`, () => {
+      assert.deepEqual(emptyMapValueProblems(conf), []);
+      assert.deepEqual(secretOutputProblems(conf), []);
+      assert.deepEqual(versionRetentionProblems(conf), []);
     });
   }
 
@@ -622,5 +631,37 @@ void describe('terraform: the 7.x table differs from 6.x where the 7.0.0 guide s
       schemaProblems(conf, tableV7).join(),
       /no resource type google_tpu_node in .* 7\.0\.0/,
     );
+  });
+});
+
+void describe('terraform: the checks of dropped values, secret outputs and version retention catch', () => {
+  void test('an empty build environment value, a Redis AUTH output, a destroyed version', async () => {
+    const conf = await parseConfiguration({
+      'main.tf': `resource "google_cloudfunctions2_function" "f" {
+  name     = "f"
+  location = "europe-west1"
+  build_config {
+    environment_variables = {
+      GOOGLE_NODE_RUN_SCRIPTS = ""
+    }
+  }
+}
+resource "google_secret_manager_secret_version" "v" {
+  secret      = "s"
+  secret_data = "x"
+}
+output "redis_auth" {
+  value = google_redis_instance.store[0].auth_string
+}`,
+    });
+    assert.match(
+      emptyMapValueProblems(conf).join(),
+      /GOOGLE_NODE_RUN_SCRIPTS: an empty string in a map/,
+    );
+    assert.match(
+      secretOutputProblems(conf).join(),
+      /output\.redis_auth: exposes auth_string/,
+    );
+    assert.equal(versionRetentionProblems(conf).length, 2);
   });
 });
