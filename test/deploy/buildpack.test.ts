@@ -140,19 +140,37 @@ void describe('the function source zip under the Node.js buildpack', () => {
     assert.deepEqual(readFileSync(again), readFileSync(zip));
   });
 
-  void test('npm ci, npm run gcp-build, npm prune, then functions-framework --target=tvm vends a token', async () => {
-    timed('npm ci', () =>
-      run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--quiet'], {
-        NODE_ENV: 'development',
-      }),
-    );
-    timed('gcp-build', () => run('npm', ['run', 'gcp-build']));
-    const main = (
-      JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as {
-        main: string;
-      }
-    ).main;
-    assert.ok(existsSync(join(app, main)), `gcp-build produced ${main}`);
+  // One test per buildpack step, each with room for a loaded machine.
+  const SLOW = {timeout: 300_000};
+
+  void test(
+    'npm ci with NODE_ENV=development, as the buildpack installs when gcp-build exists',
+    SLOW,
+    () => {
+      timed('npm ci', () =>
+        run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--quiet'], {
+          NODE_ENV: 'development',
+        }),
+      );
+      assert.ok(existsSync(join(app, 'node_modules/typescript')));
+    },
+  );
+
+  void test(
+    "npm run gcp-build makes package.json main with the runtime's Node",
+    SLOW,
+    () => {
+      timed('gcp-build', () => run('npm', ['run', 'gcp-build']));
+      const main = (
+        JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as {
+          main: string;
+        }
+      ).main;
+      assert.ok(existsSync(join(app, main)), `gcp-build produced ${main}`);
+    },
+  );
+
+  void test('npm prune leaves the production dependencies only', SLOW, () => {
     timed('npm prune', () =>
       run('npm', ['prune', '--offline', '--no-audit', '--no-fund'], {
         NODE_ENV: 'production',
@@ -162,76 +180,82 @@ void describe('the function source zip under the Node.js buildpack', () => {
       !existsSync(join(app, 'node_modules/typescript')),
       'dev dependencies are gone: the function runs on production ones only',
     );
-
-    emulator = await startEmulator();
-    const policyPath = join(work, 'policy.yaml');
-    writeFileSync(policyPath, POLICY);
-    provisionForPolicy(emulator.state, parsePolicy(POLICY));
-    const port = await freePort();
-    const started = performance.now();
-    fn = spawn(
-      join(app, 'node_modules/.bin/functions-framework'),
-      ['--target=tvm', `--port=${port}`],
-      {
-        cwd: app,
-        env: {
-          ...baseEnv,
-          NODE_ENV: 'production',
-          TVM_POLICY: policyPath,
-          TVM_LOCAL: '1',
-          GCE_METADATA_HOST: emulator.metadataHost,
-          TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
-          TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
-          TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
-        },
-      },
-    );
-    fn.stdout?.on('data', (d: Buffer) => output.push(String(d)));
-    fn.stderr?.on('data', (d: Buffer) => output.push(String(d)));
-    const base = `http://127.0.0.1:${port}`;
-    let health = 0;
-    while (performance.now() - started < 30_000 && fn.exitCode === null) {
-      health = await fetch(`${base}/healthz`)
-        .then(async r => (await r.arrayBuffer(), r.status))
-        .catch(() => 0);
-      if (health === 200) break;
-      await new Promise(r => setTimeout(r, 50));
-    }
-    assert.equal(health, 200, `the function came up: ${output.join('')}`);
-    timings['ready'] = Math.round(performance.now() - started);
-
-    const res = await fetch(`${base}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`nightly:${key}`).toString('base64')}`,
-      },
-      body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
-    });
-    const body = (await res.json()) as Record<string, unknown>;
-    assert.equal(res.status, 200, JSON.stringify(Object.keys(body)));
-    assert.equal(body.token_type, 'Bearer');
-    assert.equal(typeof body.access_token, 'string');
-    assert.ok(emulator.stats.count('iam.generateAccessToken') >= 1);
-    // A wrong key is refused by the same build: it is tvm answering, not a stub.
-    const refused = await fetch(`${base}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from('nightly:wrong').toString('base64')}`,
-      },
-      body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
-    });
-    await refused.arrayBuffer();
-    assert.equal(refused.status, 401);
-    const logs = output.join('');
-    assert.ok(!logs.includes(key), 'the API key is never logged');
-    assert.ok(
-      !logs.includes(String(body.access_token)),
-      'the token is never logged',
-    );
-    process.stdout.write(
-      `# buildpack timings (ms): ${JSON.stringify(timings)}\n`,
-    );
   });
+
+  void test(
+    'functions-framework --target=tvm serves the build, and it vends a token against the emulator',
+    SLOW,
+    async () => {
+      emulator = await startEmulator();
+      const policyPath = join(work, 'policy.yaml');
+      writeFileSync(policyPath, POLICY);
+      provisionForPolicy(emulator.state, parsePolicy(POLICY));
+      const port = await freePort();
+      const started = performance.now();
+      fn = spawn(
+        join(app, 'node_modules/.bin/functions-framework'),
+        ['--target=tvm', `--port=${port}`],
+        {
+          cwd: app,
+          env: {
+            ...baseEnv,
+            NODE_ENV: 'production',
+            TVM_POLICY: policyPath,
+            TVM_LOCAL: '1',
+            GCE_METADATA_HOST: emulator.metadataHost,
+            TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
+            TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
+            TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+          },
+        },
+      );
+      fn.stdout?.on('data', (d: Buffer) => output.push(String(d)));
+      fn.stderr?.on('data', (d: Buffer) => output.push(String(d)));
+      const base = `http://127.0.0.1:${port}`;
+      let health = 0;
+      while (performance.now() - started < 90_000 && fn.exitCode === null) {
+        health = await fetch(`${base}/healthz`)
+          .then(async r => (await r.arrayBuffer(), r.status))
+          .catch(() => 0);
+        if (health === 200) break;
+        await new Promise(r => setTimeout(r, 50));
+      }
+      assert.equal(health, 200, `the function came up: ${output.join('')}`);
+      timings['ready'] = Math.round(performance.now() - started);
+
+      const res = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`nightly:${key}`).toString('base64')}`,
+        },
+        body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
+      });
+      const body = (await res.json()) as Record<string, unknown>;
+      assert.equal(res.status, 200, JSON.stringify(Object.keys(body)));
+      assert.equal(body.token_type, 'Bearer');
+      assert.equal(typeof body.access_token, 'string');
+      assert.ok(emulator.stats.count('iam.generateAccessToken') >= 1);
+      // A wrong key is refused by the same build: it is tvm answering, not a stub.
+      const refused = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from('nightly:wrong').toString('base64')}`,
+        },
+        body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
+      });
+      await refused.arrayBuffer();
+      assert.equal(refused.status, 401);
+      const logs = output.join('');
+      assert.ok(!logs.includes(key), 'the API key is never logged');
+      assert.ok(
+        !logs.includes(String(body.access_token)),
+        'the token is never logged',
+      );
+      process.stdout.write(
+        `# buildpack timings (ms): ${JSON.stringify(timings)}\n`,
+      );
+    },
+  );
 });
