@@ -107,10 +107,15 @@ void describe('the function source zip under the Node.js buildpack', () => {
     assert.equal(r.status, 0, r.stderr);
   });
 
+  // A step that outlives its timeout keeps running after the hooks: nothing it starts
+  // may outlive the test process.
+  let closed = false;
   after(async () => {
+    closed = true;
     fn?.kill();
     await emulator?.close();
   });
+  process.once('exit', () => fn?.kill());
 
   void test('the zip holds sources to build, and nothing its scripts cannot reach', () => {
     const listing = spawnSync('python3', ['-m', 'zipfile', '-l', zip], {
@@ -186,6 +191,7 @@ void describe('the function source zip under the Node.js buildpack', () => {
     'functions-framework --target=tvm serves the build, and it vends a token against the emulator',
     SLOW,
     async () => {
+      if (closed) return;
       emulator = await startEmulator();
       const policyPath = join(work, 'policy.yaml');
       writeFileSync(policyPath, POLICY);
@@ -211,6 +217,7 @@ void describe('the function source zip under the Node.js buildpack', () => {
       );
       fn.stdout?.on('data', (d: Buffer) => output.push(String(d)));
       fn.stderr?.on('data', (d: Buffer) => output.push(String(d)));
+      if (closed) fn.kill();
       const base = `http://127.0.0.1:${port}`;
       let health = 0;
       while (performance.now() - started < 90_000 && fn.exitCode === null) {
