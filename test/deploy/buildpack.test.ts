@@ -193,6 +193,10 @@ void describe('the function source zip under the Node.js buildpack', () => {
     async () => {
       if (closed) return;
       emulator = await startEmulator();
+      if (closed) {
+        await emulator.close();
+        return;
+      }
       const policyPath = join(work, 'policy.yaml');
       writeFileSync(policyPath, POLICY);
       provisionForPolicy(emulator.state, parsePolicy(POLICY));
