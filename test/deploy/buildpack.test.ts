@@ -225,7 +225,7 @@ void describe('the function source zip under the Node.js buildpack', () => {
       const base = `http://127.0.0.1:${port}`;
       let health = 0;
       while (performance.now() - started < 90_000 && fn.exitCode === null) {
-        health = await fetch(`${base}/healthz`)
+        health = await fetch(`${base}/health`)
           .then(async r => (await r.arrayBuffer(), r.status))
           .catch(() => 0);
         if (health === 200) break;
@@ -233,6 +233,15 @@ void describe('the function source zip under the Node.js buildpack', () => {
       }
       assert.equal(health, 200, `the function came up: ${output.join('')}`);
       timings['ready'] = Math.round(performance.now() - started);
+      // /health, which the docs and the uptime check probe, answers as /healthz does.
+      for (const path of ['/health', '/healthz']) {
+        const r = await fetch(`${base}${path}`);
+        assert.deepEqual(
+          [r.status, await r.json()],
+          [200, {status: 'ok'}],
+          path,
+        );
+      }
 
       const res = await fetch(`${base}/token`, {
         method: 'POST',
