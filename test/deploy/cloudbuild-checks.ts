@@ -267,3 +267,70 @@ export function secretProblems(text: string, config: BuildConfig): string[] {
   walk(config, '');
   return problems;
 }
+
+/** Every step id that `id` waits for, directly or not. */
+export function dependencies(config: BuildConfig, id: string): Set<string> {
+  const byId = new Map(steps(config).map(s => [String(s.id), s]));
+  const out = new Set<string>();
+  const visit = (x: string): void => {
+    const waits = byId.get(x)?.waitFor;
+    for (const w of Array.isArray(waits) ? waits : []) {
+      if (typeof w === 'string' && w !== '-' && !out.has(w)) {
+        out.add(w);
+        visit(w);
+      }
+    }
+  };
+  visit(id);
+  return out;
+}
+
+/**
+ * The workspace paths a step writes, as far as its command tells: `npm ci` writes
+ * node_modules, a build writes build/, scripts/node24.sh in an image without Node 24
+ * installs into .tools, `terraform init` writes the root's .terraform, `-out=F` writes
+ * F, the packaging script writes its zip, `gcloud storage cp ... /workspace/D/` writes D.
+ */
+export function writes(step: BuildStep): string[] {
+  const args = Array.isArray(step.args) ? step.args.map(String) : [];
+  const text = [String(step.entrypoint ?? ''), ...args].join(' ');
+  const dir = typeof step.dir === 'string' ? `${step.dir}/` : '';
+  const image = String(step.name ?? '');
+  const out: string[] = [];
+  if (/\bnpm\s+(ci|install|i)\b/.test(text)) out.push('node_modules');
+  if (/\bnpm\s+run\s+(build|gcp-build)\b|\btsc\b/.test(text)) out.push('build');
+  if (/node24\.sh/.test(text) && !/^node:24\b/.test(image)) out.push('.tools');
+  if (/(^|\s)init(\s|$)/.test(text) && /terraform/.test(image)) {
+    out.push(`${dir}.terraform`);
+  }
+  for (const m of text.matchAll(/-out=(\S+)/g)) out.push(`${dir}${m[1]}`);
+  const pkg = /package-function\.py(?:\s+(\S+))?/.exec(text);
+  if (pkg) out.push(pkg[1] ?? 'function-source.zip');
+  if (/gcloud storage cp/.test(text)) {
+    for (const m of text.matchAll(/\/workspace\/([^/\s]+)\//g)) out.push(m[1]!);
+  }
+  return [...new Set(out)];
+}
+
+/** No two steps that may run at the same time write the same workspace path. */
+export function concurrentWriteProblems(config: BuildConfig): string[] {
+  const problems: string[] = [];
+  const list = steps(config);
+  for (const [i, a] of list.entries()) {
+    for (const b of list.slice(i + 1)) {
+      const ida = String(a.id);
+      const idb = String(b.id);
+      if (
+        dependencies(config, ida).has(idb) ||
+        dependencies(config, idb).has(ida)
+      ) {
+        continue;
+      }
+      const shared = writes(a).filter(p => writes(b).includes(p));
+      for (const p of shared) {
+        problems.push(`${ida} and ${idb} may run at once and both write ${p}`);
+      }
+    }
+  }
+  return problems;
+}

@@ -11,6 +11,10 @@ import {
   structureProblems,
   substitutionProblems,
   substitutionsUsed,
+  concurrentWriteProblems,
+  dependencies,
+  writes,
+  type BuildConfig,
   type BuildStep,
 } from './cloudbuild-checks.ts';
 import {variables, loadConfiguration} from './terraform-checks.ts';
@@ -18,56 +22,58 @@ import {variables, loadConfiguration} from './terraform-checks.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const text = readFileSync(join(ROOT, 'cloudbuild.yaml'), 'utf8');
 const config = parseBuild(text);
+const deployText = readFileSync(join(ROOT, 'cloudbuild-deploy.yaml'), 'utf8');
+const deploy = parseBuild(deployText);
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   main: string;
   scripts: Record<string, string>;
 };
 
-function step(id: string): BuildStep {
-  const s = steps(config).find(x => x.id === id);
+function step(id: string, of: BuildConfig = config): BuildStep {
+  const s = steps(of).find(x => x.id === id);
   assert.ok(s, `a step with id ${id}`);
   return s;
 }
 
-/** Every step id that `id` waits for, directly or not. */
-function dependencies(id: string): Set<string> {
-  const out = new Set<string>();
-  const visit = (x: string): void => {
-    for (const w of (step(x).waitFor as string[]) ?? []) {
-      if (w !== '-' && !out.has(w)) {
-        out.add(w);
-        visit(w);
-      }
-    }
-  };
-  visit(id);
-  return out;
+function script(s: BuildStep): string {
+  return [String(s.entrypoint ?? ''), ...((s.args as string[]) ?? [])].join(
+    ' ',
+  );
 }
 
-void describe('cloudbuild.yaml: structure', () => {
-  void test('every step has a unique id and an explicit waitFor on earlier steps', () => {
-    assert.deepEqual(structureProblems(config), []);
-  });
+for (const [file, conf, raw] of [
+  ['cloudbuild.yaml', config, text],
+  ['cloudbuild-deploy.yaml', deploy, deployText],
+] as const) {
+  void describe(`${file}: structure`, () => {
+    void test('every step has a unique id and an explicit waitFor on earlier steps', () => {
+      assert.deepEqual(structureProblems(conf), []);
+    });
 
-  void test('substitutions used are declared and _-prefixed, or built in; all declared are used', () => {
-    assert.deepEqual(substitutionProblems(config), []);
-  });
+    void test('substitutions used are declared and _-prefixed, or built in; all declared are used', () => {
+      assert.deepEqual(substitutionProblems(conf), []);
+    });
 
-  void test('every npm script it runs exists in package.json', () => {
-    assert.deepEqual(npmScriptProblems(config, pkg.scripts), []);
-  });
+    void test('every npm script it runs exists in package.json', () => {
+      assert.deepEqual(npmScriptProblems(conf, pkg.scripts), []);
+    });
 
-  void test('images are pinned; Terraform to an x.y.z version', () => {
-    assert.deepEqual(imageProblems(config), []);
-  });
+    void test('images are pinned; Terraform to an x.y.z version', () => {
+      assert.deepEqual(imageProblems(conf), []);
+    });
 
-  void test('no secrets in the file', () => {
-    assert.deepEqual(secretProblems(text, config), []);
-  });
-});
+    void test('no secrets in the file', () => {
+      assert.deepEqual(secretProblems(raw, conf), []);
+    });
 
-void describe('cloudbuild.yaml: the pipeline', () => {
-  void test('it has the steps of the issue', () => {
+    void test('no two steps that may run at once write the same folder', () => {
+      assert.deepEqual(concurrentWriteProblems(conf), []);
+    });
+  });
+}
+
+void describe('cloudbuild.yaml: the build pipeline (no deploy rights)', () => {
+  void test('it has the steps of the build', () => {
     assert.deepEqual(
       steps(config).map(s => s.id),
       [
@@ -75,69 +81,137 @@ void describe('cloudbuild.yaml: the pipeline', () => {
         'lint',
         'typecheck',
         'test',
-        'build',
+        'policy-check',
+        'tf-fmt',
         'package',
-        'tf-init',
-        'tf-plan',
-        'tf-apply',
+        'publish',
       ],
     );
   });
 
-  void test('nothing is packaged or deployed before lint, typecheck, test and build pass', () => {
-    for (const id of ['package', 'tf-plan', 'tf-apply']) {
-      const deps = dependencies(id);
-      for (const gate of ['npm-ci', 'lint', 'typecheck', 'test', 'build']) {
+  void test('it installs without running dependency scripts, on Node 24 images', () => {
+    assert.match(script(step('npm-ci')), /npm ci --ignore-scripts/);
+    for (const s of steps(config).filter(x => /npm|node/.test(script(x)))) {
+      assert.match(String(s.name), /^node:24-/, String(s.id));
+    }
+  });
+
+  void test('nothing is packaged or published before lint, typecheck, test, the policy check and terraform fmt pass', () => {
+    for (const id of ['package', 'publish']) {
+      const deps = dependencies(config, id);
+      for (const gate of [
+        'npm-ci',
+        'lint',
+        'typecheck',
+        'test',
+        'policy-check',
+        'tf-fmt',
+      ]) {
         assert.ok(deps.has(gate), `${id} waits for ${gate}`);
       }
     }
-    assert.ok(
-      dependencies('tf-apply').has('tf-plan'),
-      'apply applies the saved plan',
+    assert.match(
+      script(step('policy-check')),
+      /bin\/tvm\.js policy check \$\{_POLICY_FILE\}/,
     );
+    assert.match(script(step('tf-fmt')), /fmt -check -recursive terraform/);
   });
 
-  void test('the package step zips package.json, its lock and the build/ that "main" names', () => {
-    const script = (step('package').args as string[]).join('\n');
-    assert.match(script, /'package\.json'/);
-    assert.match(script, /'package-lock\.json'/);
-    assert.match(script, /os\.walk\('build'\)/);
+  void test('the zip is made by scripts/package-function.py, the script the buildpack test runs', () => {
+    assert.match(
+      script(step('package')),
+      /scripts\/package-function\.py function-source\.zip/,
+    );
+    assert.deepEqual(writes(step('package')), ['function-source.zip']);
     assert.ok(
       pkg.main.startsWith('build/'),
-      'package.json main is inside build/',
+      'package.json main is inside build/, which gcp-build makes',
     );
-    assert.match(script, /function-source\.zip/);
   });
 
-  void test('Terraform keeps state in the bucket substitution and deploys the packaged zip', () => {
-    const init = (step('tf-init').args as string[]).join(' ');
-    assert.match(init, /-backend-config=bucket=\$\{_TF_STATE_BUCKET\}/);
-    const plan = (step('tf-plan').args as string[]).join(' ');
-    assert.match(plan, /-out=tfplan/);
-    assert.match(
-      plan,
-      /-var=source_zip_path=\/workspace\/function-source\.zip/,
+  void test('it publishes only when told to, without overwriting, and runs no Terraform', () => {
+    const publish = script(step('publish'));
+    assert.match(publish, /if \[ "\$\{_PUBLISH\}" != "true" \]/);
+    assert.match(publish, /--no-clobber/);
+    assert.equal(
+      (config.substitutions as Record<string, string>)._PUBLISH,
+      'false',
+      'a trigger must opt in',
     );
-    assert.match(
-      String((step('tf-apply').args as string[])[1]),
-      /terraform apply -input=false tfplan/,
+    for (const s of steps(config)) {
+      assert.doesNotMatch(script(s), /\b(plan|apply)\b/, String(s.id));
+    }
+  });
+});
+
+void describe('cloudbuild-deploy.yaml: the deploy pipeline (the deployer account)', () => {
+  void test('it has only the fetch and the Terraform steps: no npm, no repository code', () => {
+    assert.deepEqual(
+      steps(deploy).map(s => s.id),
+      ['fetch', 'tf-fmt', 'tf-init', 'tf-validate', 'tf-plan', 'tf-apply'],
     );
-    for (const id of ['tf-init', 'tf-plan', 'tf-apply']) {
-      assert.equal(
-        step(id).name,
-        step('tf-init').name,
-        'one Terraform version throughout',
+    for (const s of steps(deploy)) {
+      assert.doesNotMatch(script(s), /\bnpm\b|\bnode\b|\.py\b/, String(s.id));
+      assert.match(
+        String(s.name),
+        /^(hashicorp\/terraform|gcr\.io\/google\.com\/cloudsdktool\/cloud-sdk):/,
       );
     }
   });
 
+  void test('fmt -check and validate pass before the plan; apply applies the saved plan', () => {
+    const deps = dependencies(deploy, 'tf-plan');
+    for (const gate of ['tf-fmt', 'tf-validate', 'fetch', 'tf-init']) {
+      assert.ok(deps.has(gate), `tf-plan waits for ${gate}`);
+    }
+    assert.match(
+      script(step('tf-fmt', deploy)),
+      /fmt -check -recursive terraform/,
+    );
+    assert.match(script(step('tf-validate', deploy)), /validate/);
+    assert.match(
+      script(step('tf-apply', deploy)),
+      /terraform apply -input=false tfplan/,
+    );
+    const tf = steps(deploy).filter(s => String(s.name).includes('terraform'));
+    assert.equal(new Set(tf.map(s => s.name)).size, 1, 'one Terraform version');
+    assert.equal(
+      step('tf-fmt', deploy).name,
+      step('tf-fmt').name,
+      'the same as the build pipeline',
+    );
+  });
+
+  void test('it deploys the zip and policy the build pipeline published for this commit', () => {
+    const fetch = script(step('fetch', deploy));
+    assert.match(
+      fetch,
+      /gs:\/\/\$\{_ARTIFACTS_BUCKET\}\/tvm\/\$\{COMMIT_SHA\}/,
+    );
+    const publish = script(step('publish'));
+    assert.match(
+      publish,
+      /gs:\/\/\$\{_ARTIFACTS_BUCKET\}\/tvm\/\$\{COMMIT_SHA\}/,
+    );
+    const plan = (step('tf-plan', deploy).args as string[]).join(' ');
+    assert.match(
+      plan,
+      /-var=source_zip_path=\/workspace\/artifacts\/function-source\.zip/,
+    );
+    assert.match(plan, /-var=policy_file=\/workspace\/artifacts\/policy\.yaml/);
+    assert.match(publish, /"\$\$dst\/policy\.yaml"/);
+    assert.match(plan, /-out=tfplan/);
+    const init = (step('tf-init', deploy).args as string[]).join(' ');
+    assert.match(init, /-backend-config=bucket=\$\{_TF_STATE_BUCKET\}/);
+  });
+
   void test('the variables it passes with -var are variables of the root it deploys', async () => {
-    const dir = (config.substitutions as Record<string, string>)._TF_DIR;
-    assert.equal(step('tf-plan').dir, '${_TF_DIR}');
+    const dir = (deploy.substitutions as Record<string, string>)._TF_DIR;
+    assert.equal(step('tf-plan', deploy).dir, '${_TF_DIR}');
     assert.ok(dir);
     const root = await loadConfiguration(join(ROOT, dir));
     const vars = variables(root);
-    const passed = (step('tf-plan').args as string[])
+    const passed = (step('tf-plan', deploy).args as string[])
       .filter(a => a.startsWith('-var='))
       .map(a => a.slice('-var='.length).split('=')[0]!);
     assert.ok(passed.length > 0);
@@ -237,6 +311,31 @@ options:
         `${want} in ${JSON.stringify(problems)}`,
       );
     }
+  });
+
+  void test('parallel steps writing the same folder', () => {
+    const racy = parseBuild(`
+steps:
+  - id: a
+    name: node:22
+    entrypoint: bash
+    args: [scripts/node24.sh, npm, ci]
+    waitFor: ['-']
+  - id: b
+    name: node:22
+    entrypoint: bash
+    args: [scripts/node24.sh, npm, ci]
+    waitFor: ['-']
+  - id: c
+    name: node:22
+    entrypoint: bash
+    args: [scripts/node24.sh, npm, test]
+    waitFor: [a, b]
+`);
+    assert.deepEqual(concurrentWriteProblems(racy), [
+      'a and b may run at once and both write node_modules',
+      'a and b may run at once and both write .tools',
+    ]);
   });
 
   void test('$$ escapes a shell variable; $ and ${} are substitutions', () => {

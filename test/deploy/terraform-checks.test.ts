@@ -375,7 +375,25 @@ output "a" {
       want: [/has count or for_each: index it/],
     },
     {
-      name: 'a validation that looks at another variable',
+      name: 'a validation that looks at a local or an undeclared variable',
+      hcl: `locals {
+  max = 3
+}
+variable "b" {
+  type        = number
+  description = "d"
+  validation {
+    condition     = var.b < local.max && var.b != var.nowhere
+    error_message = "b < max"
+  }
+}`,
+      want: [
+        /local\.max: a validation may refer to variables only/,
+        /var\.nowhere: no such variable/,
+      ],
+    },
+    {
+      name: 'a validation that looks at another declared variable (Terraform 1.9)',
       hcl: `variable "a" {
   type        = number
   description = "d"
@@ -388,7 +406,7 @@ variable "b" {
     error_message = "b < a"
   }
 }`,
-      want: [/var\.a: a validation may refer to its own variable only/],
+      want: [],
     },
     {
       name: 'an output of a known module that does not exist',

@@ -61,6 +61,75 @@ export function loadSchemaTable(): SchemaTable {
   return JSON.parse(readFileSync(file, 'utf8')) as SchemaTable;
 }
 
+interface SchemaChange {
+  readonly kind: 'resource' | 'data';
+  readonly type: string;
+  readonly path: readonly string[];
+  readonly remove?: string;
+  readonly require?: string;
+  readonly read_only?: string;
+}
+
+/**
+ * The 7.x table: the committed 6.50.0 table with the changes the provider's 7.0.0
+ * upgrade guide lists (test/deploy/google-provider-7-changes.json) applied: types,
+ * arguments and blocks removed, arguments made required or read-only. A module that
+ * passes both tables uses only what both majors accept.
+ */
+export function loadSchemaTableV7(
+  base: SchemaTable = loadSchemaTable(),
+): SchemaTable {
+  const file = join(import.meta.dirname, 'google-provider-7-changes.json');
+  const delta = JSON.parse(readFileSync(file, 'utf8')) as {
+    provider_version: string;
+    base_version: string;
+    removed_types: {resource: string[]; data: string[]};
+    changes: SchemaChange[];
+  };
+  if (delta.base_version !== base.provider_version) {
+    throw new Error(
+      `the 7.x changes apply to ${delta.base_version}, the table is ${base.provider_version}`,
+    );
+  }
+  const table = structuredClone(base) as {
+    -readonly [K in keyof SchemaTable]: SchemaTable[K];
+  };
+  const resource = {...table.resource} as Record<string, SchemaBlock>;
+  const data = {...table.data} as Record<string, SchemaBlock>;
+  for (const t of delta.removed_types.resource) delete resource[t];
+  for (const t of delta.removed_types.data) delete data[t];
+  for (const c of delta.changes) {
+    let block = (c.kind === 'resource' ? resource : data)[c.type] as
+      | {
+          required: string[];
+          optional: string[];
+          computed?: string[];
+          blocks: Record<string, SchemaBlock>;
+        }
+      | undefined;
+    for (const p of c.path) block = block?.blocks[p] as typeof block;
+    if (!block) throw new Error(`7.x change: no ${c.type} ${c.path.join('.')}`);
+    const drop = (name: string) => {
+      block!.required = block!.required.filter(n => n !== name);
+      block!.optional = block!.optional.filter(n => n !== name);
+      delete block!.blocks[name];
+    };
+    if (c.remove) drop(c.remove);
+    if (c.require) {
+      drop(c.require);
+      block.required = [...block.required, c.require].sort();
+    }
+    if (c.read_only) {
+      drop(c.read_only);
+      block.computed = [...(block.computed ?? []), c.read_only].sort();
+    }
+  }
+  table.resource = resource;
+  table.data = data;
+  table.provider_version = delta.provider_version;
+  return table;
+}
+
 /** Parses every .tf file of `dir` (not its subdirectories, as Terraform does). */
 export async function loadConfiguration(dir: string): Promise<Configuration> {
   const names = readdirSync(dir)
@@ -369,7 +438,8 @@ async function referencesIn(file: string, value: string): Promise<string[]> {
  * attribute after them to one the provider knows. `each` only where `for_each` is set,
  * `count` only where `count` is, and a counted or for_each block is referenced through
  * an index. Variable types are not expressions and are skipped; validation conditions
- * may refer to their own variable only (Terraform before 1.9).
+ * may refer to declared variables (Terraform 1.9 and later), never to locals or
+ * resources.
  */
 export async function referenceProblems(
   conf: Configuration,
@@ -533,10 +603,12 @@ export async function referenceProblems(
         for (const s of strings(val, `variable.${v.name}.validation[${i}]`)) {
           for (const ref of await referencesIn(f.path, s.value)) {
             const segs = ref.split('.');
-            if (segs[0] !== 'var' || segs[1] !== v.name) {
+            if (segs[0] !== 'var') {
               problems.push(
-                `${f.path}: ${s.path}: ${ref}: a validation may refer to its own variable only`,
+                `${f.path}: ${s.path}: ${ref}: a validation may refer to variables only`,
               );
+            } else if (!vars.has(segs[1] ?? '')) {
+              problems.push(`${f.path}: ${s.path}: ${ref}: no such variable`);
             }
           }
         }
@@ -951,6 +1023,79 @@ export function formatProblems(file: string, text: string): string[] {
     if (/[ \t]+$/.test(l.text))
       problems.push(`${file}:${l.line}: trailing whitespace`);
     if (/^\t/.test(l.text)) problems.push(`${file}:${l.line}: tab indentation`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------
+// Values the provider would silently drop or store
+// ---------------------------------------------------------------------------------------
+
+/**
+ * No map argument holds an empty string: the Google provider drops empty map values
+ * (an environment variable set to "" never reaches the function or its build), so such
+ * an entry does nothing while looking like a setting.
+ */
+export function emptyMapValueProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  const walk = (value: HclValue | undefined, path: string): void => {
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
+    else if (isObject(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (v === '')
+          problems.push(
+            `${path}.${k}: an empty string in a map is dropped by the provider`,
+          );
+        else walk(v, `${path}.${k}`);
+      }
+    }
+  };
+  for (const d of declared(conf)) {
+    walk(d.body, `${d.file}: ${d.type}.${d.name}`);
+  }
+  return problems;
+}
+
+const SECRET_ATTRIBUTES =
+  /\.(auth_string|secret_data|private_key|server_ca_certs|access_token)\b/;
+
+/** No output hands out a secret attribute (Redis AUTH strings, secret payloads, keys). */
+export function secretOutputProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  for (const [name, body] of outputs(conf)) {
+    for (const s of strings(body.value, `output.${name}`)) {
+      const m = SECRET_ATTRIBUTES.exec(s.value);
+      if (m) problems.push(`${s.path}: exposes ${m[1]}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every Secret Manager version is kept when replaced or removed (deletion_policy
+ * ABANDON or DISABLE, never the default DELETE) and is replaced create-before-destroy,
+ * so the previous policy stays for a rollback and `latest` always resolves.
+ */
+export function versionRetentionProblems(conf: Configuration): string[] {
+  const problems: string[] = [];
+  for (const d of resourcesOfType(
+    conf,
+    'google_secret_manager_secret_version',
+  )) {
+    const where = `${d.file}: ${d.type}.${d.name}`;
+    if (
+      d.body.deletion_policy !== 'ABANDON' &&
+      d.body.deletion_policy !== 'DISABLE'
+    ) {
+      problems.push(
+        `${where}: deletion_policy must be ABANDON or DISABLE, or a replaced version is destroyed`,
+      );
+    }
+    if (blocks(d.body, 'lifecycle')[0]?.create_before_destroy !== true) {
+      problems.push(
+        `${where}: needs lifecycle { create_before_destroy = true }`,
+      );
+    }
   }
   return problems;
 }

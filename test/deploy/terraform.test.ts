@@ -12,6 +12,8 @@ import {
   leastPrivilegeProblems,
   loadConfiguration,
   loadSchemaTable,
+  loadSchemaTableV7,
+  parseConfiguration,
   locals,
   moduleCallProblems,
   moduleCalls,
@@ -22,6 +24,9 @@ import {
   variableProblems,
   variables,
   versionProblems,
+  emptyMapValueProblems,
+  secretOutputProblems,
+  versionRetentionProblems,
   type Configuration,
   type HclBody,
   type HclValue,
@@ -32,6 +37,7 @@ const MODULE_DIR = join(ROOT, 'terraform/modules/tvm');
 const EXAMPLE_DIR = join(ROOT, 'terraform/examples/simple');
 
 const table = loadSchemaTable();
+const tableV7 = loadSchemaTableV7(table);
 const mod = await loadConfiguration(MODULE_DIR);
 const example = await loadConfiguration(EXAMPLE_DIR);
 
@@ -81,8 +87,19 @@ void describe('terraform: every .tf parses and matches the Google provider schem
       assert.deepEqual(versionProblems(conf, table), []);
     });
 
+    void test(`${name}: it also matches the 7.x schema and its constraint admits 7.x`, () => {
+      assert.deepEqual(schemaProblems(conf, tableV7), []);
+      assert.deepEqual(versionProblems(conf, tableV7), []);
+    });
+
     void test(`${name}: least privilege holds`, () => {
       assert.deepEqual(leastPrivilegeProblems(conf), []);
+    });
+
+    void test(`${name}: no empty map values, no secret in outputs, policy versions kept`, () => {
+      assert.deepEqual(emptyMapValueProblems(conf), []);
+      assert.deepEqual(secretOutputProblems(conf), []);
+      assert.deepEqual(versionRetentionProblems(conf), []);
     });
   }
 
@@ -161,12 +178,17 @@ void describe('terraform: the module validates what users type', () => {
     });
   }
 
-  void test('public invocation is an explicit choice: allow_unauthenticated_invocations has no default', () => {
-    const v = vars.get('allow_unauthenticated_invocations');
+  void test('who may invoke is an explicit choice: invoker has no default and names the three ways', () => {
+    const v = vars.get('invoker');
     assert.ok(v);
-    assert.equal(v.type, '${bool}');
+    assert.equal(v.type, '${string}');
     assert.ok(!('default' in v), 'no default');
-    assert.match(String(v.description), /allUsers/);
+    assert.match(
+      String(blocks(v, 'validation')[0]?.condition),
+      /contains\(\["allUsers", "no_iam_check", "iam"\], var\.invoker\)/,
+    );
+    assert.match(String(v.description), /Domain Restricted Sharing/);
+    assert.match(String(v.description), /--no-invoker-iam-check/);
   });
 });
 
@@ -182,21 +204,40 @@ void describe('terraform: the function', () => {
     assert.equal(build.runtime, 'nodejs24');
     assert.equal(build.entry_point, 'tvm');
     const storage = first(first(build, 'source'), 'storage_source');
-    assert.equal(storage.bucket, '${google_storage_bucket.source.name}');
+    assert.equal(storage.bucket, '${local.source_bucket}');
     assert.equal(storage.object, '${google_storage_bucket_object.source.name}');
     const object = only(
       resourcesOfType(mod, 'google_storage_bucket_object'),
       'object',
     );
     assert.equal(object.body.source, '${var.source_zip_path}');
+    assert.equal(object.body.name, '${local.source_object_name}');
+  });
+
+  void test('the build sets no environment: the buildpack runs the gcp-build script', () => {
+    assert.equal(build.environment_variables, undefined);
+    const pkg = JSON.parse(
+      readFileSync(join(ROOT, 'package.json'), 'utf8'),
+    ) as {
+      scripts: Record<string, string>;
+    };
+    assert.ok(pkg.scripts['gcp-build'], 'package.json has gcp-build');
   });
 
   void test('runs as the dedicated runtime service account', () => {
-    assert.equal(
-      service.service_account_email,
-      '${google_service_account.runtime.email}',
+    assert.equal(service.service_account_email, '${local.runtime_email}');
+    const sa = only(
+      resourcesOfType(mod, 'google_service_account'),
+      'service account',
     );
-    only(resourcesOfType(mod, 'google_service_account'), 'service account');
+    assert.equal(
+      sa.body.count,
+      '${var.runtime_service_account_email == null ? 1 : 0}',
+    );
+    assert.equal(
+      locals(mod).get('runtime_email'),
+      '${var.runtime_service_account_email != null ? var.runtime_service_account_email : google_service_account.runtime[0].email}',
+    );
   });
 
   void test('memory, cpu, timeout, concurrency, instances and ingress come from variables', () => {
@@ -355,7 +396,7 @@ void describe('terraform: the function environment is the contract (src/config.t
   void test('TVM_POLICY names the latest version of the policy secret, so updates need no redeploy', () => {
     assert.equal(
       locals(mod).get('policy_source'),
-      '${google_secret_manager_secret.policy.id}/versions/latest',
+      '${local.policy_secret_id}/versions/latest',
     );
   });
 
@@ -364,7 +405,7 @@ void describe('terraform: the function environment is the contract (src/config.t
     assert.match(issuer, /var\.issuer_url/);
     assert.match(
       issuer,
-      /https:\/\/\$\{var\.region\}-\$\{var\.project_id\}\.cloudfunctions\.net\/\$\{var\.name\}/,
+      /https:\/\/\$\{var\.region\}-\$\{var\.project_id\}\.cloudfunctions\.net\/\$\{local\.function_name\}/,
     );
     assert.doesNotMatch(
       issuer,
@@ -375,33 +416,48 @@ void describe('terraform: the function environment is the contract (src/config.t
 });
 
 void describe('terraform: least-privilege grants of the module', () => {
-  const iam = declared(mod).filter(d => /_iam_/.test(d.type));
+  const iam = declared(mod).filter(
+    d => /_iam_/.test(d.type) && d.type !== 'google_project_iam_custom_role',
+  );
 
-  void test('the only roles granted are token creation, secret access and (optionally) invocation', () => {
+  void test('the only roles granted are the minter custom role, secret access and (optionally) invocation', () => {
     assert.deepEqual([...new Set(iam.map(d => d.body.role))].sort(), [
-      'roles/iam.serviceAccountTokenCreator',
+      '${google_project_iam_custom_role.minter[each.value].name}',
       'roles/run.invoker',
       'roles/secretmanager.secretAccessor',
     ]);
+    assert.ok(
+      !JSON.stringify(mod.files).includes('serviceAccountTokenCreator'),
+      'not the whole of roles/iam.serviceAccountTokenCreator',
+    );
   });
 
-  void test('token creation is granted on each impersonated target account, to the runtime account', () => {
-    const grants = iam.filter(
-      d => d.body.role === 'roles/iam.serviceAccountTokenCreator',
+  void test('the minter role is granted on each impersonated target account, to the runtime account', () => {
+    const g = only(
+      iam.filter(d => d.type === 'google_service_account_iam_member'),
+      'minter grant',
     );
-    const g = only(grants, 'token creator grant');
-    assert.equal(g.type, 'google_service_account_iam_member');
-    assert.equal(g.body.for_each, '${local.impersonated_account_names}');
-    assert.equal(g.body.service_account_id, '${each.value}');
+    assert.equal(g.body.for_each, '${local.minter_variant}');
+    assert.equal(
+      g.body.service_account_id,
+      'projects/${local.impersonated[each.key].project}/serviceAccounts/${each.key}',
+    );
     assert.equal(g.body.member, '${local.runtime_member}');
     assert.match(
-      String(locals(mod).get('impersonated_emails')),
+      String(locals(mod).get('impersonated')),
       /sa\.mint == "impersonate"/,
     );
     assert.equal(
       locals(mod).get('runtime_member'),
-      'serviceAccount:${google_service_account.runtime.email}',
+      'serviceAccount:${local.runtime_email}',
     );
+    const role = only(
+      resourcesOfType(mod, 'google_project_iam_custom_role'),
+      'custom role',
+    );
+    assert.equal(role.body.for_each, '${local.minter_roles}');
+    assert.equal(role.body.permissions, '${each.value.permissions}');
+    assert.equal(role.body.project, '${each.value.project}');
   });
 
   void test('secret access is granted on the policy secret and on each key secret, to the runtime account', () => {
@@ -421,10 +477,7 @@ void describe('terraform: least-privilege grants of the module', () => {
       grants.filter(g => g.name === 'policy_accessor'),
       'policy accessor',
     );
-    assert.equal(
-      policy.body.secret_id,
-      '${google_secret_manager_secret.policy.secret_id}',
-    );
+    assert.equal(policy.body.secret_id, '${local.policy_secret_id}');
     const keys = only(
       grants.filter(g => g.name === 'key_accessor'),
       'key accessor',
@@ -436,16 +489,13 @@ void describe('terraform: least-privilege grants of the module', () => {
     );
   });
 
-  void test('allUsers may invoke only when allow_unauthenticated_invocations is true', () => {
+  void test('allUsers may invoke only when invoker is "allUsers"', () => {
     const invoker = only(
       iam.filter(d => d.body.member === 'allUsers'),
       'public grant',
     );
     assert.equal(invoker.type, 'google_cloud_run_v2_service_iam_member');
-    assert.equal(
-      invoker.body.count,
-      '${var.allow_unauthenticated_invocations ? 1 : 0}',
-    );
+    assert.equal(invoker.body.count, '${var.invoker == "allUsers" ? 1 : 0}');
     assert.equal(
       invoker.body.name,
       '${google_cloudfunctions2_function.tvm.name}',
@@ -543,5 +593,75 @@ void describe('terraform: the module README documents every input and output', (
       rows.map(r => r.name).sort(),
       [...outputs(mod).keys()].sort(),
     );
+  });
+});
+
+void describe('terraform: the 7.x table differs from 6.x where the 7.0.0 guide says', () => {
+  void test('service_config.service became read-only and event_trigger.event_type required', async () => {
+    const conf = await parseConfiguration({
+      'main.tf': `resource "google_cloudfunctions2_function" "f" {
+  name     = "f"
+  location = "europe-west1"
+  service_config {
+    service = "s"
+  }
+  event_trigger {
+    trigger_region = "europe-west1"
+  }
+}`,
+    });
+    assert.deepEqual(schemaProblems(conf, table), []);
+    assert.deepEqual(schemaProblems(conf, tableV7).sort(), [
+      'main.tf: google_cloudfunctions2_function.f.event_trigger: required argument "event_type" is missing',
+      'main.tf: google_cloudfunctions2_function.f.service_config: "service" is read-only (computed by the provider)',
+    ]);
+  });
+
+  void test('removed types are gone', async () => {
+    const conf = await parseConfiguration({
+      'main.tf': `resource "google_tpu_node" "t" {
+  name = "t"
+  zone = "europe-west4-a"
+  accelerator_type = "v3-8"
+  tensorflow_version = "2.1"
+}`,
+    });
+    assert.deepEqual(schemaProblems(conf, table), []);
+    assert.match(
+      schemaProblems(conf, tableV7).join(),
+      /no resource type google_tpu_node in .* 7\.0\.0/,
+    );
+  });
+});
+
+void describe('terraform: the checks of dropped values, secret outputs and version retention catch', () => {
+  void test('an empty build environment value, a Redis AUTH output, a destroyed version', async () => {
+    const conf = await parseConfiguration({
+      'main.tf': `resource "google_cloudfunctions2_function" "f" {
+  name     = "f"
+  location = "europe-west1"
+  build_config {
+    environment_variables = {
+      GOOGLE_NODE_RUN_SCRIPTS = ""
+    }
+  }
+}
+resource "google_secret_manager_secret_version" "v" {
+  secret      = "s"
+  secret_data = "x"
+}
+output "redis_auth" {
+  value = google_redis_instance.store[0].auth_string
+}`,
+    });
+    assert.match(
+      emptyMapValueProblems(conf).join(),
+      /GOOGLE_NODE_RUN_SCRIPTS: an empty string in a map/,
+    );
+    assert.match(
+      secretOutputProblems(conf).join(),
+      /output\.redis_auth: exposes auth_string/,
+    );
+    assert.equal(versionRetentionProblems(conf).length, 2);
   });
 });

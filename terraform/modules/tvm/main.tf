@@ -1,9 +1,12 @@
 # tvm, a token vending machine for Google Cloud, as a Cloud Functions 2nd gen HTTP
 # function with its own runtime identity and the IAM it needs, and no more:
 #
-#   - roles/iam.serviceAccountTokenCreator on each impersonated target account only;
+#   - on each impersonated target account only, a custom role with
+#     iam.serviceAccounts.getAccessToken (getOpenIdToken, signJwt only when asked);
 #   - roles/secretmanager.secretAccessor on the policy secret and on each key secret only;
 #   - no project-level grant, no basic role, no service-account key.
+#
+# Derived names live in names.tf; observability in monitoring.tf.
 
 locals {
   apis = concat(
@@ -17,6 +20,10 @@ locals {
       "secretmanager.googleapis.com",  # the policy and key secrets
       "storage.googleapis.com",        # the source bucket
     ],
+    var.enable_monitoring ? [
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
+    ] : [],
     var.enable_redis ? [
       "compute.googleapis.com",
       "redis.googleapis.com",
@@ -24,19 +31,19 @@ locals {
     ] : [],
   )
 
-  source_bucket_name = coalesce(var.source_bucket_name, "${var.project_id}-${var.name}-source")
-
   # TVM_ISSUER must be the function's public URL, but the URL the API reports
   # (google_cloudfunctions2_function.url) exists only after the function is created,
   # and the function's environment must be set when it is created: using that attribute
   # would be a dependency cycle. A 2nd gen function is also served at the predictable
   # https://<region>-<project>.cloudfunctions.net/<name>, so that is the default; a
   # custom domain or load balancer in front sets var.issuer_url instead.
-  issuer = coalesce(var.issuer_url, "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name}")
+  issuer = coalesce(var.issuer_url, "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_name}")
+
+  policy_secret_id = var.create_policy_secret ? google_secret_manager_secret.policy[0].id : "projects/${var.project_id}/secrets/${var.policy_secret_id}"
 
   # The latest version, not a pinned one: tvm re-reads the policy periodically, so a new
   # version (from terraform apply or gcloud) takes effect without a redeploy.
-  policy_source = "${google_secret_manager_secret.policy.id}/versions/latest"
+  policy_source = "${local.policy_secret_id}/versions/latest"
 
   # Exactly the variables src/config.ts declares as set by the module (setBy
   # 'module'), each fed by a variable whose range and default match that declaration;
@@ -56,21 +63,10 @@ locals {
   }
   environment = { for k, v in local.environment_candidates : k => v if v != null }
 
-  # One grant per distinct target account or key secret, however many aliases share it.
-  impersonated_emails = toset([
-    for sa in values(var.service_accounts) : sa.email if sa.mint == "impersonate"
-  ])
-  impersonated_account_names = {
-    for email in local.impersonated_emails :
-    email => "projects/${regex("@([a-z0-9-]+)\\.iam\\.gserviceaccount\\.com$", email)[0]}/serviceAccounts/${email}"
-  }
-  key_secret_names = toset([
-    for sa in values(var.service_accounts) :
-    startswith(sa.key_secret_id, "projects/") ? sa.key_secret_id : "projects/${var.project_id}/secrets/${sa.key_secret_id}"
-    if sa.mint == "key"
-  ])
+  runtime_email  = var.runtime_service_account_email != null ? var.runtime_service_account_email : google_service_account.runtime[0].email
+  runtime_member = "serviceAccount:${local.runtime_email}"
 
-  runtime_member = "serviceAccount:${google_service_account.runtime.email}"
+  source_bucket = var.create_source_bucket ? google_storage_bucket.source[0].name : local.source_bucket_name
 }
 
 resource "google_project_service" "apis" {
@@ -87,6 +83,8 @@ resource "google_project_service" "apis" {
 # ---------------------------------------------------------------------------------------
 
 resource "google_service_account" "runtime" {
+  count = var.runtime_service_account_email == null ? 1 : 0
+
   project      = var.project_id
   account_id   = var.runtime_service_account_id
   display_name = "tvm runtime (${var.name})"
@@ -100,6 +98,8 @@ resource "google_service_account" "runtime" {
 # ---------------------------------------------------------------------------------------
 
 resource "google_secret_manager_secret" "policy" {
+  count = var.create_policy_secret ? 1 : 0
+
   project   = var.project_id
   secret_id = var.policy_secret_id
   labels    = var.labels
@@ -112,15 +112,29 @@ resource "google_secret_manager_secret" "policy" {
 }
 
 # The policy holds SHA-256 hashes of API keys, never keys, so its text in the Terraform
-# state discloses no credential. Changing the file replaces this version.
+# state discloses no credential. A changed file makes a new version; the old one is
+# abandoned, not destroyed: it stays in Secret Manager, enabled, so a bad policy is
+# rolled back by adding the previous text again (docs/deploy.md, "Roll back"), and
+# the new version exists before the old one leaves the state, so TVM_POLICY's
+# versions/latest never points at nothing.
 resource "google_secret_manager_secret_version" "policy" {
-  secret      = google_secret_manager_secret.policy.id
-  secret_data = file(var.policy_file)
+  secret          = local.policy_secret_id
+  secret_data     = local.policy_text
+  deletion_policy = "ABANDON"
+
+  lifecycle {
+    create_before_destroy = true
+
+    precondition {
+      condition     = local.policy_text != null
+      error_message = "policy_file names no readable file."
+    }
+  }
 }
 
 resource "google_secret_manager_secret_iam_member" "policy_accessor" {
   project   = var.project_id
-  secret_id = google_secret_manager_secret.policy.secret_id
+  secret_id = local.policy_secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = local.runtime_member
 }
@@ -129,12 +143,25 @@ resource "google_secret_manager_secret_iam_member" "policy_accessor" {
 # What tvm may mint for
 # ---------------------------------------------------------------------------------------
 
-# Keyless minting: the runtime account may create tokens for this account and no other.
-resource "google_service_account_iam_member" "token_creator" {
-  for_each = local.impersonated_account_names
+# Keyless minting needs iam.serviceAccounts.getAccessToken on the target account, not
+# the whole of roles/iam.serviceAccountTokenCreator (which adds signBlob, signJwt,
+# getOpenIdToken and implicitDelegation).
+resource "google_project_iam_custom_role" "minter" {
+  for_each = local.minter_roles
 
-  service_account_id = each.value
-  role               = "roles/iam.serviceAccountTokenCreator"
+  project     = each.value.project
+  role_id     = "${local.minter_role_prefix}${each.value.suffix}"
+  title       = "tvm token minter (${var.name}${each.value.suffix})"
+  description = "Held by the ${var.name} tvm runtime account on the service accounts of this project it mints tokens for, and on nothing else."
+  permissions = each.value.permissions
+  stage       = "GA"
+}
+
+resource "google_service_account_iam_member" "minter" {
+  for_each = local.minter_variant
+
+  service_account_id = "projects/${local.impersonated[each.key].project}/serviceAccounts/${each.key}"
+  role               = google_project_iam_custom_role.minter[each.value].name
   member             = local.runtime_member
 }
 
@@ -153,6 +180,8 @@ resource "google_secret_manager_secret_iam_member" "key_accessor" {
 # ---------------------------------------------------------------------------------------
 
 resource "google_storage_bucket" "source" {
+  count = var.create_source_bucket ? 1 : 0
+
   project                     = var.project_id
   name                        = local.source_bucket_name
   location                    = var.region
@@ -165,10 +194,16 @@ resource "google_storage_bucket" "source" {
 }
 
 resource "google_storage_bucket_object" "source" {
-  bucket = google_storage_bucket.source.name
-  # Content-addressed, so a new build is a new object and the function redeploys.
-  name   = "${var.name}-${filemd5(var.source_zip_path)}.zip"
+  bucket = local.source_bucket
+  name   = local.source_object_name
   source = var.source_zip_path
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(var.source_zip_path)
+      error_message = "source_zip_path names no file: make the zip first (python3 scripts/package-function.py)."
+    }
+  }
 }
 
 # ---------------------------------------------------------------------------------------
@@ -187,7 +222,7 @@ resource "google_vpc_access_connector" "redis" {
 
   project       = var.project_id
   region        = var.region
-  name          = "${var.name}-redis"
+  name          = local.vpc_connector_name
   network       = data.google_compute_network.redis[0].name
   ip_cidr_range = var.vpc_connector_cidr
   min_instances = 2
@@ -196,12 +231,16 @@ resource "google_vpc_access_connector" "redis" {
   depends_on = [google_project_service.apis]
 }
 
+# AUTH is on, so the provider records the instance's auth_string in the Terraform state
+# (marked sensitive; no output of this module exposes it). The state bucket is the
+# bootstrap's: private, versioned, readable by the deployer only. tvm does not use
+# Redis yet; terraform/modules/tvm/README.md says how the string will reach it.
 resource "google_redis_instance" "store" {
   count = var.enable_redis ? 1 : 0
 
   project                 = var.project_id
   region                  = var.region
-  name                    = "${var.name}-store"
+  name                    = local.redis_instance_name
   display_name            = "tvm shared rate-limit store (${var.name})"
   tier                    = var.redis_tier
   memory_size_gb          = var.redis_memory_size_gb
@@ -221,30 +260,29 @@ resource "google_redis_instance" "store" {
 resource "google_cloudfunctions2_function" "tvm" {
   project     = var.project_id
   location    = var.region
-  name        = var.name
+  name        = local.function_name
   description = "tvm: short-lived Google access tokens for callers outside Google Cloud"
   labels      = var.labels
 
+  # The buildpack runs `npm ci`, then the package's gcp-build script (tsc with the
+  # runtime's own Node: test/deploy/buildpack.test.ts runs the same steps on the zip),
+  # then prunes the dev dependencies. No build environment is set: the provider drops
+  # empty map values, so an empty GOOGLE_NODE_RUN_SCRIPTS would never reach the build.
   build_config {
     runtime         = "nodejs24"
     entry_point     = "tvm"
     service_account = var.build_service_account == null ? null : "projects/${var.project_id}/serviceAccounts/${var.build_service_account}"
-    # The zip carries the compiled build/ (package.json "main"); run no npm script at
-    # build time, so what was tested is what runs.
-    environment_variables = {
-      GOOGLE_NODE_RUN_SCRIPTS = ""
-    }
 
     source {
       storage_source {
-        bucket = google_storage_bucket.source.name
+        bucket = local.source_bucket
         object = google_storage_bucket_object.source.name
       }
     }
   }
 
   service_config {
-    service_account_email            = google_service_account.runtime.email
+    service_account_email            = local.runtime_email
     available_memory                 = var.available_memory
     available_cpu                    = var.available_cpu
     timeout_seconds                  = var.timeout_seconds
@@ -278,9 +316,11 @@ resource "google_cloudfunctions2_function" "tvm" {
 }
 
 # Callers authenticate to tvm itself, not to Google, so the Cloud Run service behind the
-# function admits everyone only when this explicit variable says so.
+# function admits everyone only when var.invoker says so explicitly. With
+# "no_iam_check" the service's invoker check is turned off outside Terraform (the
+# provider manages that setting only on services it creates), and nothing is granted.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
-  count = var.allow_unauthenticated_invocations ? 1 : 0
+  count = var.invoker == "allUsers" ? 1 : 0
 
   project  = var.project_id
   location = var.region

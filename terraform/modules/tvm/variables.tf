@@ -24,12 +24,32 @@ variable "region" {
 
 variable "name" {
   type        = string
-  description = "The function's name. It is also the underlying Cloud Run service's name and part of the function's URL."
-  default     = "tvm"
+  description = "The function's name: its Cloud Functions id, its Cloud Run service's name and the last part of its URL. 4 to 49 lowercase letters, digits or hyphens: Cloud Functions ids are 4 to 63 characters, and the Cloud Run service that carries the same name allows 49. The names derived from it (names.tf) must fit too: the default source bucket <project_id>-<name>-source (63), and with enable_redis the connector <name>-redis (25) and the instance <name>-store (40)."
+  default     = "tvm-vend"
 
   validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$", var.name))
-    error_message = "name must be 1 to 49 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen."
+    condition     = can(regex("^[a-z][a-z0-9-]{2,47}[a-z0-9]$", var.name))
+    error_message = "name must be 4 to 49 lowercase letters, digits or hyphens, start with a letter and end with a letter or digit (Cloud Functions ids are at least 4 characters; the Cloud Run service of the same name at most 49)."
+  }
+
+  validation {
+    condition     = var.source_bucket_name != null || length("${var.project_id}-${var.name}-source") <= 63
+    error_message = "The default source bucket name <project_id>-<name>-source is longer than 63 characters: shorten name, or set source_bucket_name."
+  }
+
+  validation {
+    condition     = var.source_bucket_name != null || !strcontains("${var.project_id}-${var.name}", "google")
+    error_message = "The default source bucket name <project_id>-<name>-source would contain \"google\", which Cloud Storage refuses: change name, or set source_bucket_name."
+  }
+
+  validation {
+    condition     = !var.enable_redis || length("${var.name}-redis") <= 25
+    error_message = "With enable_redis, the VPC connector <name>-redis must be at most 25 characters: name at most 19."
+  }
+
+  validation {
+    condition     = !var.enable_redis || length("${var.name}-store") <= 40
+    error_message = "With enable_redis, the Redis instance <name>-store must be at most 40 characters: name at most 34."
   }
 }
 
@@ -51,7 +71,7 @@ variable "enable_apis" {
 
 variable "source_zip_path" {
   type        = string
-  description = "Path to the function source zip: package.json, package-lock.json and the prebuilt build/ directory (cloudbuild.yaml's package step makes it). A new zip content means a new object name and a redeploy."
+  description = "Path to the function source zip that scripts/package-function.py makes (package.json, its lock, the TypeScript sources; the buildpack compiles them with the package's gcp-build script). A new zip content means a new object name and a redeploy. Read only on create and update: terraform destroy does not need it."
 
   validation {
     condition     = endswith(var.source_zip_path, ".zip")
@@ -61,12 +81,17 @@ variable "source_zip_path" {
 
 variable "source_bucket_name" {
   type        = string
-  description = "Name of the bucket created to hold the function source. Default: <project_id>-<name>-source."
+  description = "Name of the bucket that holds the function source. Default: <project_id>-<name>-source. With create_source_bucket = false, an existing bucket (for example the one the bootstrap made)."
   default     = null
 
   validation {
     condition     = var.source_bucket_name == null || can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.source_bucket_name))
     error_message = "source_bucket_name must be a bucket name: 3 to 63 lowercase letters, digits, hyphens, underscores or dots."
+  }
+
+  validation {
+    condition     = var.source_bucket_name == null || try(!startswith(var.source_bucket_name, "goog") && !strcontains(var.source_bucket_name, "google"), false)
+    error_message = "source_bucket_name must not begin with \"goog\" or contain \"google\": Cloud Storage refuses such names."
   }
 }
 
@@ -90,6 +115,23 @@ variable "runtime_service_account_id" {
     condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.runtime_service_account_id))
     error_message = "runtime_service_account_id must be 6 to 30 lowercase letters, digits or hyphens, starting with a letter."
   }
+}
+
+variable "runtime_service_account_email" {
+  type        = string
+  description = "Email of an existing service account to run the function as (for example the one the bootstrap root made, so the deployer needs roles/iam.serviceAccountUser on that account only). Null: the module creates runtime_service_account_id."
+  default     = null
+
+  validation {
+    condition     = var.runtime_service_account_email == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", var.runtime_service_account_email))
+    error_message = "runtime_service_account_email must be a user-managed service account email: name@project-id.iam.gserviceaccount.com."
+  }
+}
+
+variable "create_source_bucket" {
+  type        = bool
+  description = "Create the source bucket. false: source_bucket_name names an existing bucket (made by the bootstrap root, so the deployer needs no project-wide storage role)."
+  default     = true
 }
 
 variable "available_memory" {
@@ -169,9 +211,14 @@ variable "ingress_settings" {
   }
 }
 
-variable "allow_unauthenticated_invocations" {
-  type        = bool
-  description = "Grant roles/run.invoker to allUsers on the function's Cloud Run service. tvm's callers live outside Google Cloud and authenticate to tvm itself (API key, signed assertion or OIDC token), so they cannot present a Google identity: true is the usual setting. false keeps Google's IAM check in front (callers then need roles/run.invoker some other way). No default: the choice must be explicit."
+variable "invoker" {
+  type        = string
+  description = "Who may reach the function through Cloud Run's front end. tvm's callers live outside Google Cloud and authenticate to tvm itself, so they have no Google identity: \"allUsers\" grants roles/run.invoker to allUsers (blocked where the organization enforces Domain Restricted Sharing); \"no_iam_check\" grants nothing and expects the Cloud Run invoker IAM check to be disabled on the function's service (gcloud run services update <name> --no-invoker-iam-check; the output disable_invoker_iam_check_command), which Domain Restricted Sharing allows; \"iam\" keeps the check (only principals you grant roles/run.invoker get through: callers inside Google Cloud, or a load balancer path with IAP). No default: the choice must be explicit."
+
+  validation {
+    condition     = contains(["allUsers", "no_iam_check", "iam"], var.invoker)
+    error_message = "invoker must be one of allUsers, no_iam_check, iam."
+  }
 }
 
 # ---------------------------------------------------------------------------------------
@@ -186,6 +233,12 @@ variable "policy_file" {
     condition     = can(regex("\\.ya?ml$", var.policy_file))
     error_message = "policy_file must name a .yaml or .yml file."
   }
+}
+
+variable "create_policy_secret" {
+  type        = bool
+  description = "Create the policy secret. false: policy_secret_id names an existing secret in project_id (made by the bootstrap root, so the deployer holds roles/secretmanager.admin on that secret only); the module adds versions to it and grants the runtime account access."
+  default     = true
 }
 
 variable "policy_secret_id" {
@@ -204,11 +257,16 @@ variable "service_accounts" {
     email         = string
     mint          = optional(string, "impersonate")
     key_secret_id = optional(string)
+    id_tokens     = optional(bool, false)
+    sign_jwt      = optional(bool, false)
   }))
   description = <<-EOT
     The target service accounts tvm may mint tokens for, by their alias in the policy
     (service_accounts.<alias>). mint = "impersonate" (default, keyless) grants the
-    runtime account roles/iam.serviceAccountTokenCreator on that account only.
+    runtime account, on that account only, a custom role holding
+    iam.serviceAccounts.getAccessToken, plus iam.serviceAccounts.getOpenIdToken with
+    id_tokens = true and iam.serviceAccounts.signJwt with sign_jwt = true (for policies
+    that mint ID tokens or sign JWTs; both false by default).
     mint = "key" grants roles/secretmanager.secretAccessor on key_secret_id only: the
     secret that holds the account's JSON key (a secret ID in project_id, or
     projects/P/secrets/S), the same secret as the policy's key_secret. Terraform
@@ -238,6 +296,11 @@ variable "service_accounts" {
       : sa.key_secret_id == null
     ])
     error_message = "key_secret_id is required with mint = \"key\" (a secret ID, or projects/P/secrets/S, without /versions/) and must be absent with mint = \"impersonate\"."
+  }
+
+  validation {
+    condition     = alltrue([for sa in values(var.service_accounts) : sa.mint == "impersonate" || (!sa.id_tokens && !sa.sign_jwt)])
+    error_message = "id_tokens and sign_jwt apply to mint = \"impersonate\" accounts only."
   }
 }
 
@@ -362,5 +425,48 @@ variable "redis_memory_size_gb" {
   validation {
     condition     = var.redis_memory_size_gb >= 1 && var.redis_memory_size_gb <= 300 && floor(var.redis_memory_size_gb) == var.redis_memory_size_gb
     error_message = "redis_memory_size_gb must be an integer from 1 to 300."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Observability: log-based metrics, alert policies, a dashboard, an uptime check
+# ---------------------------------------------------------------------------------------
+
+variable "enable_monitoring" {
+  type        = bool
+  description = "Create log-based metrics (vends, denials by reason, upstream errors), alert policies for upstream failures and for a denial spike, a Cloud Monitoring dashboard and an uptime check of GET /health. Needs the Logging and Monitoring APIs."
+  default     = true
+}
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  description = "Notification channel IDs (projects/P/notificationChannels/N) the alert policies notify. Empty: the alerts open incidents in the console only."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$", c))])
+    error_message = "Each alert_notification_channels entry must be projects/<project>/notificationChannels/<number>."
+  }
+}
+
+variable "upstream_error_threshold" {
+  type        = number
+  description = "Alert when more than this many requests fail upstream (Google refused or did not answer: ERR_UPSTREAM_*) in 5 minutes."
+  default     = 5
+
+  validation {
+    condition     = var.upstream_error_threshold >= 0 && floor(var.upstream_error_threshold) == var.upstream_error_threshold
+    error_message = "upstream_error_threshold must be a whole number, 0 or more."
+  }
+}
+
+variable "denial_spike_threshold" {
+  type        = number
+  description = "Alert when more than this many token requests are denied in 5 minutes (a misconfigured client, a rolled key not yet in the policy, or someone guessing)."
+  default     = 50
+
+  validation {
+    condition     = var.denial_spike_threshold >= 0 && floor(var.denial_spike_threshold) == var.denial_spike_threshold
+    error_message = "denial_spike_threshold must be a whole number, 0 or more."
   }
 }
