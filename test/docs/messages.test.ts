@@ -39,20 +39,16 @@ const PLACEHOLDER = /<[^>]*>|…|'[^']*'/;
 const LITERAL = /'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g;
 
 /**
- * Each literal of the source as a pattern: its text word for word, each `${...}` of a
- * template standing for any value.
+ * Each template literal of the source as a pattern: its text word for word, each
+ * `${...}` standing for any value; only templates with some fixed text of their own.
  */
-const PATTERNS: readonly RegExp[] = [...SOURCE.matchAll(LITERAL)]
+const TEMPLATES: readonly string[] = [...SOURCE.matchAll(LITERAL)]
   .map(m => m[0].slice(1, -1).replace(/\\(['"`\\])/g, '$1'))
-  .filter(t => t.length >= 10 && t.includes('${'))
-  .map(
-    t =>
-      new RegExp(
-        `^${t
-          .split(/\$\{[^}]*\}/)
-          .map(part => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-          .join('.+?')}`,
-      ),
+  .filter(t => t.includes('${'))
+  .map(t => t.split(/\$\{[^}]*\}/))
+  .filter(parts => parts.join('').trim().length >= 10)
+  .map(parts =>
+    parts.map(p => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.+?'),
   );
 
 /** The code says `phrase`: word for word, or as a template with values filled in. */
@@ -60,7 +56,9 @@ function said(phrase: string): boolean {
   // A quote cut short with `…` need only begin as the code's message does.
   const head = phrase.split('…')[0]!.trimEnd();
   if (SOURCE.includes(head)) return true;
-  if (PATTERNS.some(p => p.test(head))) return true;
+  // The whole message, or (cut short) its beginning.
+  const end = head === phrase ? '$' : '';
+  if (TEMPLATES.some(t => new RegExp(`^${t}${end}`).test(head))) return true;
   // Else every fixed fragment between placeholders, word for word.
   const fragments = phrase
     .split(PLACEHOLDER)
