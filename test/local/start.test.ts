@@ -36,15 +36,18 @@ async function start(env: Record<string, string>): Promise<Started> {
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a start that never comes up is stopped with all it
+    // spawned (the emulator, functions-framework) and cannot hold the test run.
+    detached: true,
   });
   let out = '';
   child.stdout!.on('data', d => (out += String(d)));
   child.stderr!.on('data', d => (out += String(d)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`npm start did not come up:\n${out}`)),
-      60_000,
-    );
+    const timer = setTimeout(() => {
+      killGroup(child);
+      reject(new Error(`npm start did not come up:\n${out}`));
+    }, 100_000);
     const check = () => {
       if (out.includes('Press Ctrl-C to stop.')) {
         clearTimeout(timer);
@@ -63,6 +66,15 @@ async function start(env: Record<string, string>): Promise<Started> {
       return out;
     },
   };
+}
+
+/** Stops `child` and everything it started. */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
 
 async function stop(s: Started): Promise<number | null> {
