@@ -6,13 +6,17 @@
  * gcloud credential on the machine is picked up instead.
  */
 import {Compute, GoogleAuth, type AuthClient} from 'google-auth-library';
-import type {Config} from '../config.ts';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 
-/** Builds the AuthClient for tvm's own identity. Does no I/O until first used. */
-export async function createIdentity(config: Config): Promise<AuthClient> {
-  if (config.metadataHost) {
+/**
+ * Builds the AuthClient for tvm's own identity. Does no I/O until first used.
+ * `metadataHost`: GCE_METADATA_HOST, when set.
+ */
+export async function createIdentity(options: {
+  readonly metadataHost: string | undefined;
+}): Promise<AuthClient> {
+  if (options.metadataHost) {
     return new Compute({scopes: [CLOUD_PLATFORM]});
   }
   return new GoogleAuth({scopes: [CLOUD_PLATFORM]}).getClient();
