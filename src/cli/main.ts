@@ -1,10 +1,17 @@
 /**
- * The `tvm` command line: a small table of commands, each in its own module. More
- * commands (policy explain, credential-config, token) are added to COMMANDS.
+ * The `tvm` command line: a small table of commands, each in its own module, and the
+ * one place where a command's CliError becomes a line on stderr and an exit code.
  */
 
+import {readFileSync} from 'node:fs';
+import {completionCommand} from './completion.ts';
 import {credentialConfig} from './credential-config.ts';
+import {CliError, suggestion} from './errors.ts';
+import {exec} from './exec.ts';
+import {subjectToken} from './executable.ts';
 import {keygen} from './keygen.ts';
+import {profileAdd, profileList, profileShow} from './profile.ts';
+import {token} from './token.ts';
 import {policyCheck} from './policy-check.ts';
 import {policyExplain} from './policy-explain.ts';
 import {
@@ -20,10 +27,17 @@ export type {CliIo, Command} from './io.ts';
 export {EXIT_FAILED, EXIT_OK, EXIT_USAGE} from './io.ts';
 
 const COMMANDS: readonly Command[] = [
+  token,
+  exec,
+  profileAdd,
+  profileList,
+  profileShow,
+  credentialConfig,
+  subjectToken,
   keygen,
   policyCheck,
   policyExplain,
-  credentialConfig,
+  completionCommand(() => COMMANDS),
 ];
 
 /**
@@ -37,31 +51,38 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     usage(io.stderr);
     return EXIT_USAGE;
   }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    println(io.stdout, `tvm ${version()}`);
+    return EXIT_OK;
+  }
   if (first === 'help' || first === '--help' || first === '-h') {
+    if (first === 'help' && argv.length > 1) {
+      const found = findCommand(argv.slice(1));
+      if (found && found.rest.length === 0) {
+        commandHelp(found.command, io.stdout);
+        return EXIT_OK;
+      }
+      return unknown(argv.slice(1), io);
+    }
     usage(io.stdout);
     return EXIT_OK;
   }
   const found = findCommand(argv);
-  if (!found) {
-    const group = COMMANDS.some(c => c.name.startsWith(`${first} `));
-    println(
-      io.stderr,
-      group
-        ? `tvm: "${first}" needs a subcommand`
-        : `tvm: unknown command "${first}"`,
-    );
-    usage(io.stderr);
-    return EXIT_USAGE;
-  }
+  if (!found) return unknown(argv, io);
   const {command, rest} = found;
-  if (rest.includes('--help') || rest.includes('-h')) {
-    println(io.stdout, `usage: tvm ${command.name} ${command.args}`.trimEnd());
-    println(io.stdout, `  ${command.summary}`);
+  // Everything after exec's "--" belongs to the command it runs.
+  const own = command === exec ? rest.slice(0, rest.indexOf('--') >>> 0) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
+    commandHelp(command, io.stdout);
     return EXIT_OK;
   }
   try {
     return await command.run(rest, io);
   } catch (e) {
+    if (e instanceof CliError) {
+      println(io.stderr, `tvm ${command.name}: ${e.message}`);
+      return e.exitCode;
+    }
     // parseArgs rejects unknown options and missing values with a coded TypeError.
     if (isArgError(e)) {
       println(io.stderr, `tvm ${command.name}: ${e.message}`);
@@ -95,6 +116,50 @@ function findCommand(
   return best;
 }
 
+/** An unknown command or subcommand: say so, suggest the closest, exit 2. */
+function unknown(argv: readonly string[], io: CliIo): number {
+  const [first = '', second] = argv;
+  const subs = COMMANDS.filter(c => c.name.startsWith(`${first} `)).map(
+    c => c.name.split(' ')[1]!,
+  );
+  if (subs.length > 0) {
+    println(
+      io.stderr,
+      second === undefined || second.startsWith('-')
+        ? `tvm: "${first}" needs a subcommand: ${subs.join(', ')}`
+        : `tvm: "${first}" needs a subcommand: unknown "${second}"${suggestion(second, subs)}; one of ${subs.join(', ')}`,
+    );
+  } else {
+    const words = [...new Set(COMMANDS.map(c => c.name.split(' ')[0]!))];
+    println(
+      io.stderr,
+      `tvm: unknown command "${first}"${suggestion(first, [...words, 'help'])}; "tvm help" lists them`,
+    );
+  }
+  usage(io.stderr);
+  return EXIT_USAGE;
+}
+
+function commandHelp(command: Command, out: CliIo['stdout']): void {
+  println(out, `usage: tvm ${command.name} ${command.args}`.trimEnd());
+  println(out, `  ${command.summary}`);
+}
+
+/** The package's version, from its package.json (src/cli or build/src/cli below it). */
+function version(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(
+        readFileSync(new URL(rel, import.meta.url), 'utf8'),
+      ) as {name?: unknown; version?: unknown};
+      if (pkg.name === 'gcp-token-vending-machine') return String(pkg.version);
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
+}
+
 function usage(out: CliIo['stdout']): void {
   println(out, 'usage: tvm <command> [options]');
   println(out);
@@ -104,10 +169,15 @@ function usage(out: CliIo['stdout']): void {
     println(out, `  tvm ${`${c.name} ${c.args}`.trimEnd()}`);
     println(out, `      ${c.summary}`);
   }
-  println(out, '  tvm help');
-  println(out, '      show this help');
+  println(out, '  tvm help [COMMAND]');
+  println(out, "      show this help, or one command's");
+  println(out, '  tvm --version');
+  println(out, '      print the version');
   println(out);
-  println(out, 'Run "tvm <command> --help" for one command.');
+  println(
+    out,
+    'Run "tvm help <command>" (or "tvm <command> --help") for one command.',
+  );
 }
 
 function isArgError(e: unknown): e is Error {
