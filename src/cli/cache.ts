@@ -53,6 +53,7 @@ export function entryName(profile: Profile, request: TokenRequest): string {
   const identity = JSON.stringify([
     profile.name,
     profile.url,
+    profile.issuer,
     profile.clientId ?? null,
     profile.credential,
     profile.oidcTokenType,

@@ -25,7 +25,7 @@ const SOURCES =
 
 export const profileAdd: Command = {
   name: 'profile add',
-  args: `NAME --url URL [--client-id ID] ${SOURCES} [--oidc-token-type jwt|id_token] [--audience SA] [--scope S]... [--lifetime SECONDS] [--default] [--replace] [--config FILE]`,
+  args: `NAME --url URL [--issuer URL] [--client-id ID] ${SOURCES} [--oidc-token-type jwt|id_token] [--audience SA] [--scope S]... [--lifetime SECONDS] [--default] [--replace] [--config FILE]`,
   summary: 'add a profile: where tvm is, who you are, what you usually ask for',
   run: runAdd,
 };
@@ -49,6 +49,7 @@ async function runAdd(args: string[], io: CliIo): Promise<number> {
     args,
     options: {
       url: {type: 'string'},
+      issuer: {type: 'string'},
       'client-id': {type: 'string'},
       'api-key-file': {type: 'string'},
       'api-key-env': {type: 'string'},
@@ -109,6 +110,7 @@ async function runAdd(args: string[], io: CliIo): Promise<number> {
     p === undefined ? undefined : resolve(p);
   const raw: RawProfile = dropUndefined({
     url: values.url,
+    issuer: values.issuer,
     client_id: values['client-id'],
     api_key_file: file(values['api-key-file']),
     api_key_env: values['api-key-env'],
@@ -263,6 +265,7 @@ async function runShow(args: string[], io: CliIo): Promise<number> {
     ['config', config.path],
     ['url', p.url],
     ['token endpoint', `${p.url}/token`],
+    ['issuer', p.issuer === p.url ? undefined : p.issuer],
     ['client id', p.clientId],
     ['credential', describeCredential(p.credential)],
     ['secret', secret],

@@ -38,6 +38,7 @@ const nonEmpty = z.string().min(1);
 
 const RawProfile = z.strictObject({
   url: nonEmpty,
+  issuer: nonEmpty.optional(),
   client_id: nonEmpty.optional(),
   api_key_file: nonEmpty.optional(),
   api_key_env: nonEmpty.optional(),
@@ -86,6 +87,8 @@ export interface Profile {
   readonly name: string;
   /** tvm's base URL (its issuer); the token endpoint is `${url}/token`. */
   readonly url: string;
+  /** tvm's TVM_ISSUER, the aud of a client assertion: the url unless it differs. */
+  readonly issuer: string;
   readonly clientId?: string;
   readonly credential: Credential;
   /** RFC 8693 subject token type of an OIDC source. */
@@ -213,6 +216,12 @@ export function compileProfile(
       `${where}: ${kind} needs client_id (the client's id in tvm's policy)`,
     );
   }
+  if (raw.issuer !== undefined && !urlOk(raw.issuer)) {
+    throw new CliError(
+      'ERR_CONFIG',
+      `${where}.issuer: tvm's TVM_ISSUER, an https URL (http only for loopback)`,
+    );
+  }
   if (raw.key_id !== undefined && kind !== 'private_key_file') {
     throw new CliError(
       'ERR_CONFIG',
@@ -222,6 +231,7 @@ export function compileProfile(
   return Object.freeze({
     name,
     url: raw.url.replace(/\/+$/, ''),
+    issuer: raw.issuer ?? raw.url.replace(/\/+$/, ''),
     clientId: raw.client_id,
     credential: Object.freeze(credential),
     oidcTokenType: raw.oidc_token_type ?? 'jwt',

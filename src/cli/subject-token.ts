@@ -132,7 +132,7 @@ function fromCommand(command: string, profile: string): Promise<string> {
 
 /**
  * A client assertion for a private_key_jwt profile (RFC 7523 §3): iss = sub = the
- * client id, aud = tvm's token endpoint (tvm accepts its issuer or its token endpoint),
+ * client id, aud = tvm's issuer (TVM_ISSUER: the profile's issuer, else its url),
  * a fresh jti, one minute of life.
  */
 export async function signAssertion(
@@ -165,7 +165,7 @@ export async function signAssertion(
     .setProtectedHeader(c.keyId ? {alg, kid: c.keyId} : {alg})
     .setIssuer(profile.clientId!)
     .setSubject(profile.clientId!)
-    .setAudience(`${profile.url}/token`)
+    .setAudience(profile.issuer)
     .setJti(randomUUID())
     .setIssuedAt(iat)
     .setExpirationTime(iat + 60)
