@@ -10,7 +10,9 @@ import {CliError} from './errors.ts';
 import {EXIT_OK, type CliIo, type Command} from './io.ts';
 
 /** The completion command over `commands()` (given lazily: main.ts owns the table). */
-export function completionCommand(commands: () => readonly Command[]): Command {
+export function completionCommand(
+  commands: () => Promise<readonly Command[]>,
+): Command {
   return {
     name: 'completion',
     args: 'bash|zsh',
@@ -27,7 +29,7 @@ export function completionCommand(commands: () => readonly Command[]): Command {
       if ((shell !== 'bash' && shell !== 'zsh') || rest.length > 0) {
         throw new CliError('ERR_USAGE', 'name the shell: bash or zsh');
       }
-      const script = bashScript(commands());
+      const script = bashScript(await commands());
       io.stdout.write(
         shell === 'bash'
           ? script

@@ -4,16 +4,7 @@
  */
 
 import {readFileSync} from 'node:fs';
-import {completionCommand} from './completion.ts';
-import {credentialConfig} from './credential-config.ts';
 import {CliError, suggestion} from './errors.ts';
-import {exec} from './exec.ts';
-import {subjectToken} from './executable.ts';
-import {keygen} from './keygen.ts';
-import {profileAdd, profileList, profileShow} from './profile.ts';
-import {token} from './token.ts';
-import {policyCheck} from './policy-check.ts';
-import {policyExplain} from './policy-explain.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
@@ -26,19 +17,59 @@ import {
 export type {CliIo, Command} from './io.ts';
 export {EXIT_FAILED, EXIT_OK, EXIT_USAGE} from './io.ts';
 
-const COMMANDS: readonly Command[] = [
-  token,
-  exec,
-  profileAdd,
-  profileList,
-  profileShow,
-  credentialConfig,
-  subjectToken,
-  keygen,
-  policyCheck,
-  policyExplain,
-  completionCommand(() => COMMANDS),
+/**
+ * The commands by name, each module loaded only when it runs (or for help): a script
+ * calling `tvm token` on every line must not pay for the policy compiler and the
+ * OIDC verifier that other commands need.
+ */
+interface Entry {
+  readonly name: string;
+  readonly load: () => Promise<Command>;
+}
+
+const COMMANDS: readonly Entry[] = [
+  {name: 'token', load: async () => (await import('./token.ts')).token},
+  {name: 'exec', load: async () => (await import('./exec.ts')).exec},
+  {
+    name: 'profile add',
+    load: async () => (await import('./profile.ts')).profileAdd,
+  },
+  {
+    name: 'profile list',
+    load: async () => (await import('./profile.ts')).profileList,
+  },
+  {
+    name: 'profile show',
+    load: async () => (await import('./profile.ts')).profileShow,
+  },
+  {
+    name: 'credential-config',
+    load: async () => (await import('./credential-config.ts')).credentialConfig,
+  },
+  {
+    name: 'subject-token',
+    load: async () => (await import('./executable.ts')).subjectToken,
+  },
+  {name: 'keygen', load: async () => (await import('./keygen.ts')).keygen},
+  {
+    name: 'policy check',
+    load: async () => (await import('./policy-check.ts')).policyCheck,
+  },
+  {
+    name: 'policy explain',
+    load: async () => (await import('./policy-explain.ts')).policyExplain,
+  },
+  {
+    name: 'completion',
+    load: async () =>
+      (await import('./completion.ts')).completionCommand(allCommands),
+  },
 ];
+
+/** Every command, loaded (for help and completion). */
+function allCommands(): Promise<Command[]> {
+  return Promise.all(COMMANDS.map(c => c.load()));
+}
 
 /**
  * Runs `tvm` with `argv` (the arguments after the program name) and resolves to the
@@ -48,7 +79,7 @@ const COMMANDS: readonly Command[] = [
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [first] = argv;
   if (first === undefined) {
-    usage(io.stderr);
+    await usage(io.stderr);
     return EXIT_USAGE;
   }
   if (first === '--version' || first === '-V' || first === 'version') {
@@ -59,19 +90,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (first === 'help' && argv.length > 1) {
       const found = findCommand(argv.slice(1));
       if (found && found.rest.length === 0) {
-        commandHelp(found.command, io.stdout);
+        commandHelp(await found.entry.load(), io.stdout);
         return EXIT_OK;
       }
       return unknown(argv.slice(1), io);
     }
-    usage(io.stdout);
+    await usage(io.stdout);
     return EXIT_OK;
   }
   const found = findCommand(argv);
   if (!found) return unknown(argv, io);
-  const {command, rest} = found;
+  const {rest} = found;
+  const command = await found.entry.load();
   // Everything after exec's "--" belongs to the command it runs.
-  const own = command === exec ? rest.slice(0, rest.indexOf('--') >>> 0) : rest;
+  const own =
+    command.name === 'exec' ? rest.slice(0, rest.indexOf('--') >>> 0) : rest;
   if (own.includes('--help') || own.includes('-h')) {
     commandHelp(command, io.stdout);
     return EXIT_OK;
@@ -103,13 +136,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 /** The command whose words start `argv`, the longest match winning. */
 function findCommand(
   argv: readonly string[],
-): {command: Command; rest: string[]} | undefined {
-  let best: {command: Command; rest: string[]} | undefined;
-  for (const command of COMMANDS) {
-    const words = command.name.split(' ');
+): {entry: Entry; rest: string[]} | undefined {
+  let best: {entry: Entry; rest: string[]} | undefined;
+  for (const entry of COMMANDS) {
+    const words = entry.name.split(' ');
     if (words.every((w, i) => argv[i] === w)) {
-      if (!best || words.length > best.command.name.split(' ').length) {
-        best = {command, rest: argv.slice(words.length)};
+      if (!best || words.length > best.entry.name.split(' ').length) {
+        best = {entry, rest: argv.slice(words.length)};
       }
     }
   }
@@ -117,7 +150,7 @@ function findCommand(
 }
 
 /** An unknown command or subcommand: say so, suggest the closest, exit 2. */
-function unknown(argv: readonly string[], io: CliIo): number {
+async function unknown(argv: readonly string[], io: CliIo): Promise<number> {
   const [first = '', second] = argv;
   const subs = COMMANDS.filter(c => c.name.startsWith(`${first} `)).map(
     c => c.name.split(' ')[1]!,
@@ -136,7 +169,7 @@ function unknown(argv: readonly string[], io: CliIo): number {
       `tvm: unknown command "${first}"${suggestion(first, [...words, 'help'])}; "tvm help" lists them`,
     );
   }
-  usage(io.stderr);
+  await usage(io.stderr);
   return EXIT_USAGE;
 }
 
@@ -160,12 +193,12 @@ function version(): string {
   return 'unknown';
 }
 
-function usage(out: CliIo['stdout']): void {
+async function usage(out: CliIo['stdout']): Promise<void> {
   println(out, 'usage: tvm <command> [options]');
   println(out);
   println(out, 'commands:');
   // One command a paragraph: usage lines are long, summaries go underneath.
-  for (const c of COMMANDS) {
+  for (const c of await allCommands()) {
     println(out, `  tvm ${`${c.name} ${c.args}`.trimEnd()}`);
     println(out, `      ${c.summary}`);
   }

@@ -7,7 +7,6 @@
 import {execFile} from 'node:child_process';
 import {randomUUID, createPrivateKey} from 'node:crypto';
 import {readFile} from 'node:fs/promises';
-import {SignJWT} from 'jose';
 import {CliError, fsReason} from './errors.ts';
 import {readSecretFile, type Profile} from './profiles.ts';
 
@@ -161,6 +160,8 @@ export async function signAssertion(
     );
   }
   const iat = Math.floor(now / 1000);
+  // Loaded here, not at the top: only private_key_jwt profiles need it.
+  const {SignJWT} = await import('jose');
   return new SignJWT({})
     .setProtectedHeader(c.keyId ? {alg, kid: c.keyId} : {alg})
     .setIssuer(profile.clientId!)
