@@ -256,7 +256,7 @@ void describe('tvm token', () => {
     const [file] = await entries(env);
     await setExpiry(file!, -1000);
     const lock = `${file}.lock`;
-    await writeFile(lock, `1 elsewhere.example cafe\n`, {mode: 0o600});
+    await writeFile(lock, '1 elsewhere.example cafe\n', {mode: 0o600});
     const old = new Date(Date.now() - 120_000);
     await utimes(lock, old, old);
     const before = requests('cron');
