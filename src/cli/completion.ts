@@ -57,7 +57,14 @@ function bashScript(commands: readonly Command[]): string {
   for (const c of [...commands].sort((a, b) => b.name.length - a.name.length)) {
     const words = optionsOf(c);
     if (c.name === 'completion') words.unshift('bash', 'zsh');
-    cases.push(`    "${c.name}"|"${c.name} "*) words="${words.join(' ')}" ;;`);
+    // `profile show NAME`: the profile names too.
+    const names =
+      c.name === 'profile show'
+        ? '$("${COMP_WORDS[0]}" profile list --names 2>/dev/null) '
+        : '';
+    cases.push(
+      `    "${c.name}"|"${c.name} "*) words="${names}${words.join(' ')}" ;;`,
+    );
   }
   for (const [group, subs] of groups) {
     cases.push(`    "${group}") words="${subs.join(' ')}" ;;`);

@@ -115,6 +115,18 @@ void describe('OIDC profiles', () => {
     });
   });
 
+  void test('with an output_file, the response is written there too (0600)', async () => {
+    const out = join(env.HOME!, 'executable-cache.json');
+    const r = await tvm(
+      {...env, GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE: out},
+      'subject-token',
+    );
+    assert.equal(r.code, 0);
+    assert.equal(r.stderr, '');
+    assert.equal(await readFile(out, 'utf8'), r.stdout.trim());
+    assert.equal((await stat(out)).mode & 0o777, 0o600);
+  });
+
   void test('subject-token failure: non-zero exit, success false with code and message', async () => {
     const r = await tvm(
       {...env},

@@ -131,6 +131,7 @@ void describe('tvm help and completion', () => {
       /^--oidc-token-file --oidc-token-url --oidc-token-command --oidc-token-type$/,
     );
     assert.equal(complete('tvm', 'help', 'ke'), 'keygen');
+    assert.equal(complete('tvm', 'profile', 'show', 'p'), 'partner');
   });
 
   void test('zsh completion: the same function through bashcompinit', async t => {

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import {spawn, type ChildProcess} from 'node:child_process';
-import {mkdtemp} from 'node:fs/promises';
+import {mkdir, mkdtemp, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -40,6 +40,23 @@ export async function userEnv(
     PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
     ...extra,
   };
+}
+
+/**
+ * Writes a user's configuration file directly (what `tvm profile add` writes; its own
+ * tests cover the command), sparing a process per setup.
+ */
+export async function writeProfiles(
+  env: Record<string, string>,
+  profiles: Record<string, Record<string, unknown>>,
+): Promise<void> {
+  const dir = join(env.XDG_CONFIG_HOME!, 'tvm');
+  await mkdir(dir, {recursive: true, mode: 0o700});
+  await writeFile(
+    join(dir, 'config.yaml'),
+    JSON.stringify({profiles}), // JSON is YAML
+    {mode: 0o600},
+  );
 }
 
 /** Starts `tvm ...args`; `done` resolves when it exits. */

@@ -17,7 +17,13 @@ import {
   startStack,
   type Stack,
 } from '../support/stack.ts';
-import {assertNoSecret, startTvm, tvm, userEnv} from './run-tvm.ts';
+import {
+  assertNoSecret,
+  startTvm,
+  tvm,
+  userEnv,
+  writeProfiles,
+} from './run-tvm.ts';
 
 const ISSUER = 'https://tvm.example.test';
 const keys = {cron: newKey()};
@@ -73,28 +79,19 @@ function requests(client: string): number {
 }
 
 /** A user with an API-key profile "cron" for the stack. */
-async function cronUser(extra: string[] = []): Promise<Record<string, string>> {
+async function cronUser(): Promise<Record<string, string>> {
   const env = await userEnv();
   const file = join(env.HOME!, 'cron.key');
   await writeFile(file, keys.cron, {mode: 0o600});
-  const r = await tvm(
-    env,
-    'profile',
-    'add',
-    'cron',
-    '--url',
-    s.url,
-    '--client-id',
-    'cron',
-    '--api-key-file',
-    file,
-    '--audience',
-    'reporting',
-    '--scope',
-    'bigquery.readonly',
-    ...extra,
-  );
-  assert.equal(r.code, 0, r.stderr);
+  await writeProfiles(env, {
+    cron: {
+      url: s.url,
+      client_id: 'cron',
+      api_key_file: file,
+      audience: 'reporting',
+      scopes: ['bigquery.readonly'],
+    },
+  });
   return env;
 }
 
