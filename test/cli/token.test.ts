@@ -9,6 +9,8 @@ import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {generateKeyPairSync} from 'node:crypto';
 import {readFile, readdir, stat, utimes, writeFile} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import {exportJWK} from 'jose';
 import {
@@ -402,28 +404,29 @@ void describe('tvm token', () => {
   });
 
   void test('tvm unreachable: the URL and what to check', async () => {
+    // A loopback port that was just free: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>(r => probe.listen(0, '127.0.0.1', r));
+    const {port} = probe.address() as AddressInfo;
+    await new Promise(r => probe.close(r));
     const env = await userEnv();
-    await tvm(
-      env,
-      'profile',
-      'add',
-      'gone',
-      '--url',
-      'http://127.0.0.1:9',
-      '--oidc-token-file',
-      join(env.HOME!, 't'),
-      '--audience',
-      'reporting',
-    );
-    await writeFile(
-      join(env.HOME!, 't'),
-      'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
-    );
+    const file = join(env.HOME!, 't');
+    await writeFile(file, 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.');
+    await writeProfiles(env, {
+      gone: {
+        url: `http://127.0.0.1:${port}`,
+        oidc_token_file: file,
+        audience: 'reporting',
+      },
+    });
     const r = await token(env);
     assert.equal(r.code, 1);
+    assert.match(r.stderr, /ECONNREFUSED/);
     assert.match(
       r.stderr,
-      /^tvm token: cannot reach tvm at http:\/\/127\.0\.0\.1:9\/token \(profile gone\): .*; check the profile's url\n$/,
+      new RegExp(
+        `^tvm token: cannot reach tvm at http://127\\.0\\.0\\.1:${port}/token \\(profile gone\\): .*; check the profile's url\n$`,
+      ),
     );
   });
 });
