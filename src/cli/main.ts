@@ -5,6 +5,7 @@
 
 import {readFileSync} from 'node:fs';
 import {CliError, suggestion} from './errors.ts';
+import {CALLER_VARIABLES} from './variables.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,
@@ -206,6 +207,11 @@ async function usage(out: CliIo['stdout']): Promise<void> {
   println(out, "      show this help, or one command's");
   println(out, '  tvm --version');
   println(out, '      print the version');
+  println(out);
+  println(out, 'environment:');
+  for (const [name, help] of Object.entries(CALLER_VARIABLES)) {
+    println(out, `  ${name}: ${help}`);
+  }
   println(out);
   println(
     out,

@@ -80,6 +80,14 @@ void describe('tvm help and completion', () => {
     });
   }
 
+  void test("tvm help lists the environment variables of the caller's side", async () => {
+    const r = await tvm(await userEnv(), 'help');
+    assert.match(
+      r.stdout,
+      /^environment:\n {2}TVM_CONFIG: .*\n {2}TVM_PROFILE: .*\n {2}TVM_ACCESS_TOKEN_FILE: /m,
+    );
+  });
+
   void test('bash completion: commands, subcommands, options and profile names', async () => {
     const env = await userEnv();
     const bin = join(env.HOME!, 'bin');
