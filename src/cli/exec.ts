@@ -1,0 +1,104 @@
+/**
+ * `tvm exec [options] -- CMD [ARG...]`: runs CMD with a fresh token where the common
+ * tools look for one — CLOUDSDK_AUTH_ACCESS_TOKEN (gcloud, bq, gsutil),
+ * GOOGLE_OAUTH_ACCESS_TOKEN (the Terraform provider), and TVM_ACCESS_TOKEN_FILE, a
+ * file of mode 0600 in a private directory for tools that take --access-token-file.
+ * tvm never prints the token. Signals sent to tvm are passed to CMD, and tvm exits
+ * with CMD's exit code (128 + the signal's number when a signal ended it, as shells
+ * report it). The token file is removed when CMD ends.
+ */
+
+import {spawn} from 'node:child_process';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import {constants, tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {parseArgs} from 'node:util';
+import {CliError} from './errors.ts';
+import type {CliIo, Command} from './io.ts';
+import {envOf, REQUEST_ARGS, REQUEST_OPTIONS, tokenFor} from './token.ts';
+
+export const exec: Command = {
+  name: 'exec',
+  args: `${REQUEST_ARGS} -- CMD [ARG...]`,
+  summary:
+    'run CMD with a token in CLOUDSDK_AUTH_ACCESS_TOKEN, GOOGLE_OAUTH_ACCESS_TOKEN and TVM_ACCESS_TOKEN_FILE',
+  run: runExec,
+};
+
+/** Signals a terminal or a supervisor sends that CMD must see. */
+const FORWARDED: readonly NodeJS.Signals[] = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+];
+
+async function runExec(args: string[], io: CliIo): Promise<number> {
+  const dash = args.indexOf('--');
+  if (dash < 0 || dash === args.length - 1) {
+    throw new CliError(
+      'ERR_USAGE',
+      'name the command after --, e.g. tvm exec -- gcloud storage ls',
+    );
+  }
+  const {values} = parseArgs({
+    args: args.slice(0, dash),
+    options: REQUEST_OPTIONS,
+    strict: true,
+    allowPositionals: false,
+  });
+  const [cmd, ...cmdArgs] = args.slice(dash + 1) as [string, ...string[]];
+  const token = await tokenFor(values, io);
+  const dir = await mkdtemp(join(tmpdir(), 'tvm-exec-'));
+  try {
+    const file = join(dir, 'access-token');
+    await writeFile(file, token.accessToken, {mode: 0o600, flag: 'wx'});
+    const env = {
+      ...envOf(io, values),
+      CLOUDSDK_AUTH_ACCESS_TOKEN: token.accessToken,
+      GOOGLE_OAUTH_ACCESS_TOKEN: token.accessToken,
+      TVM_ACCESS_TOKEN_FILE: file,
+    };
+    return await run(cmd, cmdArgs, env);
+  } finally {
+    await rm(dir, {recursive: true, force: true});
+  }
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {stdio: 'inherit', env});
+    const forward = (signal: NodeJS.Signals) => {
+      child.kill(signal);
+    };
+    for (const s of FORWARDED) process.on(s, forward);
+    const done = () => {
+      for (const s of FORWARDED) process.off(s, forward);
+    };
+    child.once('error', e => {
+      done();
+      const code = (e as {code?: unknown}).code;
+      reject(
+        new CliError(
+          'ERR_USAGE',
+          code === 'ENOENT'
+            ? `command not found: ${cmd} (is it on PATH?)`
+            : `cannot run ${cmd}: ${String(code ?? e.message)}`,
+          code === 'ENOENT' ? 127 : 126,
+        ),
+      );
+    });
+    child.once('exit', (code, signal) => {
+      done();
+      resolve(
+        signal !== null ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1),
+      );
+    });
+  });
+}
