@@ -1,0 +1,314 @@
+/**
+ * The request guard: what every request must pass before functions-framework sees it.
+ *
+ * functions-framework (pinned in package.json; its server is built in
+ * node_modules/@google-cloud/functions-framework/build/src/server.js) runs body-parser
+ * on every request, on every path, with a 1 GiB limit counted after decompression, and
+ * matches `/{*splat}` by percent-decoding the path. A 464-byte brotli body inflates to
+ * 1 GiB in the instance's memory; a malformed escape (`/%E0%A4%A`) gets Express's HTML
+ * 400 page. It offers no hook before either, but it loads the function's module before
+ * it creates its server with `http.createServer(app)`. That call is the seam:
+ * `installRequestGuard` wraps the listener handed to it, so every request meets
+ * `guardRequest` first, which
+ *
+ * - refuses a malformed percent-escape in the path: 400, tvm's JSON;
+ * - refuses any `Content-Encoding` other than `identity`: 415, before a byte is read, so
+ *   nothing is ever inflated;
+ * - refuses a declared `Content-Length` over MAX_BODY_BYTES: 413, before a byte is read;
+ * - reads any other body itself, counting bytes as they arrive, and refuses it (413,
+ *   connection closed) the moment it passes MAX_BODY_BYTES — chunked bodies included;
+ * - hands the framework a request carrying the body it read, at most MAX_BODY_BYTES.
+ *
+ * Each refusal is one audit line (`auditRefusal`). test/hostile/seam.test.ts fails when
+ * a framework upgrade stops creating its server this way.
+ */
+import http, {
+  IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import {randomUUID} from 'node:crypto';
+import {callerString, writeAudit} from './audit.ts';
+import {GENERATE_ACCESS_TOKEN_PATH} from './http/google-shape.ts';
+import {MAX_BODY_BYTES} from './http/token-request.ts';
+import type {Logger} from './log.ts';
+
+export interface RequestGuardOptions {
+  /** Where refusals are audited. */
+  readonly logger: Logger;
+  /** Proxies in front of the function (config `trustedProxyHops`), for the audit's address. */
+  readonly trustedProxyHops?: number;
+  /** The body limit (default MAX_BODY_BYTES, tvm's own). */
+  readonly maxBodyBytes?: number;
+}
+
+const INSTALLED = Symbol.for('tvm.requestGuard');
+
+/**
+ * Makes every server created from now on with `http.createServer` guard its requests.
+ * Idempotent; call it from the module functions-framework loads (src/index.ts).
+ */
+export function installRequestGuard(options: RequestGuardOptions): void {
+  const target = http as typeof http & {[INSTALLED]?: true};
+  if (target[INSTALLED]) return;
+  const original = http.createServer;
+  const patched = (...args: unknown[]): Server => {
+    const i = args.findIndex(a => typeof a === 'function');
+    if (i >= 0) args[i] = guardListener(args[i] as RequestListener, options);
+    return (original as (...a: unknown[]) => Server).apply(http, args);
+  };
+  target.createServer = patched as typeof http.createServer;
+  target[INSTALLED] = true;
+}
+
+/** `listener`, behind the guard. */
+export function guardListener(
+  listener: RequestListener,
+  options: RequestGuardOptions,
+): RequestListener {
+  return function (this: unknown, req, res) {
+    guardRequest(req, res, options, passed => listener.call(this, passed, res));
+  };
+}
+
+type Refusal = {
+  readonly status: 400 | 413 | 415;
+  readonly reason:
+    | 'ERR_INVALID_REQUEST'
+    | 'ERR_PAYLOAD_TOO_LARGE'
+    | 'ERR_UNSUPPORTED_MEDIA_TYPE';
+  /** To the caller. */
+  readonly description: string;
+  /** To the operator, in the audit line. */
+  readonly detail: string;
+};
+
+/** Checks `req`; calls `pass` with a request whose body is read and capped, or refuses. */
+export function guardRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: RequestGuardOptions,
+  pass: (req: IncomingMessage) => void,
+): void {
+  const started = performance.now();
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const refusal = checkHead(req, limit);
+  if (refusal) {
+    refuse(req, res, options, refusal, started);
+    return;
+  }
+  if (!hasBody(req)) {
+    pass(req);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on('data', (chunk: Buffer) => {
+    if (over) return;
+    size += chunk.length;
+    if (size > limit) {
+      over = true;
+      chunks.length = 0;
+      req.pause();
+      refuse(req, res, options, tooLarge(limit, 'read'), started);
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (!over) pass(replay(req, Buffer.concat(chunks, size)));
+  });
+  // A client that goes away mid-body: nothing to answer, nothing for the framework.
+  req.on('error', () => undefined);
+}
+
+function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
+  const path = (req.url ?? '/').split('?')[0]!;
+  try {
+    decodeURIComponent(path);
+  } catch {
+    return {
+      status: 400,
+      reason: 'ERR_INVALID_REQUEST',
+      description: 'the request path is not valid percent-encoded UTF-8',
+      detail: 'malformed percent-escape in the path',
+    };
+  }
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return {
+      status: 415,
+      reason: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      description: 'compressed request bodies are not accepted',
+      detail: `Content-Encoding ${callerString(encoding)} refused before reading the body`,
+    };
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    return tooLarge(limit, 'declared');
+  }
+  return undefined;
+}
+
+function tooLarge(limit: number, how: 'declared' | 'read'): Refusal {
+  return {
+    status: 413,
+    reason: 'ERR_PAYLOAD_TOO_LARGE',
+    description: `the body must not exceed ${limit} bytes`,
+    detail:
+      how === 'declared'
+        ? `Content-Length over ${limit} bytes, refused before reading the body`
+        : `body cut off after ${limit} bytes`,
+  };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    (length !== undefined && Number(length) > 0)
+  );
+}
+
+/** A request like `original` whose body is `body`, already read, for the framework. */
+function replay(original: IncomingMessage, body: Buffer): IncomingMessage {
+  const r = new IncomingMessage(original.socket);
+  r.method = original.method;
+  r.url = original.url;
+  r.httpVersion = original.httpVersion;
+  r.httpVersionMajor = original.httpVersionMajor;
+  r.httpVersionMinor = original.httpVersionMinor;
+  r.headers = original.headers;
+  r.rawHeaders = original.rawHeaders;
+  r.trailers = original.trailers;
+  r.rawTrailers = original.rawTrailers;
+  r.complete = true;
+  if (body.length > 0) r.push(body);
+  r.push(null);
+  return r;
+}
+
+/** Answers `refusal` in the route's shape, closes the connection, audits it. */
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: RequestGuardOptions,
+  refusal: Refusal,
+  started: number,
+): void {
+  const requestId = randomUUID();
+  const path = (req.url ?? '/').split('?')[0]!;
+  const google = GENERATE_ACCESS_TOKEN_PATH.test(path);
+  // The shapes of contract.md: RFC 6749 §5.2 on /token and everything else, Google's
+  // envelope on the IAM-shaped route (src/http/google-shape.ts: 400/413/415 are
+  // INVALID_ARGUMENT).
+  const body = google
+    ? {
+        error: {
+          code: refusal.status,
+          message: refusal.description,
+          status: 'INVALID_ARGUMENT',
+        },
+      }
+    : {error: 'invalid_request', error_description: refusal.description};
+  closeWithoutReading(req, res);
+  if (!res.headersSent) {
+    res.writeHead(refusal.status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Pragma: 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+      'X-Request-Id': requestId,
+      Connection: 'close',
+    });
+    res.end(JSON.stringify(body));
+  }
+  auditRefusal(options, req, {
+    requestId,
+    refusal,
+    path,
+    latencyMs: performance.now() - started,
+  });
+}
+
+/**
+ * After a refusal the client may still be sending. Reading the rest (as Node does
+ * before closing) reads whatever it sends; resetting the connection at once (as Node
+ * does right after) can make the client's kernel drop our answer. So the answer says
+ * `Connection: close`, and once it is out tvm stops reading, sends FIN, and resets the
+ * connection LINGER_MS later: the client sees the answer and the end of the stream,
+ * its writes meet full buffers, not tvm's memory. Node's server closes a connection
+ * with `socket.destroySoon()` when it has one (node:_http_server resOnFinish); this
+ * socket's is replaced.
+ */
+function closeWithoutReading(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
+  req.on('error', () => undefined);
+  // After Node's own 'finish' handler, which may have set the body to drain.
+  res.once('finish', () => {
+    req.removeAllListeners('data');
+    req.pause();
+  });
+}
+
+const LINGER_MS = 2000;
+
+/** The one place a guard refusal becomes an audit line (src/audit.ts's format). */
+function auditRefusal(
+  options: RequestGuardOptions,
+  req: IncomingMessage,
+  r: {requestId: string; refusal: Refusal; path: string; latencyMs: number},
+): void {
+  writeAudit(options.logger, {
+    requestId: r.requestId,
+    trace: undefined,
+    decision: 'deny',
+    reason: r.refusal.reason,
+    detail: r.refusal.detail,
+    client: undefined,
+    issuer: undefined,
+    subject: undefined,
+    authMethod: undefined,
+    grantType: undefined,
+    serviceAccount: undefined,
+    scopes: undefined,
+    lifetimeSeconds: undefined,
+    tokenSha256: undefined,
+    cached: undefined,
+    expiresIn: undefined,
+    http: {
+      method: callerString(req.method) ?? 'UNKNOWN',
+      path: callerString(r.path) ?? '/',
+      status: r.refusal.status,
+      remoteIp: clientAddress(req, options.trustedProxyHops ?? 0),
+      userAgent: req.headers['user-agent'],
+      latencyMs: r.latencyMs,
+    },
+  });
+}
+
+/**
+ * The client's address as Express computes it with `trust proxy` = hops: the entry
+ * the last trusted hop appended to X-Forwarded-For, never one the caller wrote.
+ */
+function clientAddress(req: IncomingMessage, hops: number): string | undefined {
+  const forwarded = req.headers['x-forwarded-for'];
+  const chain = [
+    req.socket.remoteAddress,
+    ...(typeof forwarded === 'string'
+      ? forwarded
+          .split(',')
+          .map(s => s.trim())
+          .reverse()
+      : []),
+  ];
+  return chain[Math.min(hops, chain.length - 1)];
+}
