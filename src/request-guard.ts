@@ -17,7 +17,9 @@
  * - refuses a declared `Content-Length` over MAX_BODY_BYTES: 413, before a byte is read;
  * - reads any other body itself, counting bytes as they arrive, and refuses it (413,
  *   connection closed) the moment it passes MAX_BODY_BYTES — chunked bodies included;
- * - hands the framework a request carrying the body it read, at most MAX_BODY_BYTES.
+ * - hands the framework a request whose body it has read (at most MAX_BODY_BYTES) as
+ *   `rawBody`, marked as parsed, so the framework's parsers parse nothing: tvm parses
+ *   every body itself.
  *
  * Each refusal is one audit line (`auditRefusal`). test/hostile/seam.test.ts fails when
  * a framework upgrade stops creating its server this way.
@@ -118,7 +120,7 @@ export function guardRequest(
     chunks.push(chunk);
   });
   req.on('end', () => {
-    if (!over) pass(replay(req, Buffer.concat(chunks, size)));
+    if (!over) readFor(req, Buffer.concat(chunks, size), pass);
   });
   // A client that goes away mid-body: nothing to answer, nothing for the framework.
   req.on('error', () => undefined);
@@ -142,7 +144,7 @@ function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
       status: 415,
       reason: 'ERR_UNSUPPORTED_MEDIA_TYPE',
       description: 'compressed request bodies are not accepted',
-      detail: `Content-Encoding ${callerString(encoding)} refused before reading the body`,
+      detail: `Content-Encoding ${codingNames(encoding)} refused before reading the body`,
     };
   }
   const declared = req.headers['content-length'];
@@ -150,6 +152,19 @@ function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
     return tooLarge(limit, 'declared');
   }
   return undefined;
+}
+
+/**
+ * The header's value for the operator when it is a list of coding names (`br`,
+ * `gzip, x-custom`); anything else (it may be a credential pasted in the wrong place)
+ * is not repeated.
+ */
+function codingNames(header: string): string {
+  return /^[A-Za-z0-9-]{1,24}(\s*,\s*[A-Za-z0-9-]{1,24}){0,3}$/.test(
+    header.trim(),
+  )
+    ? JSON.stringify(header.trim())
+    : '(not a list of coding names; not logged)';
 }
 
 function tooLarge(limit: number, how: 'declared' | 'read'): Refusal {
@@ -172,9 +187,22 @@ function hasBody(req: IncomingMessage): boolean {
   );
 }
 
-/** A request like `original` whose body is `body`, already read, for the framework. */
-function replay(original: IncomingMessage, body: Buffer): IncomingMessage {
-  const r = new IncomingMessage(original.socket);
+/**
+ * Hands the framework a request like `original` whose body has been read: `rawBody` is
+ * the bytes (where functions-framework's own parsers would have put them, and where
+ * src/http/token-request.ts reads them) and the stream is over, so body-parser takes it
+ * as parsed already (body-parser's read: `onFinished.isFinished(req)`) and parses
+ * nothing: no inflating, no HTML error page for a body it cannot parse, no echo of the
+ * body in its error. tvm parses every body itself.
+ */
+function readFor(
+  original: IncomingMessage,
+  body: Buffer,
+  pass: (req: IncomingMessage) => void,
+): void {
+  const r = new IncomingMessage(original.socket) as IncomingMessage & {
+    rawBody?: Buffer;
+  };
   r.method = original.method;
   r.url = original.url;
   r.httpVersion = original.httpVersion;
@@ -184,10 +212,11 @@ function replay(original: IncomingMessage, body: Buffer): IncomingMessage {
   r.rawHeaders = original.rawHeaders;
   r.trailers = original.trailers;
   r.rawTrailers = original.rawTrailers;
+  r.rawBody = body;
   r.complete = true;
-  if (body.length > 0) r.push(body);
+  r.once('end', () => pass(r));
   r.push(null);
-  return r;
+  r.resume();
 }
 
 /** Answers `refusal` in the route's shape, closes the connection, audits it. */

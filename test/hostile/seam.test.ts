@@ -51,9 +51,10 @@ void test("the framework's server is created through http.createServer, so the g
   );
   installRequestGuard({logger});
   let reached = 0;
-  registerHttp('seam', (_req, res) => {
+  registerHttp('seam', (req, res) => {
     reached++;
-    res.status(200).send('reached');
+    const raw = (req as {rawBody?: Buffer}).rawBody;
+    res.status(200).json({raw: raw?.toString('utf8'), parsed: req.body});
   });
   const server = getTestServer('seam');
   await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
@@ -81,8 +82,20 @@ void test("the framework's server is created through http.createServer, so the g
       body: JSON.stringify({a: 'b'.repeat(1000)}),
     });
     assert.equal(ok.status, 200);
-    assert.equal(await ok.text(), 'reached');
+    // The bytes as sent, as rawBody; the framework's parsers parsed nothing.
+    assert.deepEqual(await ok.json(), {
+      raw: JSON.stringify({a: 'b'.repeat(1000)}),
+    });
     assert.equal(reached, 1);
+
+    // A body the framework's parser would refuse with its HTML page reaches tvm.
+    const broken = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: 'false',
+    });
+    assert.equal(broken.status, 200);
+    assert.deepEqual(await broken.json(), {raw: 'false'});
   } finally {
     server.closeAllConnections();
     await new Promise(r => server.close(r));
