@@ -179,11 +179,15 @@ function tooLarge(limit: number, how: 'declared' | 'read'): Refusal {
   };
 }
 
+/**
+ * As body-parser decides it (type-is `hasBody`): a Transfer-Encoding or any
+ * Content-Length, `0` included. Such a request always goes through readFor, so the
+ * framework's parsers never look at it.
+ */
 function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
   return (
     req.headers['transfer-encoding'] !== undefined ||
-    (length !== undefined && Number(length) > 0)
+    req.headers['content-length'] !== undefined
   );
 }
 
