@@ -96,6 +96,17 @@ void test("the framework's server is created through http.createServer, so the g
     });
     assert.equal(broken.status, 200);
     assert.deepEqual(await broken.json(), {raw: 'false'});
+
+    // So does an empty body the framework's parser would refuse for its charset.
+    const empty = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded; charset=latin1',
+      },
+      body: '',
+    });
+    assert.equal(empty.status, 200);
+    assert.deepEqual(await empty.json(), {raw: ''});
   } finally {
     server.closeAllConnections();
     await new Promise(r => server.close(r));
