@@ -30,11 +30,14 @@ import http, {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import {randomUUID} from 'node:crypto';
-import {callerString, writeAudit} from './audit.ts';
-import {GENERATE_ACCESS_TOKEN_PATH} from './http/google-shape.ts';
-import {MAX_BODY_BYTES} from './http/token-request.ts';
+import {createAuditTrail, type AuditTrail} from './audit.ts';
+import {systemMonotonicClock} from './clock.ts';
+import {TvmError, type TvmErrorCode} from './errors.ts';
+import {googleStatus, wireError} from './http/errors.ts';
+import {GENERATE_ACCESS_TOKEN_PATH} from './http/iam-endpoint.ts';
+import {MAX_BODY_BYTES} from './http/request.ts';
 import type {Logger} from './log.ts';
+import {callerString} from './text.ts';
 
 export interface RequestGuardOptions {
   /** Where refusals are audited. */
@@ -69,17 +72,32 @@ export function guardListener(
   listener: RequestListener,
   options: RequestGuardOptions,
 ): RequestListener {
+  const guard: Guard = {
+    trail: createAuditTrail({
+      logger: options.logger,
+      monotonic: systemMonotonicClock,
+    }),
+    limit: options.maxBodyBytes ?? MAX_BODY_BYTES,
+    hops: options.trustedProxyHops ?? 0,
+  };
   return function (this: unknown, req, res) {
-    guardRequest(req, res, options, passed => listener.call(this, passed, res));
+    guardRequest(req, res, guard, passed => listener.call(this, passed, res));
   };
 }
 
+interface Guard {
+  readonly trail: AuditTrail;
+  readonly limit: number;
+  readonly hops: number;
+}
+
 type Refusal = {
-  readonly status: 400 | 413 | 415;
-  readonly reason:
+  readonly code: Extract<
+    TvmErrorCode,
     | 'ERR_INVALID_REQUEST'
     | 'ERR_PAYLOAD_TOO_LARGE'
-    | 'ERR_UNSUPPORTED_MEDIA_TYPE';
+    | 'ERR_UNSUPPORTED_MEDIA_TYPE'
+  >;
   /** To the caller. */
   readonly description: string;
   /** To the operator, in the audit line. */
@@ -87,17 +105,17 @@ type Refusal = {
 };
 
 /** Checks `req`; calls `pass` with a request whose body is read and capped, or refuses. */
-export function guardRequest(
+function guardRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  options: RequestGuardOptions,
+  guard: Guard,
   pass: (req: IncomingMessage) => void,
 ): void {
-  const started = performance.now();
-  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const started = systemMonotonicClock.now();
+  const {limit} = guard;
   const refusal = checkHead(req, limit);
   if (refusal) {
-    refuse(req, res, options, refusal, started);
+    refuse(req, res, guard, refusal, started);
     return;
   }
   if (!hasBody(req)) {
@@ -114,7 +132,7 @@ export function guardRequest(
       over = true;
       chunks.length = 0;
       req.pause();
-      refuse(req, res, options, tooLarge(limit, 'read'), started);
+      refuse(req, res, guard, tooLarge(limit, 'read'), started);
       return;
     }
     chunks.push(chunk);
@@ -132,8 +150,7 @@ function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
     decodeURIComponent(path);
   } catch {
     return {
-      status: 400,
-      reason: 'ERR_INVALID_REQUEST',
+      code: 'ERR_INVALID_REQUEST',
       description: 'the request path is not valid percent-encoded UTF-8',
       detail: 'malformed percent-escape in the path',
     };
@@ -141,8 +158,7 @@ function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
     return {
-      status: 415,
-      reason: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
       description: 'compressed request bodies are not accepted',
       detail: `Content-Encoding ${codingNames(encoding)} refused before reading the body`,
     };
@@ -169,8 +185,7 @@ function codingNames(header: string): string {
 
 function tooLarge(limit: number, how: 'declared' | 'read'): Refusal {
   return {
-    status: 413,
-    reason: 'ERR_PAYLOAD_TOO_LARGE',
+    code: 'ERR_PAYLOAD_TOO_LARGE',
     description: `the body must not exceed ${limit} bytes`,
     detail:
       how === 'declared'
@@ -194,7 +209,7 @@ function hasBody(req: IncomingMessage): boolean {
 /**
  * Hands the framework a request like `original` whose body has been read: `rawBody` is
  * the bytes (where functions-framework's own parsers would have put them, and where
- * src/http/token-request.ts reads them) and the stream is over, so body-parser takes it
+ * src/http/request.ts reads them) and the stream is over, so body-parser takes it
  * as parsed already (body-parser's read: `onFinished.isFinished(req)`) and parses
  * nothing: no inflating, no HTML error page for a body it cannot parse, no echo of the
  * body in its error. tvm parses every body itself.
@@ -223,47 +238,41 @@ function readFor(
   r.resume();
 }
 
-/** Answers `refusal` in the route's shape, closes the connection, audits it. */
+/**
+ * Answers `refusal` as tvm answers it on that route (src/http/errors.ts: RFC 6749
+ * §5.2 on /token and everything else, Google's envelope on the IAM-shaped route),
+ * closes the connection, audits it.
+ */
 function refuse(
   req: IncomingMessage,
   res: ServerResponse,
-  options: RequestGuardOptions,
+  guard: Guard,
   refusal: Refusal,
   started: number,
 ): void {
-  const requestId = randomUUID();
+  const error = new TvmError(refusal.code, refusal.description, {
+    detail: refusal.detail,
+  });
   const path = (req.url ?? '/').split('?')[0]!;
+  const wire = wireError(error);
   const google = GENERATE_ACCESS_TOKEN_PATH.test(path);
-  // The shapes of contract.md: RFC 6749 §5.2 on /token and everything else, Google's
-  // envelope on the IAM-shaped route (src/http/google-shape.ts: 400/413/415 are
-  // INVALID_ARGUMENT).
+  const status = google ? googleStatus(wire) : wire.status;
   const body = google
-    ? {
-        error: {
-          code: refusal.status,
-          message: refusal.description,
-          status: 'INVALID_ARGUMENT',
-        },
-      }
-    : {error: 'invalid_request', error_description: refusal.description};
+    ? {error: {code: status, message: refusal.description, status: wire.google}}
+    : {error: wire.oauth, error_description: refusal.description};
+  const audit = auditRefusal(guard, req, path, started, error, status);
   closeWithoutReading(req, res);
   if (!res.headersSent) {
-    res.writeHead(refusal.status, {
+    res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Cache-Control': 'no-store',
       Pragma: 'no-cache',
       'X-Content-Type-Options': 'nosniff',
-      'X-Request-Id': requestId,
+      'X-Request-Id': audit,
       Connection: 'close',
     });
     res.end(JSON.stringify(body));
   }
-  auditRefusal(options, req, {
-    requestId,
-    refusal,
-    path,
-    latencyMs: performance.now() - started,
-  });
 }
 
 /**
@@ -294,38 +303,29 @@ function closeWithoutReading(req: IncomingMessage, res: ServerResponse): void {
 
 const LINGER_MS = 2000;
 
-/** The one place a guard refusal becomes an audit line (src/audit.ts's format). */
+/**
+ * The one place a guard refusal becomes an audit line: through src/audit.ts's trail,
+ * as tvm's routes write theirs. Returns the request id.
+ */
 function auditRefusal(
-  options: RequestGuardOptions,
+  guard: Guard,
   req: IncomingMessage,
-  r: {requestId: string; refusal: Refusal; path: string; latencyMs: number},
-): void {
-  writeAudit(options.logger, {
-    requestId: r.requestId,
-    trace: undefined,
-    decision: 'deny',
-    reason: r.refusal.reason,
-    detail: r.refusal.detail,
-    client: undefined,
-    issuer: undefined,
-    subject: undefined,
-    authMethod: undefined,
-    grantType: undefined,
-    serviceAccount: undefined,
-    scopes: undefined,
-    lifetimeSeconds: undefined,
-    tokenSha256: undefined,
-    cached: undefined,
-    expiresIn: undefined,
-    http: {
-      method: callerString(req.method) ?? 'UNKNOWN',
-      path: callerString(r.path) ?? '/',
-      status: r.refusal.status,
-      remoteIp: clientAddress(req, options.trustedProxyHops ?? 0),
-      userAgent: req.headers['user-agent'],
-      latencyMs: r.latencyMs,
-    },
+  path: string,
+  started: number,
+  error: TvmError,
+  status: number,
+): string {
+  const trace = req.headers['x-cloud-trace-context'];
+  const audit = guard.trail.begin({
+    method: callerString(req.method) ?? 'UNKNOWN',
+    path: callerString(path) ?? '/',
+    remoteIp: clientAddress(req, guard.hops),
+    userAgent: req.headers['user-agent'],
+    traceContext: typeof trace === 'string' ? trace : undefined,
+    startedAt: started,
   });
+  guard.trail.deny(audit, status, error);
+  return audit.requestId;
 }
 
 /**

@@ -10,7 +10,7 @@ import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {request} from 'node:http';
 import {rmSync} from 'node:fs';
-import {MAX_BODY_BYTES} from '../../src/http/token-request.ts';
+import {MAX_BODY_BYTES} from '../../src/http/request.ts';
 import {
   buildPrivately,
   memoryOf,
