@@ -32,7 +32,6 @@ import {
   assertPortFree,
   bannerCurl,
   checkLocalConfig,
-  localHost,
 } from '../src/local/preflight.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,7 +80,9 @@ async function main(): Promise<void> {
   // setting as tvm will parse it, and the port.
   const settings = checkLocalConfig(process.env);
   const port = settings.port;
-  const host = localHost(process.env);
+  // Loopback unless told otherwise: a local tvm with a demo key is not for the network.
+  // npm start's own setting (the function never reads it): scripts/listen-host.ts.
+  const host = process.env.TVM_LOCAL_HOST?.trim() || '127.0.0.1';
   await assertPortFree(host, port);
   buildIfNeeded();
   // Per port: an instance on another port never shares (or overwrites) these files.
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     process.execPath,
     [
       '--import',
-      join(root, 'src/local/listen-host.ts'),
+      join(root, 'scripts/listen-host.ts'),
       join(
         root,
         'node_modules/@google-cloud/functions-framework/build/src/main.js',

@@ -29,11 +29,6 @@ export class LocalStartError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Where local mode listens: TVM_LOCAL_HOST, default 127.0.0.1 (loopback only). */
-export function localHost(env: Env): string {
-  return env.TVM_LOCAL_HOST?.trim() || '127.0.0.1';
-}
-
 /**
  * The configuration the local function will read, checked now: the user's variables
  * with the ones scripts/start.ts sets for the emulator (emulatorEnvironment) stood in
