@@ -21,13 +21,18 @@ import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startEmulator} from '../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
-import {parseConfig} from '../src/config.ts';
 import {emulatorEnvironment} from '../src/local/environment.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../src/local/provision.ts';
 import {parsePolicy} from '../src/policy/index.ts';
+import {
+  LocalStartError,
+  assertPortFree,
+  bannerCurl,
+  checkLocalConfig,
+} from '../src/local/preflight.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEMO_PLACEHOLDER = /"0{64}"\s*# replaced by npm start/;
@@ -71,14 +76,17 @@ function buildIfNeeded(): void {
 }
 
 async function main(): Promise<void> {
-  buildIfNeeded();
-  // The two settings npm start itself reads, parsed as tvm parses them (defaults too).
-  const settings = parseConfig({
-    PORT: process.env.PORT,
-    TVM_POLICY: process.env.TVM_POLICY,
-  });
+  // Before anything is printed, built or written (src/local/preflight.ts): every
+  // setting as tvm will parse it, and the port.
+  const settings = checkLocalConfig(process.env);
   const port = settings.port;
-  const stateDir = join(root, '.tvm-local');
+  // Loopback unless told otherwise: a local tvm with a demo key is not for the network.
+  // npm start's own setting (the function never reads it): scripts/listen-host.ts.
+  const host = process.env.TVM_LOCAL_HOST?.trim() || '127.0.0.1';
+  await assertPortFree(host, port);
+  buildIfNeeded();
+  // Per port: an instance on another port never shares (or overwrites) these files.
+  const stateDir = join(root, '.tvm-local', String(port));
   mkdirSync(stateDir, {recursive: true, mode: 0o700});
 
   if (settings.policySource?.kind === 'secret') {
@@ -105,10 +113,12 @@ async function main(): Promise<void> {
   const emulator = await startEmulator();
   provisionForPolicy(emulator.state, policy, LOCAL_RUNTIME_ACCOUNT);
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${/^(0\.0\.0\.0|::)$/.test(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
   const child = spawn(
     process.execPath,
     [
+      '--import',
+      join(root, 'scripts/listen-host.ts'),
       join(
         root,
         'node_modules/@google-cloud/functions-framework/build/src/main.js',
@@ -123,6 +133,7 @@ async function main(): Promise<void> {
         ...process.env,
         NODE_ENV: 'production',
         ...emulatorEnvironment(emulator),
+        TVM_LOCAL_HOST: host,
         TVM_POLICY: policyPath,
         TVM_ISSUER: url,
       },
@@ -142,6 +153,7 @@ async function main(): Promise<void> {
   await waitHealthy(`${url}/healthz`);
   const first = [...policy.clients.values()][0];
   const grant = first?.grants[0];
+  const curl = bannerCurl(policy, url, demoKey ?? '<api key>');
   const lines = [
     '',
     'tvm is running in local mode against the built-in Google emulator.',
@@ -157,16 +169,16 @@ async function main(): Promise<void> {
       `  ${demoKey}`,
       '',
       'Vend a token:',
-      `  curl -s -u '${first.id}:${demoKey}' -d grant_type=client_credentials -d audience=${grant.serviceAccount.alias} -d scope=${[...grant.scopes][0]!.replace('https://www.googleapis.com/auth/', '')} ${url}/token`,
+      `  ${curl}`,
       '',
       'See what a token is good for:',
       `  curl -s '${emulator.url}/tokeninfo?access_token=<access_token>'`,
       '',
     );
-  } else if (first && grant) {
+  } else if (curl) {
     lines.push(
       'Vend a token (with an API key of your policy):',
-      `  curl -s -u '${first.id}:<api key>' -d grant_type=client_credentials -d audience=${grant.serviceAccount.alias} ${url}/token`,
+      `  ${curl}`,
       '',
     );
   }
@@ -188,6 +200,10 @@ async function waitHealthy(url: string): Promise<void> {
 }
 
 main().catch(e => {
+  if (e instanceof LocalStartError) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`npm start failed: ${(e as Error).message}\n`);
   process.exit(1);
 });

@@ -6,6 +6,8 @@
 import {http} from '@google-cloud/functions-framework';
 import {parseConfig} from './config.ts';
 import {guardParserErrorLogs} from './framework-guard.ts';
+import {createLogger} from './log.ts';
+import {installRequestGuard} from './request-guard.ts';
 import {createService} from './service.ts';
 
 // functions-framework parses bodies before tvm sees them; a body its parser rejects
@@ -16,4 +18,10 @@ process.env.NODE_ENV ??= 'production';
 // ... and prints the rejected body, secrets and all, unless guarded (see there).
 guardParserErrorLogs();
 
-http('tvm', createService(parseConfig(process.env)).app);
+const config = parseConfig(process.env);
+const logger = createLogger(config.logLevel);
+// Every request passes tvm's guard before the framework's body parsers and path
+// decoding (see there); installed before the framework creates its server.
+installRequestGuard({logger, trustedProxyHops: config.trustedProxyHops});
+
+http('tvm', createService(config, {logger}).app);

@@ -107,3 +107,87 @@ async function readCapped(
   }
   return out;
 }
+
+export interface FetchGateOptions {
+  /** Epoch milliseconds now. */
+  readonly now: () => number;
+  /** Wait after the first failure of a URL; doubled per further failure. */
+  readonly backoffMs: number;
+  /** Longest wait between two fetches of a failing URL. */
+  readonly maxBackoffMs: number;
+  /** Most URLs remembered (default 1000); the oldest is forgotten first. */
+  readonly maxEntries?: number;
+}
+
+/**
+ * Keeps one upstream URL from being hammered by the requests that depend on it: at
+ * most one fetch of a URL in flight (concurrent callers share its outcome), and after
+ * a failure no new fetch of that URL until a backoff has passed — `backoffMs`, doubling
+ * with each consecutive failure, at most `maxBackoffMs`; until then callers get the
+ * remembered error at once. A success forgets the failures. So a URL that keeps
+ * failing is fetched at most once per backoff, however many requests need it.
+ */
+export interface FetchGate {
+  /** Runs `attempt` for `key` under the gate; `attempt` throws to count a failure. */
+  run<T>(key: string, attempt: () => Promise<T>): Promise<T>;
+}
+
+interface GateEntry {
+  inflight: Promise<unknown> | undefined;
+  failures: number;
+  retryAt: number;
+  error: unknown;
+}
+
+/** Creates a gate (one per key resolver: its state is that resolver's). */
+export function createFetchGate(options: FetchGateOptions): FetchGate {
+  const entries = new Map<string, GateEntry>();
+  const maxEntries = options.maxEntries ?? 1000;
+  const entryFor = (key: string): GateEntry => {
+    let e = entries.get(key);
+    if (!e) {
+      if (entries.size >= maxEntries) {
+        for (const [k, v] of entries) {
+          if (!v.inflight) {
+            entries.delete(k);
+            break;
+          }
+        }
+      }
+      e = {inflight: undefined, failures: 0, retryAt: 0, error: undefined};
+      entries.set(key, e);
+    }
+    return e;
+  };
+  return {
+    run<T>(key: string, attempt: () => Promise<T>): Promise<T> {
+      const e = entryFor(key);
+      if (e.inflight) return e.inflight as Promise<T>;
+      if (e.failures > 0 && options.now() < e.retryAt) {
+        return Promise.reject(e.error);
+      }
+      const p = attempt().then(
+        value => {
+          e.inflight = undefined;
+          e.failures = 0;
+          e.error = undefined;
+          return value;
+        },
+        (error: unknown) => {
+          e.inflight = undefined;
+          e.failures++;
+          e.error = error;
+          e.retryAt =
+            options.now() +
+            Math.min(
+              options.backoffMs * 2 ** Math.min(e.failures - 1, 30),
+              options.maxBackoffMs,
+            );
+          throw error;
+        },
+      );
+      e.inflight = p;
+      return p;
+    },
+  };
+}

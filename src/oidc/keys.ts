@@ -7,6 +7,17 @@
  * unknown `kid` at most once per `cooldownMs`. When the cache has expired and the
  * issuer cannot be reached, verification fails closed: jose does not fall back to
  * stale keys.
+ *
+ * Upstream failures are not amplified (issue 10, item 3). Every discovery document and
+ * every JWKS URL is fetched through one FetchGate (src/oidc/fetch.ts): at most one
+ * fetch of a URL in flight, shared by all who wait for it, and after a failure (network,
+ * timeout, redirect, size, a status other than 200, a body that is not a discovery
+ * document or a JWK Set) the URL is not fetched again for a backoff of `cooldownMs`,
+ * doubling per consecutive failure up to FAILURE_BACKOFF_FACTOR × `cooldownMs`
+ * (defaults: 30 s, then 60, 120, at most 2 min); meanwhile callers get the remembered
+ * failure (503) at once. The bound: a flood of requests for one broken issuer makes at
+ * most 2 outbound fetches (its discovery document and its JWKS) per `cooldownMs`, and
+ * once the failure persists at most 2 per 4 × `cooldownMs`; concurrency adds none.
  */
 
 import {createRemoteJWKSet, customFetch, type JWTVerifyGetKey} from 'jose';
@@ -16,6 +27,7 @@ import type {KeySource} from '../policy/types.ts';
 import {parseHttpsUrl} from '../policy/url.ts';
 import {KeysUnavailable} from './errors.ts';
 import {
+  createFetchGate,
   DEFAULT_FETCH_BOUNDS,
   fetchBounded,
   FetchRefused,
@@ -29,7 +41,10 @@ export interface KeyResolverOptions {
   readonly bounds?: FetchBounds;
   /** How long fetched keys and discovery documents are used (default 10 min). */
   readonly cacheMaxAgeMs?: number;
-  /** Shortest time between two fetches of one JWKS on an unknown kid (default 30 s). */
+  /**
+   * Shortest time between two fetches of one JWKS on an unknown kid, and the first
+   * backoff after a failed fetch of a discovery document or JWKS (default 30 s).
+   */
   readonly cooldownMs?: number;
 }
 
@@ -45,6 +60,11 @@ export interface KeyResolver {
 /** Most remote key sets and discovery results kept (one per issuer or partner). */
 const MAX_CACHED = 1000;
 
+/** The longest backoff of a failing URL, in cooldowns. */
+const FAILURE_BACKOFF_FACTOR = 4;
+
+const jwksSchema = z.looseObject({keys: z.array(z.unknown())});
+
 const discoverySchema = z.looseObject({
   issuer: z.string(),
   jwks_uri: z.string(),
@@ -56,24 +76,51 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
   const cacheMaxAgeMs = options.cacheMaxAgeMs ?? 10 * 60_000;
   const cooldownMs = options.cooldownMs ?? 30_000;
   const remote = new Map<string, JWTVerifyGetKey>();
-  const discovered = new Map<
-    string,
-    {jwksUri?: string; error?: KeysUnavailable; at: number}
-  >();
+  const discovered = new Map<string, {jwksUri: string; at: number}>();
+  const gate = createFetchGate({
+    now: () => options.clock.now(),
+    backoffMs: cooldownMs,
+    maxBackoffMs: FAILURE_BACKOFF_FACTOR * cooldownMs,
+  });
 
+  // jose's fetch: through the gate, and only a JWK Set counts as a success. Each
+  // caller gets a Response of its own over the shared bytes.
   const boundedForJose = async (
     url: string | URL,
     init?: RequestInit,
   ): Promise<Response> => {
+    const uri = String(url);
+    const body = await gate.run(`jwks ${uri}`, () => fetchJwks(uri, init));
+    return new Response(body, {
+      status: 200,
+      headers: {'content-type': 'application/json'},
+    });
+  };
+
+  async function fetchJwks(uri: string, init?: RequestInit): Promise<string> {
+    let res: Response;
     try {
-      return await fetchBounded(options.fetch, String(url), bounds, init);
+      // Not the caller's abort signal: the fetch is shared by every waiting caller.
+      res = await fetchBounded(options.fetch, uri, bounds, {
+        headers: init?.headers,
+      });
     } catch (e) {
       throw new KeysUnavailable(
-        `JWKS ${String(url)}: ${e instanceof Error ? e.message : 'failed'}`,
+        `JWKS ${uri}: ${e instanceof Error ? e.message : 'failed'}`,
         {cause: e},
       );
     }
-  };
+    if (res.status !== 200) {
+      throw new KeysUnavailable(`JWKS ${uri}: HTTP ${res.status}`);
+    }
+    const text = await res.text();
+    try {
+      jwksSchema.parse(JSON.parse(text));
+    } catch {
+      throw new KeysUnavailable(`JWKS ${uri}: not a JWK Set`);
+    }
+    return text;
+  }
 
   function remoteSet(uri: string): JWTVerifyGetKey {
     let set = remote.get(uri);
@@ -91,33 +138,24 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
   }
 
   async function discover(issuer: string): Promise<string> {
-    const now = options.clock.now();
     const hit = discovered.get(issuer);
-    if (hit?.jwksUri && now - hit.at < cacheMaxAgeMs) return hit.jwksUri;
-    // A failed discovery is not retried before the cooldown: a flood of tokens naming
-    // an unreachable issuer costs one fetch, not one per request.
-    if (hit?.error && now - hit.at < cooldownMs) throw hit.error;
+    if (hit && options.clock.now() - hit.at < cacheMaxAgeMs) return hit.jwksUri;
     try {
-      const jwksUri = await fetchDiscovery(issuer);
-      if (discovered.size >= MAX_CACHED) discovered.clear();
-      discovered.set(issuer, {jwksUri, at: now});
+      const jwksUri = await gate.run(`discovery ${issuer}`, () =>
+        fetchDiscovery(issuer),
+      );
+      if (!discovered.has(issuer) && discovered.size >= MAX_CACHED) {
+        discovered.clear();
+      }
+      discovered.set(issuer, {jwksUri, at: options.clock.now()});
       return jwksUri;
     } catch (e) {
-      const error =
-        e instanceof KeysUnavailable
-          ? e
-          : new KeysUnavailable(`discovery for ${issuer}: failed`, {cause: e});
-      // Keep serving a known jwks_uri rather than none: it came from this issuer. It
-      // is asked again only after the cooldown, not on every request meanwhile.
-      if (hit?.jwksUri) {
-        discovered.set(issuer, {
-          jwksUri: hit.jwksUri,
-          at: now - cacheMaxAgeMs + cooldownMs,
-        });
-        return hit.jwksUri;
-      }
-      discovered.set(issuer, {error, at: now});
-      throw error;
+      // Keep serving a known jwks_uri rather than none: it came from this issuer. The
+      // gate asks for the document again once its backoff has passed.
+      if (hit) return hit.jwksUri;
+      throw e instanceof KeysUnavailable
+        ? e
+        : new KeysUnavailable(`discovery for ${issuer}: failed`, {cause: e});
     }
   }
 

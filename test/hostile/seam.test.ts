@@ -1,0 +1,114 @@
+/**
+ * The seam tvm's request guard (src/request-guard.ts) depends on: functions-framework,
+ * pinned exactly, creates its server with `http.createServer` after loading the
+ * function's module. If an upgrade changes either, these fail.
+ */
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {readFileSync} from 'node:fs';
+import type {AddressInfo} from 'node:net';
+import {join} from 'node:path';
+import {Writable} from 'node:stream';
+import {http as registerHttp} from '@google-cloud/functions-framework';
+import {getTestServer} from '@google-cloud/functions-framework/testing';
+import {createLogger} from '../../src/log.ts';
+import {installRequestGuard} from '../../src/request-guard.ts';
+
+const root = join(import.meta.dirname, '../..');
+const readJson = (p: string) =>
+  JSON.parse(readFileSync(join(root, p), 'utf8')) as Record<string, unknown>;
+
+void test('functions-framework is pinned to one exact version, the one installed', () => {
+  const pinned = (
+    readJson('package.json').dependencies as Record<string, string>
+  )['@google-cloud/functions-framework'];
+  assert.match(pinned!, /^\d+\.\d+\.\d+$/, 'an exact version, no range');
+  const lock = readJson('package-lock.json').packages as Record<
+    string,
+    {version: string}
+  >;
+  assert.equal(
+    lock['node_modules/@google-cloud/functions-framework']!.version,
+    pinned,
+  );
+  assert.equal(
+    readJson('node_modules/@google-cloud/functions-framework/package.json')
+      .version,
+    pinned,
+  );
+});
+
+void test("the framework's server is created through http.createServer, so the guard sees every request first", async () => {
+  const lines: string[] = [];
+  const logger = createLogger(
+    'info',
+    new Writable({
+      write(c, _e, cb) {
+        lines.push(String(c));
+        cb();
+      },
+    }),
+  );
+  installRequestGuard({logger});
+  let reached = 0;
+  registerHttp('seam', (req, res) => {
+    reached++;
+    const raw = (req as {rawBody?: Buffer}).rawBody;
+    res.status(200).json({raw: raw?.toString('utf8'), parsed: req.body});
+  });
+  const server = getTestServer('seam');
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const refused = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json', 'content-encoding': 'br'},
+      body: '{}',
+    });
+    assert.equal(refused.status, 415);
+    const bad = await fetch(`${url}/%E0%A4%A`);
+    assert.equal(bad.status, 400);
+    assert.equal(
+      ((await bad.json()) as {error: string}).error,
+      'invalid_request',
+    );
+    assert.equal(reached, 0, 'the function never ran for them');
+    assert.equal(lines.length, 2, 'both audited');
+
+    // What passes the guard reaches the framework's parsers and the function intact.
+    const ok = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: JSON.stringify({a: 'b'.repeat(1000)}),
+    });
+    assert.equal(ok.status, 200);
+    // The bytes as sent, as rawBody; the framework's parsers parsed nothing.
+    assert.deepEqual(await ok.json(), {
+      raw: JSON.stringify({a: 'b'.repeat(1000)}),
+    });
+    assert.equal(reached, 1);
+
+    // A body the framework's parser would refuse with its HTML page reaches tvm.
+    const broken = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: 'false',
+    });
+    assert.equal(broken.status, 200);
+    assert.deepEqual(await broken.json(), {raw: 'false'});
+
+    // So does an empty body the framework's parser would refuse for its charset.
+    const empty = await fetch(`${url}/anything`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded; charset=latin1',
+      },
+      body: '',
+    });
+    assert.equal(empty.status, 200);
+    assert.deepEqual(await empty.json(), {raw: ''});
+  } finally {
+    server.closeAllConnections();
+    await new Promise(r => server.close(r));
+  }
+});
