@@ -282,14 +282,12 @@ function integer<V extends string>(d: {
       read: (raw: string | undefined, variable: V, env: Env) => {
         if (raw === undefined)
           return typeof fallback === 'number' ? fallback : fallback(env);
-        if (!/^\d+$/.test(raw))
+        const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+        if (!(n >= min && n <= max))
           throw new ConfigError(
             variable,
-            `expected an integer, got ${JSON.stringify(raw)}`,
+            `must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}`,
           );
-        const n = Number(raw);
-        if (n < min || n > max)
-          throw new ConfigError(variable, `expected ${min}..${max}, got ${n}`);
         return n;
       },
     }),

@@ -255,9 +255,21 @@ const refused: {env: Record<string, string>; variable: string; why: RegExp}[] =
       variable: 'TVM_POLICY',
       why: /not a Secret Manager version name/,
     },
-    {env: {PORT: '-1'}, variable: 'PORT', why: /expected an integer/},
-    {env: {PORT: '65536'}, variable: 'PORT', why: /expected 0\.\.65535/},
-    {env: {PORT: '1e3'}, variable: 'PORT', why: /expected an integer/},
+    {
+      env: {PORT: '-1'},
+      variable: 'PORT',
+      why: /must be a whole number from 0 to 65535, not "-1"/,
+    },
+    {
+      env: {PORT: '65536'},
+      variable: 'PORT',
+      why: /must be a whole number from 0 to 65535, not "65536"/,
+    },
+    {
+      env: {PORT: '1e3'},
+      variable: 'PORT',
+      why: /must be a whole number from 0 to 65535, not "1e3"/,
+    },
     {
       env: {TVM_ISSUER: 'tvm.example.com'},
       variable: 'TVM_ISSUER',
@@ -307,27 +319,27 @@ const refused: {env: Record<string, string>; variable: string; why: RegExp}[] =
     {
       env: {TVM_POLICY_REFRESH_SECONDS: '86401'},
       variable: 'TVM_POLICY_REFRESH_SECONDS',
-      why: /expected 5\.\.86400/,
+      why: /must be a whole number from 5 to 86400/,
     },
     {
       env: {TVM_TRUSTED_PROXY_HOPS: '6'},
       variable: 'TVM_TRUSTED_PROXY_HOPS',
-      why: /expected 0\.\.5/,
+      why: /must be a whole number from 0 to 5/,
     },
     {
       env: {TVM_TRUSTED_PROXY_HOPS: '1.5'},
       variable: 'TVM_TRUSTED_PROXY_HOPS',
-      why: /expected an integer/,
+      why: /must be a whole number from/,
     },
     {
       env: {TVM_RATE_LIMIT_PER_IP: '0'},
       variable: 'TVM_RATE_LIMIT_PER_IP',
-      why: /expected 1\.\.1000000/,
+      why: /must be a whole number from 1 to 1000000/,
     },
     {
       env: {TVM_RATE_LIMIT_PER_CLIENT: '1000001'},
       variable: 'TVM_RATE_LIMIT_PER_CLIENT',
-      why: /expected 1\.\.1000000/,
+      why: /must be a whole number from 1 to 1000000/,
     },
     {
       env: {TVM_LOG_LEVEL: 'INFO'},

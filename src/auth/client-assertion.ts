@@ -17,7 +17,7 @@
 
 import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
-import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
+import {JwtRejected, KeysUnavailable} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {shown} from '../text.ts';
 import type {KeyResolver} from '../oidc/keys.ts';

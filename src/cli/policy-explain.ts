@@ -11,7 +11,7 @@ import {decodeJwt} from 'jose';
 import {authorize} from '../grants/authorize.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
-import {JwtRejected, KeysUnavailable} from '../oidc/errors.ts';
+import {JwtRejected, KeysUnavailable} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';

@@ -8,7 +8,7 @@
  */
 
 import {asciiLower} from '../text.ts';
-import {JwtRejected} from './errors.ts';
+import {JwtRejected} from '../errors.ts';
 
 /** Longest JWT accepted, in characters (real OIDC tokens are 1 to 4 KB). */
 export const MAX_JWT_CHARS = 8192;

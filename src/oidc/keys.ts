@@ -25,7 +25,7 @@ import {z} from 'zod';
 import type {Clock} from '../clock.ts';
 import type {KeySource} from '../policy/types.ts';
 import {parseHttpsUrl} from '../policy/url.ts';
-import {KeysUnavailable} from './errors.ts';
+import {KeysUnavailable} from '../errors.ts';
 import {
   createFetchGate,
   DEFAULT_FETCH_BOUNDS,

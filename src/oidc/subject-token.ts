@@ -19,7 +19,7 @@ import type {
   IssuerClient,
   IssuerTrust,
 } from '../policy/types.ts';
-import {JwtRejected} from './errors.ts';
+import {JwtRejected} from '../errors.ts';
 import {inspectJwt, type UnverifiedJwt} from './jws.ts';
 import {shown} from '../text.ts';
 import type {KeyResolver} from './keys.ts';

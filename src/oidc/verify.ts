@@ -8,7 +8,7 @@
 
 import {errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey} from 'jose';
 import type {Clock} from '../clock.ts';
-import {JwtRejected, KeysUnavailable} from './errors.ts';
+import {JwtRejected, KeysUnavailable} from '../errors.ts';
 
 /**
  * Refusals that come before a JWT's signature is verified and would tell whoever sent

@@ -199,12 +199,12 @@ const badSettings: {env: Record<string, string>; message: RegExp}[] = [
   {
     env: {TVM_RATE_LIMIT_PER_IP: 'lots'},
     message:
-      /^tvm: configuration error: TVM_RATE_LIMIT_PER_IP: expected an integer, got "lots"$/,
+      /^tvm: configuration error: TVM_RATE_LIMIT_PER_IP: must be a whole number from 1 to 1000000, not "lots"$/,
   },
   {
     env: {PORT: 'eighty'},
     message:
-      /^tvm: configuration error: PORT: expected an integer, got "eighty"$/,
+      /^tvm: configuration error: PORT: must be a whole number from 0 to 65535, not "eighty"$/,
   },
   {
     env: {TVM_LOG_LEVEL: 'loud'},

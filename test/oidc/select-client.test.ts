@@ -7,7 +7,7 @@
 
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {JwtRejected} from '../../src/oidc/errors.ts';
+import {JwtRejected} from '../../src/errors.ts';
 import {selectClient, type ClientHint} from '../../src/oidc/subject-token.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 
