@@ -8,11 +8,11 @@
 
 /**
  * Whatever has the shape of a credential: a tvm API key, a Google access token, a JWT
- * (or any three long base64url segments), a PEM private key. Generous on purpose: a
+ * (or any three long base64url segments), a PEM private key, an Authorization value. Generous on purpose: a
  * log line that says `[redacted]` for a harmless value costs nothing.
  */
 const CREDENTIAL =
-  /tvm_[A-Za-z0-9_-]{16,}|ya29\.[A-Za-z0-9_.-]+|eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+|[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]*|-----BEGIN[A-Z ]*PRIVATE KEY-----/g;
+  /tvm_[A-Za-z0-9_-]{16,}|ya29\.[A-Za-z0-9_.-]+|eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+|[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]*|-----BEGIN[A-Z ]*PRIVATE KEY-----|\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 
 /** `s` with every credential-shaped part replaced by `[redacted]`. */
 export function redactCredentials(s: string): string {

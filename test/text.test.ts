@@ -2,7 +2,13 @@
 
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {callerString, printable, safeName, shown} from '../src/text.ts';
+import {
+  callerString,
+  printable,
+  redactCredentials,
+  safeName,
+  shown,
+} from '../src/text.ts';
 
 const x = (n: number) => 'x'.repeat(n);
 
@@ -66,5 +72,47 @@ void describe('safeName: a parameter name echoed back', () => {
   ];
   for (const [name, input, want] of cases) {
     void test(name, () => assert.equal(safeName(input), want));
+  }
+});
+
+void describe('redactCredentials: nothing shaped like a credential is kept', () => {
+  const key = `tvm_${'A'.repeat(43)}`;
+  const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+  const cases: Array<[string, string, string]> = [
+    ['an API key', key, '[redacted]'],
+    ['an API key inside text', `client ${key}!`, 'client [redacted]!'],
+    ['a Google access token', 'ya29.a0AfB_byC-xyz', '[redacted]'],
+    ['a JWT', jwt, '[redacted]'],
+    [
+      'a JWT without a signature',
+      'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+      '[redacted]',
+    ],
+    ['a bearer value', 'Bearer abcdefghijkl', '[redacted]'],
+    ['a Basic value', 'basic dXNlcjpwYXNzd29yZA==', '[redacted]'],
+    ['a PEM header', '-----BEGIN PRIVATE KEY-----', '[redacted]'],
+    [
+      'an email stays',
+      'reporting@tvm-local.iam.gserviceaccount.com',
+      'reporting@tvm-local.iam.gserviceaccount.com',
+    ],
+    [
+      'an issuer URL stays',
+      'https://token.actions.githubusercontent.com',
+      'https://token.actions.githubusercontent.com',
+    ],
+    [
+      'a GitHub sub stays',
+      'repo:org/app:ref:refs/heads/main',
+      'repo:org/app:ref:refs/heads/main',
+    ],
+    [
+      'a user agent stays',
+      'google-api-nodejs-client/11.3.4',
+      'google-api-nodejs-client/11.3.4',
+    ],
+  ];
+  for (const [name, input, want] of cases) {
+    void test(name, () => assert.equal(redactCredentials(input), want));
   }
 });
