@@ -73,7 +73,7 @@ export function createApp(deps: AppDeps): express.Express {
       limiters.perIp(req, res, next);
     };
   app.all('/token', postOnly('token'));
-  app.post('/token', (req, res) => void handleToken(req, res));
+  app.post('/token', handleToken);
   app.all(GENERATE_ACCESS_TOKEN_PATH, postOnly('iam'));
   app.post(
     GENERATE_ACCESS_TOKEN_PATH,
