@@ -65,11 +65,22 @@ export function createRateLimiters(options: {
     options.store?.('tvm-client:') ?? createMemoryStore(clock),
     clock,
   );
+  // The key of an address (IPv6 by /56) is parsed once, not on each of its requests.
+  const ipKeys = new Map<string, string>();
+  const ipKey = (ip: string): string => {
+    let key = ipKeys.get(ip);
+    if (key === undefined) {
+      if (ipKeys.size >= 10_000) ipKeys.clear();
+      key = ipKeyGenerator(ip, 56);
+      ipKeys.set(ip, key);
+    }
+    return key;
+  };
   return {
     perIp(req, res, next) {
       let pending: Promise<void> | undefined;
       try {
-        pending = perIp(res, ipKeyGenerator(req.ip ?? 'unknown', 56));
+        pending = perIp(res, ipKey(req.ip ?? 'unknown'));
       } catch (e) {
         next(e);
         return;
