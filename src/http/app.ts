@@ -52,10 +52,20 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     // Latency in the audit record is measured from here, the request's arrival.
     res.locals.startedAt = monotonic.now();
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    // The common request goes straight to its handler, as the routes below would send
+    // it (the per-IP limit first), without walking them; any other spelling of the
+    // path walks them.
+    if (req.method === 'POST' && req.path === '/token') {
+      limiters.perIp(req, res, (err?: unknown) => {
+        if (err === undefined) handleToken(req, res);
+        else next(err);
+      });
+      return;
+    }
     next();
   });
 
