@@ -60,6 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
     // it (the per-IP limit first), without walking them; any other spelling of the
     // path walks them.
     if (req.method === 'POST' && req.path === '/token') {
+      res.locals.route = 'token' satisfies TokenRoute;
       limiters.perIp(req, res, (err?: unknown) => {
         if (err === undefined) handleToken(req, res);
         else next(err);
