@@ -1,60 +1,177 @@
 /**
- * `npm run bench`: tvm against a bare functions-framework handler, side by side in one
- * run, on loopback. Each server runs in its own process, started exactly as Cloud
- * Functions starts it (the functions-framework CLI on the built code); the load client
- * and the local Google emulator (tvm's upstream) run here. Prints absolute figures and
- * ratios against the baseline measured in the same run (roadmap targets: warm vend
- * ≥ 0.85× the bare handler's throughput, cold start within 1.5×, one upstream mint per
- * stampede). Not a test: nothing here fails on time.
+ * `npm run bench`: tvm against a bare functions-framework handler, measured in the
+ * same run, on loopback; the targets of docs/architecture.md's hot path as ratios:
+ *
+ * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections.
+ * - P2 cold start: process spawn to the first vended token (a cache miss, minted by the
+ *   local emulator), the policy in a file and in Secret Manager; the bare handler's
+ *   spawn to its first 200.
+ * - P3 500 concurrent identical requests on a cold cache: upstream mints (1 expected).
+ * - P4 RSS after 50k and 100k requests spread over 1,000 API-key clients.
+ * - P5 vends authenticated by an OIDC subject token (RFC 8693) and by private_key_jwt
+ *   (a fresh `jti` per request).
+ *
+ * Every server runs alone in its own process, started as Cloud Functions starts it
+ * (the functions-framework CLI on the built code, NODE_ENV=production); the load comes
+ * from autocannon in a process of its own (bench/load.ts); the emulator runs here and
+ * is idle during warm rounds. Rounds alternate bare, tvm, bare, tvm...; medians and
+ * ranges are printed with the ratios, and written to bench/results.json.
+ * `--quick`: shorter rounds, fewer samples, a smaller P4 (under a minute on a quiet
+ * machine). `--only=p1,p2`: just those parts.
+ * Not a test: nothing here fails on time.
  */
 import {spawn, type ChildProcess} from 'node:child_process';
-import {mkdtempSync, writeFileSync} from 'node:fs';
+import {
+  generateKeyPairSync,
+  randomUUID,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:net';
-import {tmpdir} from 'node:os';
+import {cpus, tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {startEmulator} from '../emulator/src/index.ts';
+import {startEmulator, type Emulator} from '../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
+import {CLIENT_ASSERTION_TYPE_JWT} from '../src/auth/client-credentials.ts';
 import {emulatorEnvironment} from '../src/local/environment.ts';
-import {provisionForPolicy} from '../src/local/provision.ts';
+import {
+  LOCAL_RUNTIME_ACCOUNT,
+  provisionForPolicy,
+} from '../src/local/provision.ts';
+import {TOKEN_TYPE_JWT} from '../src/oidc/subject-token.ts';
 import {parsePolicy} from '../src/policy/index.ts';
+import type {LoadJob, LoadResult} from './load.ts';
 
 const root = join(import.meta.dirname, '..');
-const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
-const CONCURRENCY = 16;
-const ROUNDS = 2;
+const QUICK = process.argv.includes('--quick');
+const SETTINGS = QUICK
+  ? {seconds: 2, warmup: 1, rounds: 3, cold: 3, memory: 20_000, p5: [50]}
+  : {seconds: 5, warmup: 2, rounds: 3, cold: 5, memory: 100_000, p5: [50]};
+const CONCURRENCY = [50, 16] as const;
+/** `--only=p1,p5`: just those parts (for measuring one lever at a time). */
+const ONLY = process.argv
+  .find(a => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const want = (part: string) => !ONLY || ONLY.includes(part);
 const framework = join(
   root,
   'node_modules/@google-cloud/functions-framework/build/src/main.js',
 );
+const loader = join(root, 'bench/load.ts');
+const dir = mkdtempSync(join(tmpdir(), 'tvm-bench-'));
 
-const key = generateApiKey();
-const POLICY = `version: 1
+const SCOPE = 'bigquery.readonly';
+const ASK = `audience=reporting&scope=${SCOPE}`;
+const FORM = {'content-type': 'application/x-www-form-urlencoded'};
+
+// Callers: an API key, an OIDC issuer's RS256 key (pinned), a client's ES256 key.
+const apiKey = generateApiKey();
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const oidcKey = generateKeyPairSync('rsa', {modulusLength: 2048});
+const clientKey = generateKeyPairSync('ec', {namedCurve: 'P-256'});
+const OIDC_ISSUER = 'https://issuer.bench.test';
+const OIDC_AUDIENCE = 'https://tvm.bench.test';
+const pinned = (k: KeyObject, kid: string, alg: string) =>
+  JSON.stringify({
+    keys: [{...k.export({format: 'jwk'}), kid, alg, use: 'sig'}],
+  });
+
+const GRANT = `    allow:
+      - service_account: reporting
+        scopes: [${SCOPE}]
+        max_lifetime: 15m
+`;
+const SERVICE_ACCOUNTS = `version: 1
 service_accounts:
   reporting:
     email: reporting@tvm-local.iam.gserviceaccount.com
 clients:
-  bench:
-    api_keys:
-      - sha256: ${apiKeySha256Hex(key)}
-    allow:
-      - service_account: reporting
-        scopes: [bigquery.readonly]
-        max_lifetime: 15m
 `;
-const REQUEST: RequestInit = {
-  method: 'POST',
-  headers: {
-    'content-type': 'application/x-www-form-urlencoded',
-    authorization: `Basic ${Buffer.from(`bench:${key}`).toString('base64')}`,
-  },
-  body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
-};
+/** API keys only: what P1-P4 run on. */
+const POLICY = `${SERVICE_ACCOUNTS}  bench:
+    api_keys:
+      - sha256: ${apiKeySha256Hex(apiKey)}
+${GRANT}`;
+/** With an OIDC client and a private_key_jwt client: P5. */
+const POLICY_JWT = `${POLICY}  oidc-bench:
+    oidc:
+      issuer: ${OIDC_ISSUER}
+      audiences: [${OIDC_AUDIENCE}]
+      claims:
+        sub: {equals: bench-subject}
+      algorithms: [RS256]
+      jwks: ${pinned(oidcKey.publicKey, 'oidc-1', 'RS256')}
+${GRANT}  pkjwt-bench:
+    private_key_jwt:
+      jwks: ${pinned(clientKey.publicKey, 'client-1', 'ES256')}
+      algorithms: [ES256]
+${GRANT}`;
+/** 1,000 API-key clients: P4. */
+const memoryKeys = Array.from({length: 1000}, () => generateApiKey());
+const POLICY_MANY = `${SERVICE_ACCOUNTS}${memoryKeys
+  .map(
+    (k, i) => `  c${i}:
+    api_keys:
+      - sha256: ${apiKeySha256Hex(k)}
+${GRANT}`,
+  )
+  .join('')}`;
 
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
+const API_KEY_BODY = `grant_type=client_credentials&${ASK}`;
+
+function jwt(
+  alg: 'RS256' | 'ES256',
+  kid: string,
+  key: KeyObject,
+  claims: object,
+): string {
+  const enc = (o: object) =>
+    Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${enc({alg, kid, typ: 'JWT'})}.${enc(claims)}`;
+  const signature = sign('sha256', Buffer.from(input), {
+    key,
+    dsaEncoding: 'ieee-p1363',
+  });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+const subjectToken = jwt('RS256', 'oidc-1', oidcKey.privateKey, {
+  iss: OIDC_ISSUER,
+  aud: OIDC_AUDIENCE,
+  sub: 'bench-subject',
+  iat: nowS(),
+  exp: nowS() + 3600,
+});
+const OIDC_BODY = new URLSearchParams({
+  grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  subject_token: subjectToken,
+  subject_token_type: TOKEN_TYPE_JWT,
+  audience: 'reporting',
+  scope: SCOPE,
+}).toString();
+
+/** `n` token requests, each with a client assertion of its own `jti`, one a line. */
+function assertionBodies(n: number, issuer: string): string {
+  const lines: string[] = [];
+  const iat = nowS();
+  for (let i = 0; i < n; i++) {
+    const assertion = jwt('ES256', 'client-1', clientKey.privateKey, {
+      iss: 'pkjwt-bench',
+      sub: 'pkjwt-bench',
+      aud: issuer,
+      jti: randomUUID(),
+      iat,
+      exp: iat + 240,
+    });
+    lines.push(
+      `grant_type=client_credentials&client_assertion_type=${encodeURIComponent(CLIENT_ASSERTION_TYPE_JWT)}&client_assertion=${assertion}&${ASK}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 async function freePort(): Promise<number> {
@@ -65,157 +182,519 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Closed-loop load: CONCURRENCY workers for `ms`; throughput and latency quantiles. */
-async function load(url: string, ms: number): Promise<Load> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const end = performance.now() + ms;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      const res = await fetch(url, REQUEST);
-      await res.arrayBuffer();
-      if (res.status !== 200) errors++;
-      latencies.push(performance.now() - t);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({length: CONCURRENCY}, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) =>
-    latencies[
-      Math.min(latencies.length - 1, Math.floor(p * latencies.length))
-    ]!;
-  return {rps: latencies.length / elapsed, p50: q(0.5), p99: q(0.99), errors};
+/** Runs one load job in its own autocannon process. */
+function load(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [loader, JSON.stringify(job)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', code =>
+      code === 0
+        ? resolve(JSON.parse(out) as LoadResult)
+        : reject(new Error(`load generator exited ${code}`)),
+    );
+  });
+}
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly url: string;
+  /** Spawn to ready, ms. */
+  readonly coldMs: number;
+  /** CPU the process spent until ready, ms: steadier than `coldMs` on a busy machine. */
+  readonly coldCpuMs: number;
+  rssMb(): number;
+  /** CPU time the server process has used so far, ms (user + system). */
+  cpuMs(): number;
+  stop(): Promise<void>;
+}
+
+type Kind = 'bare' | 'tvm';
+
+interface Target {
+  readonly kind: Kind;
+  /** Extra environment of the server. */
+  readonly env: Record<string, string>;
 }
 
 /**
- * A server process, and the time from spawn until it is ready: its first 200 on
- * /token (`ready: 'token'`, the cold start to a first token), or on /healthz
- * (`ready: 'health'`, up but nothing minted yet).
+ * Spawns a server and waits until it is ready: its first 200 on /token (`token`:
+ * the cold start to a first token, with the API-key request) or on /healthz.
  */
 async function serve(
-  args: string[],
-  env: Record<string, string>,
+  target: Target,
   ready: 'token' | 'health' = 'token',
-): Promise<{child: ChildProcess; url: string; coldMs: number}> {
+): Promise<Server> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const args =
+    target.kind === 'bare'
+      ? ['--target=bare', `--source=${join(dir, 'bare.mjs')}`]
+      : ['--target=tvm', `--source=${join(root, 'build/src/index.js')}`];
   const t = performance.now();
   const child = spawn(
     process.execPath,
     [framework, ...args, `--port=${port}`],
     {
       cwd: root,
-      env: {...process.env, ...env, NODE_ENV: 'production'},
+      env: {
+        ...process.env,
+        ...target.env,
+        TVM_ISSUER: base,
+        NODE_ENV: 'production',
+      },
+      // tvm's stdout carries its audit lines, as in production; the bench drops them.
       stdio: 'ignore',
     },
   );
   let exited = false;
-  child.once('exit', () => (exited = true));
+  const gone = new Promise<void>(r =>
+    child.once('exit', () => {
+      exited = true;
+      r();
+    }),
+  );
   for (;;) {
-    if (exited)
-      throw new Error(`server exited before answering: ${args.join(' ')}`);
+    if (exited) throw new Error(`${target.kind} exited before answering`);
     try {
       const res =
         ready === 'token'
-          ? await fetch(`${base}/token`, REQUEST)
+          ? await fetch(`${base}/token`, {
+              method: 'POST',
+              headers: {...FORM, authorization: basic('bench', apiKey)},
+              body: API_KEY_BODY,
+            })
           : await fetch(`${base}/healthz`);
       await res.arrayBuffer();
-      if (res.status === 200)
-        return {child, url: `${base}/token`, coldMs: performance.now() - t};
+      if (res.status === 200) break;
     } catch {
       // not up yet
     }
-    await new Promise(r => setTimeout(r, 5));
+    await new Promise(r => setTimeout(r, 2));
+  }
+  const coldMs = performance.now() - t;
+  const cpuMs = () => {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc_pid_stat(5), in clock ticks (1/100 s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  return {
+    child,
+    base,
+    url: `${base}/token`,
+    coldMs,
+    coldCpuMs: cpuMs(),
+    cpuMs,
+    rssMb() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
+    async stop() {
+      if (!exited) child.kill();
+      await gone;
+    },
+  };
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const range = (xs: readonly number[]) =>
+  [Math.min(...xs), Math.max(...xs)] as const;
+
+interface Series {
+  readonly median: number;
+  readonly range: readonly [number, number];
+  readonly samples: readonly number[];
+}
+const series = (xs: readonly number[]): Series => ({
+  median: median(xs),
+  range: range(xs),
+  samples: xs,
+});
+
+const lines: string[] = [];
+const say = (s: string) => {
+  lines.push(s);
+  process.stdout.write(s + '\n');
+};
+const f0 = (n: number) => n.toFixed(0);
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const showSeries = (s: Series, unit: string, fmt = f0) =>
+  `${fmt(s.median)} ${unit} (${fmt(s.range[0])}–${fmt(s.range[1])})`;
+
+interface LoadSeries {
+  readonly rps: Series;
+  readonly p99: Series;
+  readonly p50: Series;
+  /** Server CPU per request, µs: robust where other processes share the CPUs. */
+  readonly cpuUs: Series;
+  readonly errors: number;
+}
+type Measured = LoadResult & {cpuUs: number};
+const loadSeries = (rs: readonly Measured[]): LoadSeries => ({
+  rps: series(rs.map(r => r.rps)),
+  cpuUs: series(rs.map(r => r.cpuUs)),
+  p50: series(rs.map(r => r.p50)),
+  p99: series(rs.map(r => r.p99)),
+  errors: rs.reduce((a, r) => a + r.errors, 0),
+});
+
+/**
+ * Warm rounds: each server started once and warmed up, then rounds alternating over
+ * `jobs` (one server under load at a time).
+ */
+async function rounds(
+  named: readonly {
+    name: string;
+    target: Target;
+    job: (s: Server, seconds: number) => Promise<LoadJob> | LoadJob;
+  }[],
+): Promise<Record<string, LoadSeries>> {
+  const servers: Server[] = [];
+  try {
+    for (const n of named) servers.push(await serve(n.target));
+    for (const [i, n] of named.entries()) {
+      await load(await n.job(servers[i]!, SETTINGS.warmup));
+    }
+    const results = named.map(() => [] as Measured[]);
+    for (let r = 0; r < SETTINGS.rounds; r++) {
+      for (const [i, n] of named.entries()) {
+        const s = servers[i]!;
+        const job = await n.job(s, SETTINGS.seconds);
+        const cpu = s.cpuMs();
+        const result = await load(job);
+        const cpuUs = ((s.cpuMs() - cpu) * 1000) / Math.max(1, result.requests);
+        results[i]!.push({...result, cpuUs});
+      }
+    }
+    return Object.fromEntries(
+      named.map((n, i) => [n.name, loadSeries(results[i]!)]),
+    );
+  } finally {
+    for (const s of servers) await s.stop();
   }
 }
 
 async function main() {
   process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-bench-home-'));
-  const emulator = await startEmulator();
-  const dir = mkdtempSync(join(tmpdir(), 'tvm-bench-'));
+  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  const emulator: Emulator = await startEmulator();
   const policyPath = join(dir, 'policy.yaml');
+  const policyJwtPath = join(dir, 'policy-jwt.yaml');
+  const policyManyPath = join(dir, 'policy-many.yaml');
   writeFileSync(policyPath, POLICY);
+  writeFileSync(policyJwtPath, POLICY_JWT);
+  writeFileSync(policyManyPath, POLICY_MANY);
   provisionForPolicy(emulator.state, parsePolicy(POLICY));
-  const tvmEnv = {
-    TVM_POLICY: policyPath,
+  // The same policy as a Secret Manager version the runtime account may read.
+  const secret = 'projects/tvm-local/secrets/tvm-policy';
+  emulator.state.createSecret(secret);
+  const policyVersion = emulator.state.addSecretVersion(secret, POLICY);
+  emulator.state.grantSecretAccessor(
+    `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
+    secret,
+  );
+  const common = {
     ...emulatorEnvironment(emulator),
     TVM_RATE_LIMIT_PER_IP: '1000000',
     TVM_RATE_LIMIT_PER_CLIENT: '1000000',
     TVM_LOG_LEVEL: 'info',
   };
+  const bare: Target = {kind: 'bare', env: {}};
+  const tvm: Target = {kind: 'tvm', env: {...common, TVM_POLICY: policyPath}};
+  const tvmSecret: Target = {
+    kind: 'tvm',
+    env: {...common, TVM_POLICY: policyVersion},
+  };
+  const tvmJwt: Target = {
+    kind: 'tvm',
+    env: {...common, TVM_POLICY: policyJwtPath},
+  };
+  const tvmMany: Target = {
+    kind: 'tvm',
+    env: {...common, TVM_POLICY: policyManyPath},
+  };
   // The baseline: a bare handler answering a token-shaped JSON body, no work at all.
-  const barePath = join(dir, 'bare.mjs');
   writeFileSync(
-    barePath,
+    join(dir, 'bare.mjs'),
     `import {http} from ${JSON.stringify(join(root, 'node_modules/@google-cloud/functions-framework/build/src/index.js'))};
 const body = {access_token: 'x'.repeat(64), token_type: 'Bearer', expires_in: 899, scope: 'https://www.googleapis.com/auth/bigquery.readonly'};
 http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.json(body); });
 `,
   );
-  const bareArgs = ['--target=bare', `--source=${barePath}`];
-  const tvmArgs = [
-    '--target=tvm',
-    `--source=${join(root, 'build/src/index.js')}`,
-  ];
 
-  const bare = await serve(bareArgs, {});
-  // tvm's stdout carries its audit lines, as in production; the bench drops them.
-  const tvm = await serve(tvmArgs, tvmEnv);
-  const results: {bare: Load[]; tvm: Load[]} = {bare: [], tvm: []};
-  try {
-    await load(bare.url, 1000); // warm up both
-    await load(tvm.url, 1000);
-    for (let i = 0; i < ROUNDS; i++) {
-      results.bare.push(await load(bare.url, DURATION_MS));
-      results.tvm.push(await load(tvm.url, DURATION_MS));
-    }
-  } finally {
-    bare.child.kill();
-    tvm.child.kill();
-  }
-
-  // Stampede on a cold cache: a fresh tvm, 500 identical requests at once.
-  emulator.stats.reset();
-  const fresh = await serve(tvmArgs, tvmEnv, 'health');
-  let stampede: number[];
-  try {
-    stampede = await Promise.all(
-      Array.from({length: 500}, () =>
-        fetch(fresh.url, REQUEST).then(
-          async r => (await r.arrayBuffer(), r.status),
-        ),
-      ),
-    );
-  } finally {
-    fresh.child.kill();
-  }
-  const mints = emulator.stats.count('iam.generateAccessToken');
-  await emulator.close();
-
-  const best = (l: Load[]) => l.reduce((a, b) => (b.rps > a.rps ? b : a));
-  const b = best(results.bare);
-  const t = best(results.tvm);
-  const f = (n: number) => n.toFixed(1);
-  process.stdout.write(
-    [
-      `warm vend: ${CONCURRENCY} concurrent, ${ROUNDS} rounds of ${DURATION_MS / 1000}s each, alternating; best round shown (servers in their own processes):`,
-      `  bare handler   ${f(b.rps)} req/s   p50 ${f(b.p50)} ms   p99 ${f(b.p99)} ms   (rounds: ${results.bare.map(r => f(r.rps)).join(', ')})`,
-      `  tvm            ${f(t.rps)} req/s   p50 ${f(t.p50)} ms   p99 ${f(t.p99)} ms   errors ${t.errors}   (rounds: ${results.tvm.map(r => f(r.rps)).join(', ')})`,
-      `  ratio          throughput ${(t.rps / b.rps).toFixed(2)}x (target >= 0.85x)   p99 ${(t.p99 / b.p99).toFixed(2)}x`,
-      'cold start, spawn to first 200 (functions-framework CLI, built code; tvm includes its first mint):',
-      `  bare ${f(bare.coldMs)} ms   tvm ${f(tvm.coldMs)} ms   ratio ${(tvm.coldMs / bare.coldMs).toFixed(2)}x (target <= 1.5x)`,
-      `stampede: 500 concurrent identical requests on a cold cache -> ${stampede.filter(s => s === 200).length} x 200, ${mints} upstream mint(s) (target 1)`,
-    ].join('\n') + '\n',
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    quick: QUICK,
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    settings: SETTINGS,
+  };
+  say(
+    `tvm bench${QUICK ? ' (quick)' : ''}: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); ` +
+      `${SETTINGS.rounds} alternating rounds of ${SETTINGS.seconds}s per server; medians (range)`,
   );
+
+  // P2: cold start, alternating bare / tvm (file) / tvm (Secret Manager).
+  if (want('p2')) {
+    const names = ['bare', 'file', 'secret'] as const;
+    const cold = {
+      bare: {ms: [] as number[], cpu: [] as number[]},
+      file: {ms: [] as number[], cpu: [] as number[]},
+      secret: {ms: [] as number[], cpu: [] as number[]},
+    };
+    const targets = {bare, file: tvm, secret: tvmSecret};
+    for (let i = 0; i < SETTINGS.cold; i++) {
+      for (const name of names) {
+        const s = await serve(targets[name]);
+        cold[name].ms.push(s.coldMs);
+        cold[name].cpu.push(s.coldCpuMs);
+        await s.stop();
+      }
+    }
+    const p2 = Object.fromEntries(
+      names.map(n => [n, {ms: series(cold[n].ms), cpuMs: series(cold[n].cpu)}]),
+    ) as Record<(typeof names)[number], {ms: Series; cpuMs: Series}>;
+    say(
+      'P2 cold start, spawn to first token (tvm: a cache miss minted upstream); CPU: the process until then:',
+    );
+    for (const [n, label, target] of [
+      ['bare', 'bare                 ', undefined],
+      ['file', 'tvm, policy in a file', 1.5],
+      ['secret', 'tvm, Secret Manager  ', 2],
+    ] as const) {
+      const r = p2[n];
+      say(
+        `  ${label}  ${showSeries(r.ms, 'ms')}   CPU ${showSeries(r.cpuMs, 'ms')}` +
+          (target
+            ? `   ratio ${f2(r.ms.median / p2.bare.ms.median)}x (target <= ${target}x), CPU ${f2(r.cpuMs.median / p2.bare.cpuMs.median)}x`
+            : ''),
+      );
+    }
+    results.p2 = {
+      ...p2,
+      ratio: {
+        file: p2.file.ms.median / p2.bare.ms.median,
+        secret: p2.secret.ms.median / p2.bare.ms.median,
+        fileCpu: p2.file.cpuMs.median / p2.bare.cpuMs.median,
+        secretCpu: p2.secret.cpuMs.median / p2.bare.cpuMs.median,
+      },
+    };
+  }
+
+  // P1: warm vend, API key, cache hit.
+  const apiKeyJob =
+    (connections: number) =>
+    (s: Server, duration: number): LoadJob => ({
+      url: s.url,
+      connections,
+      duration,
+      headers: {...FORM, authorization: basic('bench', apiKey)},
+      body: API_KEY_BODY,
+    });
+  const warm: Record<string, Record<string, LoadSeries>> = {};
+  for (const c of want('p1') ? CONCURRENCY : []) {
+    warm[c] = await rounds([
+      {name: 'bare', target: bare, job: apiKeyJob(c)},
+      {name: 'tvm', target: tvm, job: apiKeyJob(c)},
+    ]);
+    const b = warm[c]!.bare!;
+    const t = warm[c]!.tvm!;
+    say(`P1 warm vend (API key, cache hit), ${c} connections:`);
+    say(
+      `  bare   ${showSeries(b.rps, 'req/s')}   p50 ${showSeries(b.p50, 'ms', f1)}   p99 ${showSeries(b.p99, 'ms', f1)}`,
+    );
+    say(
+      `  tvm    ${showSeries(t.rps, 'req/s')}   p50 ${showSeries(t.p50, 'ms', f1)}   p99 ${showSeries(t.p99, 'ms', f1)}   errors ${t.errors}`,
+    );
+    say(
+      `  ratio  throughput ${f2(t.rps.median / b.rps.median)}x (target >= 0.85x)   p99 ${f2(t.p99.median / b.p99.median)}x (target <= 1.3x)`,
+    );
+    say(
+      `  server CPU per request: bare ${showSeries(b.cpuUs, 'µs')}   tvm ${showSeries(t.cpuUs, 'µs')}   ratio ${f2(t.cpuUs.median / b.cpuUs.median)}x`,
+    );
+  }
+
+  // P5: OIDC subject token, private_key_jwt with a fresh jti per request.
+  let batch = 0;
+  const p5: Record<string, Record<string, LoadSeries>> = {};
+  for (const c of want('p5') ? SETTINGS.p5 : []) {
+    p5[c] = await rounds([
+      {name: 'bare', target: bare, job: apiKeyJob(c)},
+      {
+        name: 'oidc',
+        target: tvmJwt,
+        job: (s, duration) => ({
+          url: s.url,
+          connections: c,
+          duration,
+          headers: FORM,
+          body: OIDC_BODY,
+        }),
+      },
+      {
+        name: 'pkjwt',
+        target: tvmJwt,
+        job: (s, duration) => {
+          // More assertions than the round can use: none is ever sent twice.
+          const file = join(dir, `assertions-${batch++}.txt`);
+          writeFileSync(file, assertionBodies(duration * 5000, s.base));
+          return {
+            url: s.url,
+            connections: c,
+            duration,
+            headers: FORM,
+            bodiesFile: file,
+          };
+        },
+      },
+    ]);
+    const b = p5[c]!.bare!;
+    say(`P5 vend by JWT, ${c} connections (bare: as in P1):`);
+    say(
+      `  bare                 ${showSeries(b.rps, 'req/s')}   CPU ${showSeries(b.cpuUs, 'µs/req')}`,
+    );
+    for (const [name, label, target] of [
+      ['oidc', 'OIDC subject token ', 0.6],
+      ['pkjwt', 'private_key_jwt     ', 0.5],
+    ] as const) {
+      const t = p5[c]![name]!;
+      say(
+        `  ${label}  ${showSeries(t.rps, 'req/s')}   p99 ${showSeries(t.p99, 'ms', f1)}   errors ${t.errors}   ratio ${f2(t.rps.median / b.rps.median)}x (target >= ${target}x)   CPU ${showSeries(t.cpuUs, 'µs/req')} (${f2(t.cpuUs.median / b.cpuUs.median)}x)`,
+      );
+    }
+  }
+
+  // P3: stampede on a cold cache.
+  if (want('p3')) {
+    emulator.stats.reset();
+    const fresh = await serve(tvm, 'health');
+    let stampede: number[];
+    try {
+      stampede = await Promise.all(
+        Array.from({length: 500}, () =>
+          fetch(fresh.url, {
+            method: 'POST',
+            headers: {...FORM, authorization: basic('bench', apiKey)},
+            body: API_KEY_BODY,
+          }).then(async r => (await r.arrayBuffer(), r.status)),
+        ),
+      );
+    } finally {
+      await fresh.stop();
+    }
+    const mints = emulator.stats.count('iam.generateAccessToken');
+    const ok = stampede.filter(s => s === 200).length;
+    say(
+      `P3 stampede: 500 concurrent identical requests, cold cache -> ${ok} x 200, ${mints} upstream mint(s) (target 1)`,
+    );
+    results.p3 = {requests: 500, ok, mints};
+  }
+
+  // P4: RSS after the load, 1,000 API-key clients, measured at half and at the end.
+  if (want('p4')) {
+    const authorizations = memoryKeys.map((k, i) => basic(`c${i}`, k));
+    const memory: Record<Kind, {half: number; full: number; errors: number}> = {
+      bare: {half: 0, full: 0, errors: 0},
+      tvm: {half: 0, full: 0, errors: 0},
+    };
+    for (const [kind, target] of [
+      ['bare', bare],
+      ['tvm', tvmMany],
+    ] as const) {
+      const s = await serve(target, 'health');
+      try {
+        const job: LoadJob = {
+          url: s.url,
+          connections: 50,
+          amount: SETTINGS.memory / 2,
+          headers: FORM,
+          body: API_KEY_BODY,
+          authorizations,
+        };
+        const first = await load(job);
+        memory[kind].half = s.rssMb();
+        const second = await load(job);
+        memory[kind].full = s.rssMb();
+        memory[kind].errors = first.errors + second.errors;
+      } finally {
+        await s.stop();
+      }
+    }
+    const growth = (m: {half: number; full: number}) => m.full / m.half - 1;
+    say(
+      `P4 RSS after ${SETTINGS.memory / 1000}k requests over 1,000 API-key clients (at ${SETTINGS.memory / 2000}k -> ${SETTINGS.memory / 1000}k):`,
+    );
+    for (const kind of ['bare', 'tvm'] as const) {
+      const m = memory[kind];
+      say(
+        `  ${kind.padEnd(5)}  ${f1(m.half)} MB -> ${f1(m.full)} MB   growth ${f1(growth(m) * 100)} %   errors ${m.errors}`,
+      );
+    }
+    say(
+      `  ratio  ${f2(memory.tvm.full / memory.bare.full)}x (target <= 1.5x)   tvm growth ${f1(growth(memory.tvm) * 100)} % (target < 10 %)`,
+    );
+
+    results.p4 = {
+      requests: SETTINGS.memory,
+      ...memory,
+      ratio: memory.tvm.full / memory.bare.full,
+      growth: growth(memory.tvm),
+    };
+  }
+
+  await emulator.close();
+  Object.assign(results, {
+    p1: Object.fromEntries(
+      Object.entries(warm).map(([c, r]) => [
+        c,
+        {
+          ...r,
+          ratio: {
+            throughput: r.tvm!.rps.median / r.bare!.rps.median,
+            p99: r.tvm!.p99.median / r.bare!.p99.median,
+            cpuPerRequest: r.tvm!.cpuUs.median / r.bare!.cpuUs.median,
+          },
+        },
+      ]),
+    ),
+    p5: Object.fromEntries(
+      Object.entries(p5).map(([c, r]) => [
+        c,
+        {
+          ...r,
+          ratio: {
+            oidc: r.oidc!.rps.median / r.bare!.rps.median,
+            privateKeyJwt: r.pkjwt!.rps.median / r.bare!.rps.median,
+            oidcCpuPerRequest: r.oidc!.cpuUs.median / r.bare!.cpuUs.median,
+            privateKeyJwtCpuPerRequest:
+              r.pkjwt!.cpuUs.median / r.bare!.cpuUs.median,
+          },
+        },
+      ]),
+    ),
+    output: lines,
+  });
+  writeFileSync(
+    join(root, 'bench/results.json'),
+    JSON.stringify(results, null, 2) + '\n',
+  );
+  say('written: bench/results.json');
 }
 
 main().then(
   () => process.exit(0),
   e => {
-    process.stderr.write(`bench failed: ${(e as Error).message}\n`);
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
     process.exit(1);
   },
 );

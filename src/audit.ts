@@ -8,7 +8,7 @@
 import {randomUUID} from 'node:crypto';
 import type {MonotonicClock} from './clock.ts';
 import {TvmError} from './errors.ts';
-import type {Logger} from './log.ts';
+import {lineWriter, type LineWriter, type Logger} from './log.ts';
 import {callerString} from './text.ts';
 
 /** What the audit needs to know of the HTTP request (no HTTP library type). */
@@ -89,6 +89,7 @@ export interface AuditTrailDeps {
 /** Creates the audit trail writing to `logger`. */
 export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
   const {logger, monotonic} = deps;
+  const write = lineWriter(logger);
   const traceOf = (header: string | undefined): string | undefined => {
     const m = header ? /^([0-9a-f]{32})(?:\/|$)/i.exec(header) : null;
     if (!m) return undefined;
@@ -101,7 +102,7 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
       status,
       latencyMs: monotonic.now() - audit.startedAt,
     };
-    writeAudit(logger, audit, quiet);
+    writeAudit(write, audit, quiet);
   };
   /** The operator's log line for a 5xx. */
   const unexpected = (e: unknown) => {
@@ -165,8 +166,11 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
   };
 }
 
-/** Writes one audit record. */
-function writeAudit(logger: Logger, r: AuditRecord, quiet: boolean): void {
+/**
+ * Writes one audit record: serialized here, straight to the log stream. Every field is
+ * tvm's own or already encoded (src/text.ts); none can hold a secret.
+ */
+function writeAudit(write: LineWriter, r: AuditRecord, quiet: boolean): void {
   const line = {
     httpRequest: {
       requestMethod: r.http.method,
@@ -197,8 +201,7 @@ function writeAudit(logger: Logger, r: AuditRecord, quiet: boolean): void {
       expiresIn: r.expiresIn,
     },
   };
-  const message =
-    r.decision === 'allow' ? 'token granted' : `token denied: ${r.reason}`;
-  if (r.decision === 'allow' || quiet) logger.info(line, message);
-  else logger.warn(line, message);
+  const fields = JSON.stringify(line).slice(1, -1);
+  if (r.decision === 'allow') write('info', fields, 'token granted');
+  else write(quiet ? 'info' : 'warn', fields, `token denied: ${r.reason}`);
 }

@@ -132,6 +132,7 @@ export function createService(
       perIp: config.rateLimitPerIp,
       perClient: config.rateLimitPerClient,
       store: options.rateLimitStore,
+      clock,
     }),
     trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),
     minter,

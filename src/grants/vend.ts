@@ -8,6 +8,7 @@ import type {Clock, MonotonicClock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import {fingerprint} from '../fingerprint.ts';
 import type {Minter} from '../mint/minter.ts';
+import type {CachedToken} from '../mint/token-cache.ts';
 import type {Decision} from './authorize.ts';
 
 /** Time a request may spend minting, well inside the platform's own timeout. */
@@ -30,21 +31,35 @@ export interface VendDeps {
   readonly mintDeadlineMs: number;
 }
 
-/** Mints the token `decision` allows, recording both in `audit`. */
-export async function vend(
+/**
+ * Mints the token `decision` allows, recording both in `audit`: at once when the cache
+ * holds a usable token, else a promise. Throws (or rejects with) TvmError.
+ */
+export function vend(
   deps: VendDeps,
   decision: Decision,
   audit: Audit,
-): Promise<Vended> {
+): Vended | Promise<Vended> {
   audit.serviceAccount = decision.serviceAccount.email;
   audit.scopes = decision.scopes;
   audit.lifetimeSeconds = decision.lifetimeSeconds;
-  const token = await deps.minter.mint({
+  const token = deps.minter.mint({
     serviceAccount: decision.serviceAccount,
     scopes: decision.scopes,
     lifetimeSeconds: decision.lifetimeSeconds,
     deadline: deps.monotonic.now() + deps.mintDeadlineMs,
   });
+  return token instanceof Promise
+    ? token.then(t => handOut(deps, decision, audit, t))
+    : handOut(deps, decision, audit, token);
+}
+
+function handOut(
+  deps: VendDeps,
+  decision: Decision,
+  audit: Audit,
+  token: CachedToken,
+): Vended {
   const expiresIn = Math.floor((token.expiresAt - deps.clock.now()) / 1000);
   if (expiresIn <= 0) {
     throw new TvmError(
@@ -56,7 +71,7 @@ export async function vend(
       },
     );
   }
-  audit.tokenSha256 = fingerprint(token.accessToken);
+  audit.tokenSha256 = token.tokenSha256 ?? fingerprint(token.accessToken);
   audit.cached = token.cached;
   audit.expiresIn = expiresIn;
   return {

@@ -52,10 +52,21 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     // Latency in the audit record is measured from here, the request's arrival.
     res.locals.startedAt = monotonic.now();
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    // The common request goes straight to its handler, as the routes below would send
+    // it (the per-IP limit first), without walking them; any other spelling of the
+    // path walks them.
+    if (req.method === 'POST' && req.path === '/token') {
+      res.locals.route = 'token' satisfies TokenRoute;
+      limiters.perIp(req, res, (err?: unknown) => {
+        if (err === undefined) handleToken(req, res);
+        else next(err);
+      });
+      return;
+    }
     next();
   });
 
@@ -73,7 +84,7 @@ export function createApp(deps: AppDeps): express.Express {
       limiters.perIp(req, res, next);
     };
   app.all('/token', postOnly('token'));
-  app.post('/token', (req, res) => void handleToken(req, res));
+  app.post('/token', handleToken);
   app.all(GENERATE_ACCESS_TOKEN_PATH, postOnly('iam'));
   app.post(
     GENERATE_ACCESS_TOKEN_PATH,

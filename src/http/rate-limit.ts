@@ -1,13 +1,27 @@
 /**
- * Rate limits with express-rate-limit: a per-IP limiter in front of authentication
- * (IPv6 addresses grouped by /56, so one host cannot rotate through its prefix) and a
- * per-client limiter after it (so one client cannot spend another's budget from many
- * addresses). Each has its own store and prefix; stores come from a factory so a
- * shared (Redis) store can replace the in-memory one without touching the limiters.
- * See docs/security.md.
+ * Rate limits: a per-IP limiter in front of authentication (IPv6 addresses grouped by
+ * /56, so one host cannot rotate through its prefix) and a per-client limiter after it
+ * (so one client cannot spend another's budget from many addresses). Each has its own
+ * store and prefix; stores come from a factory so a shared (Redis) store can replace
+ * the in-memory one without touching the limiters. See docs/security.md.
+ *
+ * The stores are express-rate-limit's (its `Store` interface), and the answers are
+ * those of its middleware with `standardHeaders: 'draft-8'`: `RateLimit` and
+ * `RateLimit-Policy` on every limited route, `Retry-After` and a refusal when over.
+ * The limiter itself is a few lines here rather than its middleware, because that
+ * middleware costs a dozen promises a request: a store that answers at once (the
+ * in-memory one below) is answered at once, and only a store that returns a promise
+ * (a shared one) is waited for.
  */
-import type {NextFunction, Request, RequestHandler, Response} from 'express';
-import {ipKeyGenerator, rateLimit, type Store} from 'express-rate-limit';
+import {createHash} from 'node:crypto';
+import type {Request, RequestHandler, Response} from 'express';
+import {
+  ipKeyGenerator,
+  type ClientRateLimitInfo,
+  type Options,
+  type Store,
+} from 'express-rate-limit';
+import {systemClock, type Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 
 /** Makes the store for one limiter; `prefix` keeps limiters apart in a shared store. */
@@ -16,8 +30,16 @@ export type RateLimitStoreFactory = (prefix: string) => Store | undefined;
 export interface RateLimiters {
   /** Middleware: limits by client address (IPv6 by /56), before authentication. */
   readonly perIp: RequestHandler;
-  /** Limits by authenticated client id; rejects with a TvmError when over. */
-  perClient(req: Request, res: Response, clientId: string): Promise<void>;
+  /**
+   * Limits by authenticated client id: undefined when the request may go on (at once,
+   * with an in-memory store), a promise when the store must be waited for; throws (or
+   * rejects with) a TvmError when over.
+   */
+  perClient(
+    req: Request,
+    res: Response,
+    clientId: string,
+  ): Promise<void> | undefined;
 }
 
 const WINDOW_MS = 60_000;
@@ -27,42 +49,151 @@ export function createRateLimiters(options: {
   perIp: number;
   perClient: number;
   store?: RateLimitStoreFactory;
+  /** The wall clock of windows and `t=` (default: the system's). */
+  clock?: Clock;
 }): RateLimiters {
-  const limited = (_req: Request, _res: Response, next: NextFunction) =>
-    next(
-      // express-rate-limit has set Retry-After and the RateLimit headers.
-      new TvmError('ERR_RATE_LIMITED', 'too many requests; slow down'),
-    );
-  const perIp = rateLimit({
-    windowMs: WINDOW_MS,
-    limit: options.perIp,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    identifier: 'ip',
-    keyGenerator: req => ipKeyGenerator(req.ip ?? 'unknown', 56),
-    handler: limited,
-    store: options.store?.('tvm-ip:'),
-  });
-  const clientKey = Symbol('tvm.clientId');
-  const perClientMw = rateLimit({
-    windowMs: WINDOW_MS,
-    limit: options.perClient,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    identifier: 'client',
-    requestPropertyName: 'rateLimitClient',
-    keyGenerator: req => (req as unknown as Record<symbol, string>)[clientKey]!,
-    handler: limited,
-    store: options.store?.('tvm-client:'),
-  });
+  const clock = options.clock ?? systemClock;
+  const perIp = createLimiter(
+    'ip',
+    options.perIp,
+    options.store?.('tvm-ip:') ?? createMemoryStore(clock),
+    clock,
+  );
+  const perClient = createLimiter(
+    'client',
+    options.perClient,
+    options.store?.('tvm-client:') ?? createMemoryStore(clock),
+    clock,
+  );
+  // The key of an address (IPv6 by /56) is parsed once, not on each of its requests.
+  const ipKeys = new Map<string, string>();
+  const ipKey = (ip: string): string => {
+    let key = ipKeys.get(ip);
+    if (key === undefined) {
+      if (ipKeys.size >= 10_000) ipKeys.clear();
+      key = ipKeyGenerator(ip, 56);
+      ipKeys.set(ip, key);
+    }
+    return key;
+  };
   return {
-    perIp,
-    perClient: (req, res, clientId) =>
-      new Promise<void>((resolve, reject) => {
-        (req as unknown as Record<symbol, string>)[clientKey] = clientId;
-        void perClientMw(req, res, (err?: unknown) =>
-          err ? reject(err) : resolve(),
-        );
-      }),
+    perIp(req, res, next) {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = perIp(res, ipKey(req.ip ?? 'unknown'));
+      } catch (e) {
+        next(e);
+        return;
+      }
+      if (pending) pending.then(() => next(), next);
+      else next();
+    },
+    perClient: (_req, res, clientId) => perClient(res, clientId),
+  };
+}
+
+/**
+ * One limiter: counts a hit of `key`, sets the draft-8 headers on `res`, and throws
+ * ERR_RATE_LIMITED (with `Retry-After` set) when over the limit.
+ */
+function createLimiter(
+  name: string,
+  limit: number,
+  store: Store,
+  clock: Clock,
+): (res: Response, key: string) => Promise<void> | undefined {
+  const windowSeconds = Math.ceil(WINDOW_MS / 1000);
+  void Promise.resolve(
+    store.init?.({windowMs: WINDOW_MS, limit} as unknown as Options),
+  ).catch(() => undefined);
+  // The partition key of `RateLimit-Policy`: a SHA-256 of the key, kept so a caller's
+  // every request does not hash it again; cleared whole when it grows too large.
+  const partitionKeys = new Map<string, string>();
+  const partitionKey = (key: string): string => {
+    let pk = partitionKeys.get(key);
+    if (pk === undefined) {
+      if (partitionKeys.size >= 10_000) partitionKeys.clear();
+      pk = Buffer.from(
+        createHash('sha256').update(key).digest('hex').slice(0, 12),
+      ).toString('base64');
+      partitionKeys.set(key, pk);
+    }
+    return pk;
+  };
+  const counted = (res: Response, key: string, info: ClientRateLimitInfo) => {
+    if (res.headersSent) return;
+    const remaining = Math.max(limit - info.totalHits, 0);
+    const reset = info.resetTime
+      ? Math.max(0, Math.ceil((info.resetTime.getTime() - clock.now()) / 1000))
+      : windowSeconds;
+    res.append('RateLimit', `"${name}"; r=${remaining}; t=${reset}`);
+    res.append(
+      'RateLimit-Policy',
+      `"${name}"; q=${limit}; w=${windowSeconds}; pk=:${partitionKey(key)}:`,
+    );
+    if (info.totalHits > limit) {
+      res.setHeader('Retry-After', reset.toString());
+      throw new TvmError('ERR_RATE_LIMITED', 'too many requests; slow down');
+    }
+  };
+  return (res, key) => {
+    const info = store.increment(key);
+    if (isPromise(info)) return info.then(i => counted(res, key, i));
+    counted(res, key, info);
+    return undefined;
+  };
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as {then?: unknown}).then === 'function';
+}
+
+/**
+ * The in-memory store: a fixed window per key from its first hit, as
+ * express-rate-limit's own MemoryStore counts, answered without a promise. Expired
+ * keys are swept once a window, so memory is bounded by the keys of one window.
+ */
+export function createMemoryStore(clock: Clock = systemClock): Store {
+  let windowMs = WINDOW_MS;
+  const hits = new Map<string, {totalHits: number; resetTime: Date}>();
+  let sweep: NodeJS.Timeout | undefined;
+  const current = (key: string) => {
+    const c = hits.get(key);
+    return c && c.resetTime.getTime() > clock.now() ? c : undefined;
+  };
+  return {
+    localKeys: true,
+    init(options) {
+      windowMs = options.windowMs;
+      sweep ??= setInterval(() => {
+        const now = clock.now();
+        for (const [key, c] of hits) {
+          if (c.resetTime.getTime() <= now) hits.delete(key);
+        }
+      }, windowMs).unref();
+    },
+    get: key => current(key),
+    increment(key) {
+      let c = current(key);
+      if (!c) {
+        c = {totalHits: 0, resetTime: new Date(clock.now() + windowMs)};
+        hits.set(key, c);
+      }
+      c.totalHits++;
+      return {totalHits: c.totalHits, resetTime: c.resetTime};
+    },
+    decrement(key) {
+      const c = current(key);
+      if (c && c.totalHits > 0) c.totalHits--;
+    },
+    resetKey(key) {
+      hits.delete(key);
+    },
+    resetAll() {
+      hits.clear();
+    },
+    shutdown() {
+      if (sweep) clearInterval(sweep);
+    },
   };
 }

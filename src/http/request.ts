@@ -57,10 +57,14 @@ const URL_FORBIDDEN = new Set([
   'access_token',
 ]);
 
-/** Parses the token request body into parameters. Throws TvmError (400, 413, 415). */
-export async function readTokenParams(
+/**
+ * Parses the token request body into parameters. Throws TvmError (400, 413, 415).
+ * At once when the body has already been read (functions-framework reads it before
+ * tvm sees the request); a promise only when it must still be read here.
+ */
+export function readTokenParams(
   req: Request,
-): Promise<ReadonlyMap<string, string>> {
+): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> {
   refuseSecretsInUrl(req);
   const type = mediaType(req.headers['content-type']);
   if (
@@ -78,11 +82,18 @@ export async function readTokenParams(
   if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
     throw new TvmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8');
   }
-  const body = await readRawBody(req);
-  const text = new TextDecoder('utf-8', {fatal: true, ignoreBOM: false});
+  const body = bodyOf(req);
+  return Buffer.isBuffer(body)
+    ? parseBody(type, body)
+    : body.then(b => parseBody(type, b));
+}
+
+const utf8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: false});
+
+function parseBody(type: string, body: Buffer): ReadonlyMap<string, string> {
   let decoded: string;
   try {
-    decoded = text.decode(body);
+    decoded = utf8.decode(body);
   } catch {
     throw new TvmError('ERR_INVALID_REQUEST', 'the body is not valid UTF-8');
   }
@@ -116,6 +127,11 @@ function mediaType(header: string | undefined): string {
  * `rawBody`); served any other way it is read here, capped.
  */
 export async function readRawBody(req: Request): Promise<Buffer> {
+  return bodyOf(req);
+}
+
+/** The raw body: at once when it has already been read, else read here. */
+function bodyOf(req: Request): Buffer | Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > MAX_BODY_BYTES) {
     throw new TvmError(
@@ -127,6 +143,10 @@ export async function readRawBody(req: Request): Promise<Buffer> {
   if (Buffer.isBuffer(saved)) return checkSize(saved);
   if (req.readableEnded || req.body !== undefined)
     return checkSize(Buffer.alloc(0));
+  return readStream(req);
+}
+
+async function readStream(req: Request): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

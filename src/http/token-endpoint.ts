@@ -24,44 +24,74 @@ export interface RouteDeps extends VendDeps {
   readonly trail: AuditTrail;
 }
 
-/** The handler of POST /token; answers every outcome itself, never rejects. */
+/**
+ * The handler of POST /token; answers every outcome itself, never throws or rejects.
+ *
+ * Each step goes on at once when its answer is at hand and waits only when it is not
+ * (`step`), so the common request — body already read, a policy in force, an API key,
+ * a cached token — is answered within the call, with no promise made: under
+ * functions-framework every promise costs extra (its request `domain` turns on promise
+ * hooks). The steps and their order are those of docs/architecture.md.
+ */
 export function createTokenEndpoint(deps: RouteDeps) {
-  const {trail} = deps;
-  return async function handleToken(
-    req: Request,
-    res: Response,
-  ): Promise<void> {
+  const {trail, policies} = deps;
+  return function handleToken(req: Request, res: Response): void {
     const audit = beginAudit(trail, req, res);
-    try {
-      const params = await readTokenParams(req);
-      const grantType = params.get('grant_type');
-      audit.grantType = callerString(grantType);
-      audit.requestedAccount = callerString(params.get('audience'));
-      const grant = tokenGrant(grantType);
-      const policy = await policyInForce(deps.policies);
-      const request = {params, authorization: req.headers.authorization};
-      const caller = await deps.authenticate(
-        policy,
-        grant.credentials(request),
-        req.ip ?? '',
-        audit,
-      );
-      await deps.limiters.perClient(req, res, caller.client.id);
-      const decision = grant.decide(policy, request, caller);
-      const vended = await vend(deps, decision, audit);
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Pragma', 'no-cache');
-      res.status(200).json({
-        access_token: vended.accessToken,
-        token_type: 'Bearer',
-        expires_in: vended.expiresIn,
-        scope: vended.scopes.join(' '),
-        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-      });
-      trail.allow(audit);
-    } catch (e) {
+    const refuse = (e: unknown): void => {
       if (res.headersSent) return;
       trail.deny(audit, sendOAuthError(res, e, sentBasic(req)), e);
+    };
+    try {
+      step(readTokenParams(req), refuse, params => {
+        const grantType = params.get('grant_type');
+        audit.grantType = callerString(grantType);
+        audit.requestedAccount = callerString(params.get('audience'));
+        const grant = tokenGrant(grantType);
+        step(policies.current() ?? policyInForce(policies), refuse, policy => {
+          const request = {params, authorization: req.headers.authorization};
+          const credentials = grant.credentials(request);
+          step(
+            deps.authenticate(policy, credentials, req.ip ?? '', audit),
+            refuse,
+            caller => {
+              step(
+                deps.limiters.perClient(req, res, caller.client.id),
+                refuse,
+                () => {
+                  const decision = grant.decide(policy, request, caller);
+                  step(vend(deps, decision, audit), refuse, vended => {
+                    res.setHeader('Cache-Control', 'no-store');
+                    res.setHeader('Pragma', 'no-cache');
+                    res.status(200).json({
+                      access_token: vended.accessToken,
+                      token_type: 'Bearer',
+                      expires_in: vended.expiresIn,
+                      scope: vended.scopes.join(' '),
+                      issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+                    });
+                    trail.allow(audit);
+                  });
+                },
+              );
+            },
+          );
+        });
+      });
+    } catch (e) {
+      refuse(e);
     }
   };
+}
+
+/**
+ * Goes on with `value`: now when it is at hand (a throw then reaches the caller's
+ * `catch`), or once it resolves, with a rejection or a throw in `next` sent to `refuse`.
+ */
+function step<T>(
+  value: T | Promise<T> | undefined,
+  refuse: (e: unknown) => void,
+  next: (v: T) => void,
+): void {
+  if (value instanceof Promise) value.then(next).catch(refuse);
+  else next(value as T);
 }

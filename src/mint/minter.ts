@@ -37,7 +37,8 @@ export interface MintRequest {
 
 /** Mints (or reuses) tokens. */
 export interface Minter {
-  mint(req: MintRequest): Promise<CachedToken>;
+  /** A usable cached token at once; else a promise of one minted (or in flight). */
+  mint(req: MintRequest): CachedToken | Promise<CachedToken>;
 }
 
 export interface MinterDeps {
@@ -113,7 +114,7 @@ export function createMinter(deps: MinterDeps): Minter {
       const key = cacheKey(req.serviceAccount, req.scopes, lifetime);
       // The hot path: a usable cached token, handed out without a timer or a promise race.
       const cached = cache.peek(key, lifetime);
-      if (cached) return Promise.resolve(cached);
+      if (cached) return cached;
       const minted = cache.get(key, lifetime, async () => {
         const asked = clock.now();
         const t = await issue(req);

@@ -8,6 +8,7 @@
  * from its true expiry.
  */
 import type {Clock} from '../clock.ts';
+import {fingerprint} from '../fingerprint.ts';
 import type {IssuedToken} from '../google/iam-credentials.ts';
 
 export interface TokenCacheOptions {
@@ -21,6 +22,11 @@ export interface TokenCacheOptions {
 export interface CachedToken extends IssuedToken {
   /** True when the token came from the cache rather than a mint for this request. */
   readonly cached: boolean;
+  /**
+   * `fingerprint(accessToken)` (src/fingerprint.ts), when the cache keeps it beside the
+   * token so a hit does not hash the token again.
+   */
+  readonly tokenSha256?: string;
 }
 
 /** A bounded, single-flight cache of issued tokens. */
@@ -45,7 +51,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const {clock} = options;
   const maxEntries = options.maxEntries ?? 10_000;
   const minRemaining = options.minRemainingSeconds ?? 300;
-  const entries = new Map<string, IssuedToken>();
+  const entries = new Map<string, IssuedToken & {tokenSha256: string}>();
   const inflight = new Map<string, Promise<IssuedToken>>();
 
   const usable = (t: IssuedToken, lifetimeSeconds: number) => {
@@ -56,7 +62,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     );
   };
 
-  const remember = (key: string, t: IssuedToken) => {
+  const remember = (key: string, t: IssuedToken & {tokenSha256: string}) => {
     entries.delete(key);
     entries.set(key, t);
     while (entries.size > maxEntries) {
@@ -84,8 +90,12 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       let pending = inflight.get(key);
       if (!pending) {
         pending = mint().then(
-          t => {
+          minted => {
             inflight.delete(key);
+            const t = {
+              ...minted,
+              tokenSha256: fingerprint(minted.accessToken),
+            };
             remember(key, t);
             return t;
           },
