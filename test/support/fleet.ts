@@ -162,3 +162,81 @@ async function waitHealthy(url: string): Promise<void> {
   }
   throw new Error(`not healthy: ${url}`);
 }
+
+/** A policy for fleet tests: `app` (an API key) and `partner` (private_key_jwt with `jwks`). */
+export const policy = (jwks: string) => `
+version: 1
+service_accounts:
+  one:
+    email: one@tvm-local.iam.gserviceaccount.com
+  two:
+    email: two@tvm-local.iam.gserviceaccount.com
+  three:
+    email: three@tvm-local.iam.gserviceaccount.com
+  four:
+    email: four@tvm-local.iam.gserviceaccount.com
+clients:
+  app:
+    api_keys:
+      - sha256: "{{KEY:app}}"
+    allow:
+      - service_account: one
+        scopes: [cloud-platform]
+      - service_account: two
+        scopes: [cloud-platform]
+      - service_account: three
+        scopes: [cloud-platform]
+      - service_account: four
+        scopes: [cloud-platform]
+  partner:
+    private_key_jwt:
+      jwks: {"keys": [${jwks}]}
+    allow:
+      - service_account: one
+        scopes: [cloud-platform]
+`;
+
+/** Waits until every instance logged its connection to the store. */
+export async function waitConnected(f: Fleet): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (
+      f.instances.every(inst =>
+        inst.logs.some(l => /shared store connected/.test(String(l.message))),
+      )
+    )
+      return;
+    await new Promise(r => setTimeout(r, 25));
+  }
+  throw new Error('the instances did not connect to the shared store');
+}
+
+/** Runs `n` calls with at most `width` in flight; returns their results in order. */
+export async function pool<T>(
+  n: number,
+  width: number,
+  call: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = new Array<T>(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({length: width}, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await call(i);
+      }
+    }),
+  );
+  return out;
+}
+
+/** The first defined value of `look()` within 2 s (log lines arrive through a pipe). */
+export async function eventually<T>(
+  look: () => T | undefined,
+): Promise<T | undefined> {
+  for (let i = 0; i < 80; i++) {
+    const v = look();
+    if (v !== undefined) return v;
+    await new Promise(r => setTimeout(r, 25));
+  }
+  return undefined;
+}
