@@ -12,15 +12,18 @@ import {
   type Store,
 } from 'express-rate-limit';
 import {RedisStore, type RedisReply} from 'rate-limit-redis';
-import type {RateLimitStoreFactory} from '../http/rate-limit.ts';
 import type {Logger} from '../log.ts';
 import {degradation, type Degradation, type SharedStore} from './redis.ts';
 
-/** A RateLimitStoreFactory over the shared store, with per-instance fallback. */
+/**
+ * A store per limiter prefix over the shared store, with per-instance fallback: a
+ * `RateLimitStoreFactory` (src/http/rate-limit.ts; the type is restated so this room
+ * does not import from src/http/).
+ */
 export function sharedRateLimitStores(
   store: SharedStore,
   logger: Logger,
-): RateLimitStoreFactory {
+): (prefix: string) => Store {
   // One transition log for both limiters: they share the connection.
   const health = degradation(
     logger,
