@@ -36,6 +36,7 @@ import {createMinter} from './mint/minter.ts';
 import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
 import {createSharedStore, type SharedStore} from './store/redis.ts';
 import {sharedRateLimitStores} from './store/rate-limit-store.ts';
+import {startPolicySignal} from './store/policy-signal.ts';
 import {createSharedReplayStore} from './store/replay.ts';
 import {createSharedTokenCache} from './store/token-cache.ts';
 import {createPolicySource, type PolicySource} from './policy-source.ts';
@@ -134,6 +135,8 @@ export function createService(
     logger,
     refreshSeconds: config.policyRefreshSeconds,
   });
+  // With the shared store, a policy change one instance sees reaches the others fast.
+  const signal = store && startPolicySignal({store, policies, logger});
   // The project, for trace ids in logs: asked of the metadata server once, best effort.
   let projectId: string | undefined;
   if (config.metadataHost || config.onPlatform) {
@@ -184,6 +187,7 @@ export function createService(
     store,
     async close() {
       policies.close();
+      signal?.close();
       await store?.close();
       await secrets?.close();
     },

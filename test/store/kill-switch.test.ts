@@ -197,6 +197,58 @@ void describe('kill switch under load, two instances', {skip}, () => {
     }
   });
 
+  void test('through the shared store, a change one instance saw reaches one that refreshes hourly within 5 s', async () => {
+    const fast = fleet.instances[0]!;
+    const slow = await startFleet({
+      policy: policy({}),
+      keys,
+      size: 1,
+      env: {
+        TVM_REDIS_URL: redis.url,
+        TVM_CACHE_KEY: cacheKey,
+        TVM_POLICY_REFRESH_SECONDS: '3600',
+        TVM_POLICY: fleet.policyPath,
+        // The limits are global: this instance counts with the others.
+        TVM_RATE_LIMIT_PER_IP: '1000000',
+        TVM_RATE_LIMIT_PER_CLIENT: '1000000',
+      },
+    });
+    try {
+      await waitConnected(slow);
+      const lazy = slow.instances[0]!;
+      fleet.writePolicy(policy({}));
+      await sleep(BOUND_MS + 2500); // the fleet re-read it, the signal settled
+      assert.equal((await vend(lazy.url, 'victim')).status, 200);
+      fleet.writePolicy(policy({client: 'disabled: true'}));
+      const written = performance.now();
+      // The fast instance sees it within its refresh; the lazy one follows the signal.
+      let seenByFast: number | undefined;
+      let seenByLazy: number | undefined;
+      while (performance.now() - written < BOUND_MS + 6000) {
+        if (
+          seenByFast === undefined &&
+          (await vend(fast.url, 'victim')).status === 401
+        )
+          seenByFast = performance.now();
+        if (
+          seenByLazy === undefined &&
+          (await vend(lazy.url, 'victim')).status === 401
+        )
+          seenByLazy = performance.now();
+        if (seenByFast !== undefined && seenByLazy !== undefined) break;
+        await sleep(100);
+      }
+      assert.ok(seenByFast !== undefined, 'the fast instance refused');
+      assert.ok(seenByLazy !== undefined, 'the hourly instance refused too');
+      console.log(
+        `policy signal: the hourly instance refused ${((seenByLazy - seenByFast) / 1000).toFixed(2)} s after the first instance did`,
+      );
+      assert.ok(seenByLazy - seenByFast < 5000);
+    } finally {
+      await slow.close();
+    }
+  });
+
   void test('neither instance crashed', () => {
     for (const inst of fleet.instances) {
       assert.equal(inst.exited(), false);

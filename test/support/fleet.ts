@@ -50,6 +50,8 @@ export async function startFleet(options: {
   keys?: Record<string, string>;
   size?: number;
   env?: Record<string, string>;
+  /** More environment for instance `i` (0-based). */
+  envOf?: (i: number) => Record<string, string>;
 }): Promise<Fleet> {
   const emulator = await startEmulator();
   const dir = mkdtempSync(join(tmpdir(), 'tvm-fleet-'));
@@ -85,6 +87,7 @@ export async function startFleet(options: {
           TVM_POLICY: policyPath,
           TVM_LOG_LEVEL: 'debug',
           ...options.env,
+          ...options.envOf?.(i),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
