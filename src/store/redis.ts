@@ -73,7 +73,6 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
   let closed = false;
   let up = false;
   let retry: NodeJS.Timeout | undefined;
-  let secretFailures = 0;
 
   const readSecret = async (name: SecretVersionName): Promise<Buffer> =>
     options.secrets().access(name.name, 10_000);
@@ -134,31 +133,19 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
     redis = client;
   };
 
-  const start = async (): Promise<void> => {
+  /** Reads `what` until it is read or the store is closed; one error line, then debug. */
+  const persist = async <T>(
+    what: string,
+    read: () => Promise<T>,
+  ): Promise<T | undefined> => {
+    let failures = 0;
     while (!closed) {
       try {
-        const password = options.authSecret
-          ? (await readSecret(options.authSecret)).toString('utf8').trim()
-          : location.password;
-        if (!key && options.cacheKeySecret) {
-          const k = decodeCacheKey(await readSecret(options.cacheKeySecret));
-          if (!k) {
-            // A secret of the wrong shape will not fix itself by retrying quickly,
-            // but a new version may be added: keep trying, slowly, and say why.
-            throw new Error(
-              'the cache key secret does not hold 32 bytes (raw or base64)',
-            );
-          }
-          key = k;
-        }
-        if (closed) return;
-        connect(password);
-        return;
+        return await read();
       } catch (e) {
-        // One line when it starts failing; the retries that fail too are debug.
-        logger[secretFailures++ === 0 ? 'error' : 'debug'](
+        logger[failures++ === 0 ? 'error' : 'debug'](
           {store: location.display, error: describeStoreError(e)},
-          'shared store secrets could not be read; running per instance (assertions refused) until they can',
+          `shared store: ${what} could not be read; retrying every ${(options.secretRetryMs ?? 5000) / 1000} s`,
         );
         await new Promise<void>(resolve => {
           retry = setTimeout(resolve, options.secretRetryMs ?? 5000);
@@ -166,7 +153,31 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
         });
       }
     }
+    return undefined;
   };
+
+  // The AUTH string first: without a connection the rate limits are per instance and
+  // the replay guard refuses assertions. The cache key is read on its own: until it
+  // is, only the token cache stays per instance.
+  const connecting = persist('the AUTH string', async () =>
+    options.authSecret
+      ? (await readSecret(options.authSecret)).toString('utf8').trim()
+      : location.password,
+  ).then(password => {
+    if (!closed) connect(password);
+  });
+  const keyed = key
+    ? Promise.resolve()
+    : persist('the cache key', async () => {
+        const k = decodeCacheKey(await readSecret(options.cacheKeySecret!));
+        // A secret of the wrong shape may get a new version: keep trying, and say why.
+        if (!k)
+          throw new Error('the secret does not hold 32 bytes (raw or base64)');
+        return k;
+      }).then(k => {
+        key = k;
+      });
+  const start = () => Promise.all([connecting, keyed]).then(() => undefined);
   const started = start();
 
   return {

@@ -109,7 +109,9 @@ after(async () => {
 });
 
 /** A tvm instance in this process; its logs go to `logs` (and the secret scan). */
-async function instance(): Promise<string> {
+async function instance(
+  more: Record<string, string> = {},
+): Promise<{url: string; service: Service}> {
   const sink = new Writable({
     write(chunk, _enc, cb) {
       for (const line of String(chunk).split('\n')) {
@@ -120,19 +122,21 @@ async function instance(): Promise<string> {
       cb();
     },
   });
-  const service = createService(parseConfig(env), {
+  const service = createService(parseConfig({...env, ...more}), {
     logger: createLogger('debug', sink),
   });
   const server = createServer(service.app);
   await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
   running.push({service, server});
   await service.policies.ready();
-  await service.store!.started();
   for (let i = 0; i < 200 && !service.store!.client(); i++) {
     await new Promise(r => setTimeout(r, 25));
   }
   assert.ok(service.store!.client(), 'connected with the AUTH string');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    service,
+  };
 }
 
 const vend = async (url: string, audience: string) => {
@@ -147,8 +151,8 @@ const vend = async (url: string, audience: string) => {
 
 void describe('secrets from Secret Manager, sealed tokens', {skip}, () => {
   void test('AUTH string and cache key from Secret Manager: A mints, B serves', async () => {
-    const a = await instance();
-    const b = await instance();
+    const {url: a} = await instance();
+    const {url: b} = await instance();
     emulator.stats.reset();
     const first = await vend(a, 'x');
     const second = await vend(b, 'x');
@@ -158,7 +162,7 @@ void describe('secrets from Secret Manager, sealed tokens', {skip}, () => {
   });
 
   void test('a sealed value moved to another key is not served', async () => {
-    const a = await instance();
+    const {url: a} = await instance();
     await vend(a, 'y'); // publishes y's token
     const entries = redis
       .cli('--scan', '--pattern', 'tvm-tok:*')
@@ -171,7 +175,7 @@ void describe('secrets from Secret Manager, sealed tokens', {skip}, () => {
     const v2 = redis.cli('GET', k2).trim();
     redis.cli('SET', k1, v2, 'PX', '600000');
     redis.cli('SET', k2, v1, 'PX', '600000');
-    const fresh = await instance(); // an empty local cache
+    const {url: fresh} = await instance(); // an empty local cache
     emulator.stats.reset();
     const x = await vend(fresh, 'x');
     const y = await vend(fresh, 'y');
@@ -210,9 +214,33 @@ void describe('secrets from Secret Manager, sealed tokens', {skip}, () => {
         '600000',
       );
     }
-    const fresh = await instance();
+    const {url: fresh} = await instance();
     emulator.stats.reset();
     assert.equal((await vend(fresh, 'x')).status, 200);
     assert.equal(emulator.stats.count('iam.generateAccessToken'), 1);
+  });
+
+  void test('a cache key secret that does not exist yet: connected, tokens cached per instance, shared once it exists', async () => {
+    const secret = `projects/${emulator.state.projectId}/secrets/late-key`;
+    const {url, service} = await instance({
+      TVM_CACHE_KEY_SECRET: `${secret}/versions/latest`,
+    });
+    assert.equal(service.store!.cacheKey(), undefined);
+    assert.equal((await vend(url, 'x')).status, 200);
+    emulator.state.createSecret(secret);
+    emulator.state.addSecretVersion(secret, randomBytes(32));
+    emulator.state.grantSecretAccessor(
+      `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
+      secret,
+    );
+    for (let i = 0; i < 100 && !service.store!.cacheKey(); i++) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    assert.equal(service.store!.cacheKey()?.length, 32, 'read on a retry');
+    assert.ok(
+      logs.some(l =>
+        /shared store: the cache key could not be read/.test(String(l.message)),
+      ),
+    );
   });
 });
