@@ -477,7 +477,7 @@ void describe('terraform: least-privilege grants of the module', () => {
     for (const [name, secret] of [
       ['redis_auth_accessor', 'redis_auth'],
       ['cache_key_accessor', 'cache_key'],
-    ]) {
+    ] as const) {
       const g = only(
         grants.filter(x => x.name === name),
         name,
