@@ -7,8 +7,14 @@
  *
  * With no TVM_POLICY, the demo policy (policy/demo.yaml) is used with a fresh API key,
  * printed once.
+ *
+ * `npm start -- --redis` (or TVM_LOCAL_REDIS=1) also starts a private redis-server from
+ * PATH — loopback, a fresh random password, no persistence — and points tvm's shared
+ * store at it with a fresh cache key (docs/shared-store.md).
  */
-import {spawn, spawnSync} from 'node:child_process';
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import {createConnection, createServer, type AddressInfo} from 'node:net';
 import {
   existsSync,
   mkdirSync,
@@ -112,6 +118,12 @@ async function main(): Promise<void> {
 
   const emulator = await startEmulator();
   provisionForPolicy(emulator.state, policy, LOCAL_RUNTIME_ACCOUNT);
+  const wantRedis =
+    process.argv.includes('--redis') || process.env.TVM_LOCAL_REDIS === '1';
+  const redis =
+    wantRedis && !process.env.TVM_REDIS_URL
+      ? await startRedis(join(stateDir, 'redis'))
+      : undefined;
 
   const url = `http://${/^(0\.0\.0\.0|::)$/.test(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
   const child = spawn(
@@ -136,17 +148,20 @@ async function main(): Promise<void> {
         TVM_LOCAL_HOST: host,
         TVM_POLICY: policyPath,
         TVM_ISSUER: url,
+        ...redis?.env,
       },
     },
   );
   const stop = async () => {
     child.kill('SIGTERM');
+    redis?.child.kill('SIGTERM');
     await emulator.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
   child.on('exit', code => {
+    redis?.child.kill('SIGTERM');
     void emulator.close().then(() => process.exit(code ?? 1));
   });
 
@@ -161,6 +176,11 @@ async function main(): Promise<void> {
     `  emulator:  ${emulator.url}   (metadata, OAuth 2.0, IAM Credentials, tokeninfo)`,
     `  secrets:   ${emulator.secretManagerEndpoint}   (Secret Manager, gRPC)`,
     `  policy:    ${policyPath}`,
+    ...(redis
+      ? [
+          `  redis:     redis://127.0.0.1:${redis.port}   (shared store; private to this run, password-protected)`,
+        ]
+      : []),
     '',
   ];
   if (demoKey && first && grant) {
@@ -184,6 +204,67 @@ async function main(): Promise<void> {
   }
   lines.push('Press Ctrl-C to stop.');
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** A private redis-server for this run: loopback, random password, no persistence. */
+async function startRedis(dir: string): Promise<{
+  child: ChildProcess;
+  port: number;
+  env: Record<string, string>;
+}> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    throw new Error(
+      '--redis needs redis-server on PATH (Debian: apt-get install redis-server)',
+    );
+  }
+  mkdirSync(dir, {recursive: true, mode: 0o700});
+  const srv = createServer();
+  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise(r => srv.close(r));
+  const password = randomBytes(24).toString('base64url');
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--requirepass',
+      password,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--loglevel',
+      'warning',
+    ],
+    {stdio: 'ignore'},
+  );
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>(resolve => {
+      const s = createConnection({port, host: '127.0.0.1'});
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 200 || child.exitCode !== null)
+      throw new Error('redis-server did not start');
+    await new Promise(r => setTimeout(r, 25));
+  }
+  return {
+    child,
+    port,
+    env: {
+      TVM_REDIS_URL: `redis://:${password}@127.0.0.1:${port}/0`,
+      TVM_CACHE_KEY: randomBytes(32).toString('base64'),
+    },
+  };
 }
 
 async function waitHealthy(url: string): Promise<void> {

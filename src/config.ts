@@ -157,6 +157,44 @@ const SETTINGS = {
     min: 1,
     max: 1_000_000,
   }),
+  redis: setting({
+    variable: 'TVM_REDIS_URL',
+    setBy: 'module',
+    help: 'the shared store (Memorystore for Redis or Valkey): `rediss://HOST:PORT` (plain `redis://` only on loopback); unset: every instance keeps its own rate limits, replay guard and token cache. A password in the URL only off the platform (else `TVM_REDIS_AUTH_SECRET`); see docs/shared-store.md',
+    read: redisLocation,
+  }),
+  redisCa: setting({
+    variable: 'TVM_REDIS_CA',
+    setBy: 'module',
+    help: "the PEM certificate(s) of the Redis server's CA, for `rediss://` (Memorystore's `server_ca_certs`); unset: the system's CAs",
+    read: pemCertificates,
+  }),
+  redisAuthSecret: setting({
+    variable: 'TVM_REDIS_AUTH_SECRET',
+    setBy: 'module',
+    help: 'the Secret Manager version `projects/P/secrets/S/versions/V` holding the Redis AUTH string (read once at start)',
+    read: secretVersion,
+  }),
+  cacheKeySecret: setting({
+    variable: 'TVM_CACHE_KEY_SECRET',
+    setBy: 'module',
+    help: 'the Secret Manager version holding the 256-bit key that encrypts tokens in the shared store (32 bytes, raw or base64; read once at start)',
+    read: secretVersion,
+  }),
+  cacheKey: setting({
+    variable: 'TVM_CACHE_KEY',
+    setBy: 'override',
+    help: 'off the platform only (local mode, tests): that key as base64, in place of `TVM_CACHE_KEY_SECRET`',
+    read: cacheKey,
+  }),
+  redisTimeoutMs: integer({
+    variable: 'TVM_REDIS_TIMEOUT_MS',
+    setBy: 'override',
+    help: 'how long one shared-store command may take before tvm falls back (rate limits, token cache) or refuses with 503 (replay guard), in ms',
+    fallback: 500,
+    min: 20,
+    max: 10_000,
+  }),
   logLevel: oneOf({
     variable: 'TVM_LOG_LEVEL',
     setBy: 'module',
@@ -202,6 +240,7 @@ export function parseConfig(env: Env = process.env): Config {
   const fields: Record<string, unknown> = {};
   for (const s of CONFIG_SETTINGS) fields[s.field] = s.read(env);
   const config = fields as Config;
+  checkSharedStore(config);
   if (config.local) {
     // Local mode talks to the emulator only: refuse endpoints that leave the machine.
     for (const s of CONFIG_SETTINGS) {
@@ -418,6 +457,178 @@ function noCredentialsQueryOrFragment(url: URL, variable: string): void {
     throw new ConfigError(
       variable,
       'must not carry credentials, a query or a fragment',
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The shared store (docs/shared-store.md).
+// ---------------------------------------------------------------------------------
+
+/** Where the shared store is; the password, when the URL carried one, kept apart. */
+export interface RedisLocation {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username: string | undefined;
+  /** From the URL (local mode, tests); never logged. */
+  readonly password: string | undefined;
+  /** The URL without credentials, for logs. */
+  readonly display: string;
+}
+
+function redisLocation(
+  raw: string | undefined,
+  variable: string,
+  env: Env,
+): RedisLocation | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // Never echo the value: it may carry a password.
+    throw new ConfigError(variable, 'not a URL');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(variable, 'must be a redis:// or rediss:// URL');
+  }
+  const tls = url.protocol === 'rediss:';
+  if (!tls && !isLoopbackUrl(url)) {
+    throw new ConfigError(
+      variable,
+      'plain redis:// is allowed only for loopback addresses: use rediss:// (in-transit encryption)',
+    );
+  }
+  if (flag(trimmed(env.TVM_LOCAL), 'TVM_LOCAL') && !isLoopbackUrl(url)) {
+    throw new ConfigError(
+      variable,
+      'with TVM_LOCAL=1 it must point at a local Redis (loopback)',
+    );
+  }
+  if (url.search || url.hash) {
+    throw new ConfigError(variable, 'must not carry a query or a fragment');
+  }
+  const db =
+    url.pathname === '' || url.pathname === '/' ? '0' : url.pathname.slice(1);
+  if (!/^\d{1,2}$/.test(db)) {
+    throw new ConfigError(variable, 'the path, if any, is a database number');
+  }
+  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  if (password !== undefined && onPlatform(trimmed(env.K_SERVICE))) {
+    throw new ConfigError(
+      variable,
+      'a password in the URL is for local use only: put the AUTH string in Secret Manager and name it in TVM_REDIS_AUTH_SECRET',
+    );
+  }
+  const port = url.port ? Number(url.port) : 6379;
+  return Object.freeze({
+    tls,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    db: Number(db),
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password,
+    display: `${url.protocol}//${url.host}/${db}`,
+  });
+}
+
+function pemCertificates(
+  raw: string | undefined,
+  variable: string,
+): string | undefined {
+  if (raw === undefined) return undefined;
+  const text = raw.replace(/\\n/g, '\n');
+  if (
+    !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(text)
+  ) {
+    throw new ConfigError(
+      variable,
+      'expected PEM certificates (-----BEGIN CERTIFICATE-----)',
+    );
+  }
+  return text;
+}
+
+function secretVersion(
+  raw: string | undefined,
+  variable: string,
+): SecretVersionName | undefined {
+  if (raw === undefined) return undefined;
+  const version = parseSecretVersionName(raw);
+  if (!version) {
+    throw new ConfigError(
+      variable,
+      `not a Secret Manager version name projects/PROJECT/secrets/SECRET/versions/VERSION: ${JSON.stringify(raw)}`,
+    );
+  }
+  return version;
+}
+
+/** 32 bytes as base64 (standard or url-safe); never echoed. */
+function cacheKey(
+  raw: string | undefined,
+  variable: string,
+  env: Env,
+): Buffer | undefined {
+  if (raw === undefined) return undefined;
+  if (onPlatform(trimmed(env.K_SERVICE))) {
+    throw new ConfigError(
+      variable,
+      'for local use only: put the key in Secret Manager and name it in TVM_CACHE_KEY_SECRET',
+    );
+  }
+  const key = decodeCacheKey(Buffer.from(raw, 'utf8'));
+  if (!key) {
+    throw new ConfigError(
+      variable,
+      'expected 32 bytes as base64 (44 characters)',
+    );
+  }
+  return key;
+}
+
+/** A 256-bit key from a secret's bytes: 32 raw bytes, or their base64; else undefined. */
+export function decodeCacheKey(bytes: Buffer): Buffer | undefined {
+  if (bytes.length === 32) return Buffer.from(bytes);
+  const text = bytes.toString('utf8').trim();
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) return undefined;
+  const key = Buffer.from(text, 'base64');
+  return key.length === 32 ? key : undefined;
+}
+
+/** The settings of the shared store go together. */
+function checkSharedStore(config: Config): void {
+  if (!config.redis) {
+    for (const [field, variable] of [
+      ['redisCa', 'TVM_REDIS_CA'],
+      ['redisAuthSecret', 'TVM_REDIS_AUTH_SECRET'],
+      ['cacheKeySecret', 'TVM_CACHE_KEY_SECRET'],
+      ['cacheKey', 'TVM_CACHE_KEY'],
+    ] as const) {
+      if (config[field] !== undefined) {
+        throw new ConfigError(variable, 'set without TVM_REDIS_URL');
+      }
+    }
+    return;
+  }
+  if (config.redisCa !== undefined && !config.redis.tls) {
+    throw new ConfigError('TVM_REDIS_CA', 'only for a rediss:// URL');
+  }
+  if (config.redisAuthSecret !== undefined && config.redis.password) {
+    throw new ConfigError(
+      'TVM_REDIS_AUTH_SECRET',
+      'the URL carries a password too: give one or the other',
+    );
+  }
+  if (
+    (config.cacheKey === undefined) ===
+    (config.cacheKeySecret === undefined)
+  ) {
+    throw new ConfigError(
+      'TVM_CACHE_KEY_SECRET',
+      'with TVM_REDIS_URL, exactly one of TVM_CACHE_KEY_SECRET and TVM_CACHE_KEY names the key that encrypts tokens at rest',
     );
   }
 }

@@ -34,6 +34,11 @@ import type {FetchBounds, FetchLike} from './oidc/fetch.ts';
 import {createKeyResolver} from './oidc/keys.ts';
 import {createMinter} from './mint/minter.ts';
 import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
+import {createSharedStore, type SharedStore} from './store/redis.ts';
+import {sharedRateLimitStores} from './store/rate-limit-store.ts';
+import {startPolicySignal} from './store/policy-signal.ts';
+import {createSharedReplayStore} from './store/replay.ts';
+import {createSharedTokenCache} from './store/token-cache.ts';
 import {createPolicySource, type PolicySource} from './policy-source.ts';
 import {parsePolicy} from './policy/index.ts';
 
@@ -66,6 +71,8 @@ export interface Service {
   readonly app: Express;
   readonly policies: PolicySource;
   readonly tokenCache: TokenCache;
+  /** The shared store, when TVM_REDIS_URL is set. */
+  readonly store: SharedStore | undefined;
   /** Stops timers and closes upstream connections. */
   close(): Promise<void>;
 }
@@ -86,7 +93,31 @@ export function createService(
   const getSecrets = () =>
     (secrets ??= createSecretReader(config.secretManagerEndpoint, getIdentity));
 
-  const tokenCache = options.tokenCache ?? createTokenCache({clock});
+  // The shared store (docs/shared-store.md): optional; without it every instance keeps
+  // its own rate limits, replay guard and token cache, as a single instance does.
+  const store =
+    config.redis &&
+    createSharedStore({
+      location: config.redis,
+      ca: config.redisCa,
+      authSecret: config.redisAuthSecret,
+      cacheKey: config.cacheKey,
+      cacheKeySecret: config.cacheKeySecret,
+      timeoutMs: config.redisTimeoutMs,
+      secrets: getSecrets,
+      logger,
+    });
+  const tokenCache =
+    options.tokenCache ??
+    (store
+      ? createSharedTokenCache({
+          local: createTokenCache({clock}),
+          store,
+          clock,
+          monotonic,
+          logger,
+        })
+      : createTokenCache({clock}));
   const minter = createMinter({
     identity: getIdentity,
     secrets: lazySecretReader(getSecrets),
@@ -104,6 +135,8 @@ export function createService(
     logger,
     refreshSeconds: config.policyRefreshSeconds,
   });
+  // With the shared store, a policy change one instance sees reaches the others fast.
+  const signal = store && startPolicySignal({store, policies, logger});
   // The project, for trace ids in logs: asked of the metadata server once, best effort.
   let projectId: string | undefined;
   if (config.metadataHost || config.onPlatform) {
@@ -126,12 +159,18 @@ export function createService(
       issuer: config.issuer,
       clock,
       keys,
-      replay: options.replayStore ?? createMemoryReplayStore({clock}),
+      replay:
+        options.replayStore ??
+        (store
+          ? createSharedReplayStore({store, clock, logger})
+          : createMemoryReplayStore({clock})),
     }),
     limiters: createRateLimiters({
       perIp: config.rateLimitPerIp,
       perClient: config.rateLimitPerClient,
-      store: options.rateLimitStore,
+      store:
+        options.rateLimitStore ??
+        (store ? sharedRateLimitStores(store, logger) : undefined),
       clock,
     }),
     trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),
@@ -145,8 +184,11 @@ export function createService(
     app,
     policies,
     tokenCache,
+    store,
     async close() {
       policies.close();
+      signal?.close();
+      await store?.close();
       await secrets?.close();
     },
   };

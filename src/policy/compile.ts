@@ -47,17 +47,25 @@ export function compilePolicy(
     issues.at('service_accounts'),
   );
   const seenKeys = new Map<string, string>(); // sha256 hex -> path of first use
+  // The kill switch (docs/incident.md): what is disabled is checked like the rest,
+  // then left out of what the request path sees.
+  const off: KillSwitch = {
+    accounts: new Set(
+      raw.serviceAccounts.filter(([, sa]) => sa.disabled).map(([a]) => a),
+    ),
+    ceiling: raw.emergencyMaxLifetime,
+  };
   const compiled: ClientWithOidc[] = [];
   for (const [id, rawClient] of raw.clients) {
-    compiled.push(
-      compileClient(
-        id,
-        rawClient,
-        serviceAccounts,
-        seenKeys,
-        issues.at('clients', id),
-      ),
+    const c = compileClient(
+      id,
+      rawClient,
+      serviceAccounts,
+      seenKeys,
+      issues.at('clients', id),
+      off,
     );
+    if (!rawClient.disabled) compiled.push(c);
   }
   const issuers = compileIssuers(compiled, issues.at('clients'));
   if (issues.count > before) return undefined;
@@ -78,6 +86,14 @@ export function compilePolicy(
     clientsByApiKey: new FrozenMap(byKey),
     digest,
   });
+}
+
+/** What the policy switched off, applied while compiling clients. */
+interface KillSwitch {
+  /** Aliases of disabled service accounts: their grants are dropped. */
+  readonly accounts: ReadonlySet<string>;
+  /** `emergency_max_lifetime`: every grant's ceiling is cut to it. */
+  readonly ceiling: number | undefined;
 }
 
 function compileServiceAccounts(
@@ -164,6 +180,7 @@ function compileClient(
   serviceAccounts: ReadonlyMap<string, ServiceAccount>,
   seenKeys: Map<string, string>,
   issues: Issues,
+  off: KillSwitch,
 ): ClientWithOidc {
   if (
     raw.api_keys === undefined &&
@@ -189,6 +206,7 @@ function compileClient(
       continue;
     }
     seenKeys.set(key.sha256, path);
+    if (key.disabled) continue;
     apiKeys.push(
       Object.freeze({
         sha256: Buffer.from(key.sha256, 'hex'),
@@ -219,7 +237,10 @@ function compileClient(
     }
     granted.set(sa.alias, i);
     const grant = compileGrant(rawGrant, sa, at);
-    if (grant) grants.push(grant);
+    if (grant && !off.accounts.has(sa.alias)) {
+      const capped = underCeiling(grant, off.ceiling);
+      if (capped) grants.push(capped);
+    }
   }
   const client: Client = Object.freeze({
     id,
@@ -230,6 +251,20 @@ function compileClient(
     grants: Object.freeze(grants),
   });
   return {client, oidc};
+}
+
+/**
+ * `grant` under the emergency ceiling: its max_lifetime cut to it, or undefined when
+ * it cannot be honoured under it (a key-minted account's tokens always live 1h).
+ */
+function underCeiling(
+  grant: Grant,
+  ceiling: number | undefined,
+): Grant | undefined {
+  if (ceiling === undefined || grant.maxLifetimeSeconds <= ceiling)
+    return grant;
+  if (grant.serviceAccount.mint === 'key') return undefined;
+  return Object.freeze({...grant, maxLifetimeSeconds: ceiling});
 }
 
 function compilePrivateKeyJwt(

@@ -44,7 +44,12 @@ export function parseRawPolicy(
     issues.at('clients'),
   );
   if (issues.count > before || !serviceAccounts || !clients) return undefined;
-  return {version: 1, serviceAccounts, clients};
+  return {
+    version: 1,
+    serviceAccounts,
+    clients,
+    emergencyMaxLifetime: root.data?.emergency_max_lifetime,
+  };
 }
 
 /**

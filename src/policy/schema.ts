@@ -90,6 +90,8 @@ export const serviceAccountSchema = z.strictObject({
     })
     .optional(),
   lifetime_extension: z.boolean().default(false),
+  // Kill switch (docs/incident.md): no grant of this account is honoured.
+  disabled: z.boolean().default(false),
 });
 
 export const apiKeySchema = z.strictObject({
@@ -98,6 +100,8 @@ export const apiKeySchema = z.strictObject({
       'must be the SHA-256 of the key as 64 lowercase hex digits (tvm keygen prints it)',
   }),
   expires: z.string().transform(parsedBy(parseExpiry)).optional(),
+  // Kill switch (docs/incident.md): the key is refused like an unknown one.
+  disabled: z.boolean().default(false),
 });
 
 export const grantSchema = z.strictObject({
@@ -191,6 +195,8 @@ export const privateKeyJwtSchema = z.strictObject({
 
 export const clientSchema = z.strictObject({
   description: z.string().max(LIMITS.descriptionChars).optional(),
+  // Kill switch (docs/incident.md): the client cannot authenticate at all.
+  disabled: z.boolean().default(false),
   // Client authentication methods; compile.ts requires at least one. `api_keys`: a
   // shared secret; `oidc`: token exchange with an OIDC token (RFC 8693);
   // `private_key_jwt`: signed client assertions (RFC 7523 §2.2).
@@ -225,6 +231,8 @@ export const rootSchema = z.strictObject({
   version: z.literal(1, {error: 'must be 1'}),
   service_accounts: z.unknown(),
   clients: z.unknown(),
+  // The emergency ceiling (docs/incident.md): every grant's max_lifetime is cut to it.
+  emergency_max_lifetime: lifetime.optional(),
 });
 
 export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
@@ -239,4 +247,6 @@ export interface RawPolicy {
   readonly version: 1;
   readonly serviceAccounts: ReadonlyArray<readonly [string, RawServiceAccount]>;
   readonly clients: ReadonlyArray<readonly [string, RawClient]>;
+  /** `emergency_max_lifetime`, seconds. */
+  readonly emergencyMaxLifetime?: number;
 }

@@ -469,8 +469,25 @@ void describe('terraform: least-privilege grants of the module', () => {
       [
         'google_secret_manager_secret_iam_member',
         'google_secret_manager_secret_iam_member',
+        'google_secret_manager_secret_iam_member',
+        'google_secret_manager_secret_iam_member',
       ],
     );
+    // With enable_redis: the AUTH string and the cache key, the module's own secrets.
+    for (const [name, secret] of [
+      ['redis_auth_accessor', 'redis_auth'],
+      ['cache_key_accessor', 'cache_key'],
+    ] as const) {
+      const g = only(
+        grants.filter(x => x.name === name),
+        name,
+      );
+      assert.equal(g.body.count, '${var.enable_redis ? 1 : 0}');
+      assert.equal(
+        g.body.secret_id,
+        `\${google_secret_manager_secret.${secret}[0].id}`,
+      );
+    }
     for (const g of grants)
       assert.equal(g.body.member, '${local.runtime_member}');
     const policy = only(

@@ -5,7 +5,7 @@
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn, type ChildProcess} from 'node:child_process';
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
@@ -27,19 +27,26 @@ interface Started {
   out: string;
 }
 
-async function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [join(root, 'scripts/start.ts')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      HOME: mkdtempSync(join(tmpdir(), 'tvm-home-')),
-      ...env,
+async function start(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<Started> {
+  const child = spawn(
+    process.execPath,
+    [join(root, 'scripts/start.ts'), ...args],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        HOME: mkdtempSync(join(tmpdir(), 'tvm-home-')),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a start that never comes up is stopped with all it
+      // spawned (the emulator, functions-framework) and cannot hold the test run.
+      detached: true,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so a start that never comes up is stopped with all it
-    // spawned (the emulator, functions-framework) and cannot hold the test run.
-    detached: true,
-  });
+  );
   let out = '';
   child.stdout!.on('data', d => (out += String(d)));
   child.stderr!.on('data', d => (out += String(d)));
@@ -195,3 +202,36 @@ clients:
     assert.equal(await stop(s), 0);
   }
 });
+
+void test(
+  'npm start -- --redis: a private Redis, the shared store connected, a token vended',
+  {
+    skip:
+      spawnSync('redis-server', ['--version']).status === 0
+        ? false
+        : 'redis-server is not installed',
+  },
+  async () => {
+    const port = await freePort();
+    const s = await start({PORT: String(port), TVM_POLICY: ''}, ['--redis']);
+    try {
+      assert.match(s.out, /redis: +redis:\/\/127\.0\.0\.1:\d+ /);
+      const curl = s.out.split('\n').find(l => l.includes('curl -s -u'));
+      assert.ok(curl);
+      const c = parseCurl(curl);
+      const res = await fetch(c.url, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${c.id}:${c.key}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: c.form.toString(),
+      });
+      assert.equal(res.status, 200);
+      assert.match(s.out, /shared store connected/);
+      assert.doesNotMatch(s.out, /redis:\/\/:[^@\s]+@/, 'no password printed');
+    } finally {
+      assert.equal(await stop(s), 0);
+    }
+  },
+);

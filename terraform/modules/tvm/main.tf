@@ -48,10 +48,11 @@ locals {
   # Exactly the variables src/config.ts declares as set by the module (setBy
   # 'module'), each fed by a variable whose range and default match that declaration;
   # test/deploy/terraform.test.ts checks it, so the keys stay literal. Null values are
-  # dropped below so tvm applies its own defaults. The Redis store of a later release
-  # has no configuration variable yet, so enable_redis sets none. PORT and K_SERVICE
-  # are the platform's; TVM_LOCAL and the endpoint overrides are for local runs and
-  # tests.
+  # dropped below so tvm applies its own defaults. With enable_redis, the four shared-
+  # store variables point tvm at Memorystore (rediss://, its server CA) and name the
+  # two secrets it reads at start (docs/shared-store.md). PORT and K_SERVICE are the
+  # platform's; TVM_LOCAL, TVM_CACHE_KEY and the endpoint overrides are for local runs
+  # and tests.
   environment_candidates = {
     TVM_POLICY                 = local.policy_source
     TVM_ISSUER                 = local.issuer
@@ -59,9 +60,20 @@ locals {
     TVM_POLICY_REFRESH_SECONDS = var.policy_refresh_seconds == null ? null : tostring(var.policy_refresh_seconds)
     TVM_RATE_LIMIT_PER_IP      = var.rate_limit_per_ip == null ? null : tostring(var.rate_limit_per_ip)
     TVM_RATE_LIMIT_PER_CLIENT  = var.rate_limit_per_client == null ? null : tostring(var.rate_limit_per_client)
+    TVM_REDIS_URL              = local.redis_url
+    TVM_REDIS_CA               = local.redis_ca
+    TVM_REDIS_AUTH_SECRET      = local.redis_auth_secret
+    TVM_CACHE_KEY_SECRET       = local.cache_key_secret
     TVM_LOG_LEVEL              = var.log_level
   }
   environment = { for k, v in local.environment_candidates : k => v if v != null }
+
+  # The shared store (docs/shared-store.md), null without enable_redis: Memorystore over
+  # TLS checked against its own server CA, and the two secrets tvm reads at start.
+  redis_url         = var.enable_redis ? "rediss://${google_redis_instance.store[0].host}:${google_redis_instance.store[0].port}" : null
+  redis_ca          = var.enable_redis ? join("\n", google_redis_instance.store[0].server_ca_certs[*].cert) : null
+  redis_auth_secret = var.enable_redis ? "${google_secret_manager_secret.redis_auth[0].id}/versions/latest" : null
+  cache_key_secret  = var.enable_redis ? "${google_secret_manager_secret.cache_key[0].id}/versions/latest" : null
 
   runtime_email  = var.runtime_service_account_email != null ? var.runtime_service_account_email : google_service_account.runtime[0].email
   runtime_member = "serviceAccount:${local.runtime_email}"
@@ -233,15 +245,15 @@ resource "google_vpc_access_connector" "redis" {
 
 # AUTH is on, so the provider records the instance's auth_string in the Terraform state
 # (marked sensitive; no output of this module exposes it). The state bucket is the
-# bootstrap's: private, versioned, readable by the deployer only. tvm does not use
-# Redis yet; terraform/modules/tvm/README.md says how the string will reach it.
+# bootstrap's: private, versioned, readable by the deployer only. tvm reads the string
+# from the secret below (TVM_REDIS_AUTH_SECRET), never from its environment.
 resource "google_redis_instance" "store" {
   count = var.enable_redis ? 1 : 0
 
   project                 = var.project_id
   region                  = var.region
   name                    = local.redis_instance_name
-  display_name            = "tvm shared rate-limit store (${var.name})"
+  display_name            = "tvm shared store (${var.name})"
   tier                    = var.redis_tier
   memory_size_gb          = var.redis_memory_size_gb
   authorized_network      = data.google_compute_network.redis[0].id
@@ -251,6 +263,71 @@ resource "google_redis_instance" "store" {
   labels                  = var.labels
 
   depends_on = [google_project_service.apis]
+}
+
+# The AUTH string and the key that encrypts tokens at rest in Redis, each in a secret of
+# its own that only tvm's runtime account may read (these are the only grants on them).
+resource "google_secret_manager_secret" "redis_auth" {
+  count = var.enable_redis ? 1 : 0
+
+  project   = var.project_id
+  secret_id = local.redis_auth_secret_id
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "redis_auth" {
+  count = var.enable_redis ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_auth[0].id
+  secret_data = google_redis_instance.store[0].auth_string
+  # A new AUTH string makes a new version before the old one is disabled, so
+  # TVM_REDIS_AUTH_SECRET's versions/latest never points at nothing.
+  deletion_policy = "DISABLE"
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "redis_auth_accessor" {
+  count = var.enable_redis ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.redis_auth[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.runtime_member
+}
+
+# The cache key's value is added out of band, so it never enters the Terraform state:
+#   head -c32 /dev/urandom | base64 | gcloud secrets versions add <name>-cache-key --data-file=-
+# Until it exists, tvm keeps its token cache per instance (docs/shared-store.md).
+resource "google_secret_manager_secret" "cache_key" {
+  count = var.enable_redis ? 1 : 0
+
+  project   = var.project_id
+  secret_id = local.cache_key_secret_id
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_iam_member" "cache_key_accessor" {
+  count = var.enable_redis ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.cache_key[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.runtime_member
 }
 
 # ---------------------------------------------------------------------------------------

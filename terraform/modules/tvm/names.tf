@@ -27,6 +27,11 @@ locals {
   # Memorystore for Redis instance id: at most 40 characters.
   redis_instance_name = "${var.name}-store"
 
+  # Secret Manager secret ids (letters, digits, - and _, at most 255) of the shared
+  # store: the AUTH string and the key that encrypts tokens at rest.
+  redis_auth_secret_id = "${var.name}-redis-auth"
+  cache_key_secret_id  = "${var.name}-cache-key"
+
   # Custom role ids: letters, digits, underscores and dots, 3 to 64 characters. One
   # role per target project and permission set (see local.minter_roles in main.tf).
   minter_role_prefix = "${replace(var.name, "-", "_")}_minter"

@@ -191,7 +191,7 @@ variable "min_instance_count" {
 
 variable "max_instance_count" {
   type        = number
-  description = "Upper bound on instances (1 to 1000). Rate limits are per instance until the shared Redis store lands, so this also bounds the effective rate."
+  description = "Upper bound on instances (1 to 1000). Without enable_redis, rate limits are per instance, so this also bounds the effective rate."
   default     = 10
 
   validation {
@@ -375,12 +375,12 @@ variable "log_level" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Optional shared rate-limit store (Memorystore for Redis + Serverless VPC Access)
+# Optional shared store (Memorystore for Redis + Serverless VPC Access)
 # ---------------------------------------------------------------------------------------
 
 variable "enable_redis" {
   type        = bool
-  description = "Create a Memorystore for Redis instance and a Serverless VPC Access connector, and route the function's private-range egress through it. For the shared rate-limit store of a later release: this version of tvm does not use it yet."
+  description = "The shared store (docs/shared-store.md): a Memorystore for Redis instance (AUTH and in-transit encryption on), a Serverless VPC Access connector for the function's private-range egress, the secrets <name>-redis-auth (filled from the instance) and <name>-cache-key (its value added out of band) readable by the runtime account only, and TVM_REDIS_URL, TVM_REDIS_CA, TVM_REDIS_AUTH_SECRET and TVM_CACHE_KEY_SECRET set. Rate limits, the replay guard and the token cache then hold across instances."
   default     = false
 }
 
