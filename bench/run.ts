@@ -233,7 +233,7 @@ async function serve(
   const args =
     target.kind === 'bare'
       ? ['--target=bare', `--source=${join(dir, 'bare.mjs')}`]
-      : ['--target=tvm', `--source=${join(root, 'build/src/index.js')}`];
+      : ['--target=tvm', `--source=${join(root, 'build/src/index.mjs')}`];
   const t = performance.now();
   const child = spawn(
     process.execPath,

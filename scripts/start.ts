@@ -56,7 +56,7 @@ function newestMtime(dir: string): number {
 }
 
 function buildIfNeeded(): void {
-  const entry = join(root, 'build/src/index.js');
+  const entry = join(root, 'build/src/index.mjs');
   const stale =
     !existsSync(entry) ||
     statSync(entry).mtimeMs <

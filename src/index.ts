@@ -24,4 +24,4 @@ const logger = createLogger(config.logLevel);
 // decoding (see there); installed before the framework creates its server.
 installRequestGuard({logger, trustedProxyHops: config.trustedProxyHops});
 
-http('tvm', createService(config, {logger}).app);
+http('tvm', (await createService(config, {logger})).app);

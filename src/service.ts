@@ -14,7 +14,7 @@ import {
   type MonotonicClock,
 } from './clock.ts';
 import type {Config} from './config.ts';
-import {createIdentity} from './google/identity.ts';
+import {createIdentity, useNodeFetch} from './google/identity.ts';
 import {
   createSecretReader,
   type SecretReader,
@@ -34,11 +34,7 @@ import type {FetchBounds, FetchLike} from './oidc/fetch.ts';
 import {createKeyResolver} from './oidc/keys.ts';
 import {createMinter} from './mint/minter.ts';
 import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
-import {createSharedStore, type SharedStore} from './store/redis.ts';
-import {sharedRateLimitStores} from './store/rate-limit-store.ts';
-import {startPolicySignal} from './store/policy-signal.ts';
-import {createSharedReplayStore} from './store/replay.ts';
-import {createSharedTokenCache} from './store/token-cache.ts';
+import type {SharedStore} from './store/index.ts';
 import {createPolicySource, type PolicySource} from './policy-source.ts';
 import {parsePolicy} from './policy/index.ts';
 
@@ -77,11 +73,14 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** Builds the service from a configuration parseConfig (src/config.ts) accepted. */
-export function createService(
+/**
+ * Builds the service from a configuration parseConfig (src/config.ts) accepted. Async
+ * only to load the shared store's module when the configuration asks for one.
+ */
+export async function createService(
   config: Config,
   options: ServiceOptions = {},
-): Service {
+): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const monotonic = options.monotonic ?? systemMonotonicClock;
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -95,9 +94,10 @@ export function createService(
 
   // The shared store (docs/shared-store.md): optional; without it every instance keeps
   // its own rate limits, replay guard and token cache, as a single instance does.
+  const shared = config.redis ? await import('./store/index.ts') : undefined;
   const store =
     config.redis &&
-    createSharedStore({
+    shared?.createSharedStore({
       location: config.redis,
       ca: config.redisCa,
       authSecret: config.redisAuthSecret,
@@ -109,8 +109,8 @@ export function createService(
     });
   const tokenCache =
     options.tokenCache ??
-    (store
-      ? createSharedTokenCache({
+    (store && shared
+      ? shared.createSharedTokenCache({
           local: createTokenCache({clock}),
           store,
           clock,
@@ -136,10 +136,11 @@ export function createService(
     refreshSeconds: config.policyRefreshSeconds,
   });
   // With the shared store, a policy change one instance sees reaches the others fast.
-  const signal = store && startPolicySignal({store, policies, logger});
+  const signal = store && shared?.startPolicySignal({store, policies, logger});
   // The project, for trace ids in logs: asked of the metadata server once, best effort.
   let projectId: string | undefined;
   if (config.metadataHost || config.onPlatform) {
+    useNodeFetch();
     gcpMetadata.project('project-id').then(
       (p: unknown) => {
         if (typeof p === 'string') projectId = p;
@@ -161,8 +162,8 @@ export function createService(
       keys,
       replay:
         options.replayStore ??
-        (store
-          ? createSharedReplayStore({store, clock, logger})
+        (store && shared
+          ? shared.createSharedReplayStore({store, clock, logger})
           : createMemoryReplayStore({clock})),
     }),
     limiters: createRateLimiters({
@@ -170,7 +171,9 @@ export function createService(
       perClient: config.rateLimitPerClient,
       store:
         options.rateLimitStore ??
-        (store ? sharedRateLimitStores(store, logger) : undefined),
+        (store && shared
+          ? shared.sharedRateLimitStores(store, logger)
+          : undefined),
       clock,
     }),
     trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),

@@ -14,7 +14,7 @@ import {randomBytes} from 'node:crypto';
 import {mkdir, open, readFile, rename, rm} from 'node:fs/promises';
 import {dirname, isAbsolute, join, resolve} from 'node:path';
 import {parseDocument, stringify} from 'yaml';
-import {z} from 'zod';
+import * as z from 'zod';
 import {CliError, fsReason, suggestion} from './errors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;

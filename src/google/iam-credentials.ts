@@ -4,7 +4,7 @@
  * deadline are `withRetry`'s job.
  */
 import type {AuthClient} from 'google-auth-library';
-import {z} from 'zod';
+import * as z from 'zod';
 import {UpstreamError, classify} from './upstream.ts';
 import type {Clock} from '../clock.ts';
 

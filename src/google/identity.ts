@@ -5,9 +5,30 @@
  * metadata-compatible host) it is that server's, asked directly so that no stray
  * gcloud credential on the machine is picked up instead.
  */
-import {Compute, GoogleAuth, type AuthClient} from 'google-auth-library';
+import {
+  Compute,
+  GoogleAuth,
+  gaxios,
+  type AuthClient,
+} from 'google-auth-library';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
+
+/**
+ * Node's own fetch for every request google-auth-library makes: without it, gaxios
+ * loads node-fetch (and a web-streams polyfill) at its first request, about 20 ms of
+ * CPU on the way to a cold start's first token.
+ */
+export const fetchImplementation: NonNullable<
+  gaxios.GaxiosOptions['fetchImplementation']
+> = (input, init) => fetch(input, init);
+/**
+ * gcp-metadata (the metadata server's token and project id) uses gaxios's shared
+ * instance: this points it at Node's fetch too. Called before the first such request.
+ */
+export function useNodeFetch(): void {
+  gaxios.instance.defaults.fetchImplementation ??= fetchImplementation;
+}
 
 /**
  * Builds the AuthClient for tvm's own identity. Does no I/O until first used.
@@ -16,8 +37,13 @@ const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 export async function createIdentity(options: {
   readonly metadataHost: string | undefined;
 }): Promise<AuthClient> {
+  useNodeFetch();
+  const transporterOptions = {fetchImplementation};
   if (options.metadataHost) {
-    return new Compute({scopes: [CLOUD_PLATFORM]});
+    return new Compute({scopes: [CLOUD_PLATFORM], transporterOptions});
   }
-  return new GoogleAuth({scopes: [CLOUD_PLATFORM]}).getClient();
+  return new GoogleAuth({
+    scopes: [CLOUD_PLATFORM],
+    clientOptions: {transporterOptions},
+  }).getClient();
 }

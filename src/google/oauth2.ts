@@ -5,6 +5,7 @@
  * to the configured TVM_OAUTH2_TOKEN_URL instead (Private Service Connect, local mode).
  */
 import {JWT, gaxios} from 'google-auth-library';
+import {fetchImplementation} from './identity.ts';
 import {UpstreamError, classify} from './upstream.ts';
 import type {IssuedToken} from './iam-credentials.ts';
 import type {Clock} from '../clock.ts';
@@ -29,6 +30,7 @@ export function tokenTransporter(
   timeoutMs: number,
 ): gaxios.Gaxios {
   const g = new gaxios.Gaxios({
+    fetchImplementation,
     timeout: timeoutMs,
     retry: false,
     maxRedirects: 0,

@@ -6,7 +6,7 @@
  * error envelope.
  */
 import type {Request, Response} from 'express';
-import {z} from 'zod';
+import * as z from 'zod';
 import {TvmError} from '../errors.ts';
 import {
   generateAccessToken,

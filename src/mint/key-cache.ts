@@ -6,7 +6,7 @@
  * a key is only ever used for the account it was read (and checked) for, even if a
  * policy reload points another account at the secret.
  */
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock, MonotonicClock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import {fingerprint} from '../fingerprint.ts';

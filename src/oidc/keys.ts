@@ -21,7 +21,7 @@
  */
 
 import {createRemoteJWKSet, customFetch, type JWTVerifyGetKey} from 'jose';
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {KeySource} from '../policy/types.ts';
 import {parseHttpsUrl} from '../policy/url.ts';

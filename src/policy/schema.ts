@@ -5,7 +5,7 @@
  * of the document to another live in `compile.ts`.
  */
 
-import {z} from 'zod';
+import * as z from 'zod';
 import {parseGrantLifetime} from './duration.ts';
 import {parseExpiry} from './expiry.ts';
 import {compileSourceRange} from './cidr.ts';

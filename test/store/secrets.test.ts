@@ -122,7 +122,7 @@ async function instance(
       cb();
     },
   });
-  const service = createService(parseConfig({...env, ...more}), {
+  const service = await createService(parseConfig({...env, ...more}), {
     logger: createLogger('debug', sink),
   });
   const server = createServer(service.app);

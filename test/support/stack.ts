@@ -138,7 +138,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cb();
     },
   });
-  const service = createService(config, {
+  const service = await createService(config, {
     clock: options.clock,
     logger: createLogger('debug', sink),
     mintDeadlineMs: options.mintDeadlineMs,
