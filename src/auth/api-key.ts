@@ -39,7 +39,8 @@ export function generateApiKey(): string {
  * that look right, so a malformed secret costs the same as a wrong one.
  */
 export function hashApiKey(key: string): Buffer {
-  return crypto.createHash('sha256').update(key, 'utf8').digest();
+  // One-shot: no Hash object per request (this runs on every API-key request).
+  return crypto.hash('sha256', key, 'buffer');
 }
 
 /** `hashApiKey` as 64 lowercase hex digits: the `sha256:` value of the policy. */
