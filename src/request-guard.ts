@@ -17,6 +17,9 @@
  * - refuses a declared `Content-Length` over MAX_BODY_BYTES: 413, before a byte is read;
  * - reads any other body itself, counting bytes as they arrive, and refuses it (413,
  *   connection closed) the moment it passes MAX_BODY_BYTES — chunked bodies included;
+ * - answers the paths functions-framework would answer itself without calling the
+ *   function (`/favicon.ico`, `/robots.txt` and below, its default ignored routes):
+ *   tvm's JSON 404, audited like every other answer;
  * - hands the framework a request whose body it has read (at most MAX_BODY_BYTES) as
  *   `rawBody`, marked as parsed, so the framework's parsers parse nothing: tvm parses
  *   every body itself.
@@ -95,6 +98,7 @@ type Refusal = {
   readonly code: Extract<
     TvmErrorCode,
     | 'ERR_INVALID_REQUEST'
+    | 'ERR_NOT_FOUND'
     | 'ERR_PAYLOAD_TOO_LARGE'
     | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   >;
@@ -144,6 +148,13 @@ function guardRequest(
   req.on('error', () => undefined);
 }
 
+/**
+ * functions-framework's default ignored routes (server.js): it answers them with an
+ * empty 404 before the function runs, matched as Express matches a mount path (any
+ * case, the path itself or below it).
+ */
+const FRAMEWORK_ANSWERED = /^\/(?:favicon\.ico|robots\.txt)(?:\/|$)/i;
+
 function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
   const path = (req.url ?? '/').split('?')[0]!;
   try {
@@ -153,6 +164,13 @@ function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
       code: 'ERR_INVALID_REQUEST',
       description: 'the request path is not valid percent-encoded UTF-8',
       detail: 'malformed percent-escape in the path',
+    };
+  }
+  if (FRAMEWORK_ANSWERED.test(path)) {
+    return {
+      code: 'ERR_NOT_FOUND',
+      description: 'no such route',
+      detail: 'a path functions-framework would answer without the function',
     };
   }
   const encoding = req.headers['content-encoding'];

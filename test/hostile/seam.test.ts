@@ -72,8 +72,33 @@ void test("the framework's server is created through http.createServer, so the g
       ((await bad.json()) as {error: string}).error,
       'invalid_request',
     );
-    assert.equal(reached, 0, 'the function never ran for them');
-    assert.equal(lines.length, 2, 'both audited');
+    // The framework's own ignored routes: tvm's JSON 404, audited, not its empty one.
+    for (const path of ['/favicon.ico', '/ROBOTS.TXT/x']) {
+      const ignored = await fetch(`${url}${path}`);
+      assert.equal(ignored.status, 404, path);
+      assert.match(String(ignored.headers.get('content-type')), /json/, path);
+      assert.deepEqual(await ignored.json(), {
+        error: 'not_found',
+        error_description: 'no such route',
+      });
+    }
+    // Not a prefix match on the name: /favicon.icon is the function's to answer.
+    const near = await fetch(`${url}/favicon.icon`);
+    assert.equal(near.status, 200);
+    await near.arrayBuffer();
+    assert.equal(reached, 1, 'the function ran only for /favicon.icon');
+    assert.equal(lines.length, 4, 'each refusal audited');
+    for (const line of lines.slice(2)) {
+      const record = JSON.parse(line) as {
+        httpRequest: {status: number};
+        audit: {decision: string; reason: string; detail: string};
+      };
+      assert.equal(record.httpRequest.status, 404);
+      assert.equal(record.audit.decision, 'deny');
+      assert.equal(record.audit.reason, 'ERR_NOT_FOUND');
+      assert.match(record.audit.detail, /functions-framework would answer/);
+    }
+    reached = 0;
 
     // What passes the guard reaches the framework's parsers and the function intact.
     const ok = await fetch(`${url}/anything`, {
