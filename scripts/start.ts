@@ -23,7 +23,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import {dirname, join, resolve} from 'node:path';
+import {delimiter, dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startEmulator} from '../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
@@ -66,18 +66,23 @@ function buildIfNeeded(): void {
       );
   if (!stale) return;
   process.stdout.write('Building tvm (npm run build)...\n');
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(root, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      'tsconfig.build.json',
-    ],
-    {
-      cwd: root,
-      stdio: 'inherit',
+  // package.json's gcp-build script, run as npm runs a script (sh, with the project's
+  // node_modules/.bin and this Node first on PATH), so there is one build definition.
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const r = spawnSync('sh', ['-c', pkg.scripts['gcp-build']!], {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      PATH: [
+        join(root, 'node_modules/.bin'),
+        dirname(process.execPath),
+        process.env.PATH ?? '',
+      ].join(delimiter),
     },
-  );
+  });
   if (r.status !== 0) throw new Error('build failed');
 }
 
