@@ -26,6 +26,8 @@ export interface TestRedis {
   readonly url: string;
   /** With `tls`: the PEM certificate of the CA that issued the server's certificate. */
   readonly ca: string | undefined;
+  /** The redis-server process id while it runs (for its CPU time in the bench). */
+  pid(): number | undefined;
   /** Runs redis-cli against it (AUTH included); returns its stdout. */
   cli(...args: string[]): string;
   stop(): Promise<void>;
@@ -214,6 +216,7 @@ export async function startRedis(
     password,
     url: `${files ? 'rediss' : 'redis'}://:${password}@127.0.0.1:${port}/0`,
     ca: ca?.cert,
+    pid: () => child?.pid,
     cli: (...args) =>
       spawnSync(
         'redis-cli',
