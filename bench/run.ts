@@ -3,6 +3,9 @@
  * same run, on loopback; the targets of docs/architecture.md's hot path as ratios:
  *
  * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections.
+ *   With Redis (`p1-redis`): two instances sharing one redis-server (started here on
+ *   a loopback port, AUTH on), the load split across both, against one instance
+ *   without Redis; skipped, saying why, when redis-server is not on PATH.
  * - P2 cold start: process spawn to the first vended token (a cache miss, minted by the
  *   local emulator), the policy in a file and in Secret Manager; the bare handler's
  *   spawn to its first 200.
@@ -17,12 +20,13 @@
  * is idle during warm rounds. Rounds alternate bare, tvm, bare, tvm...; medians and
  * ranges are printed with the ratios, and written to bench/results.json.
  * `--quick`: shorter rounds, fewer samples, a smaller P4 (under a minute on a quiet
- * machine). `--only=p1,p2`: just those parts.
+ * machine). `--only=p1,p2`: just those parts (`p1-redis` is a part of its own).
  * Not a test: nothing here fails on time.
  */
 import {spawn, type ChildProcess} from 'node:child_process';
 import {
   generateKeyPairSync,
+  randomBytes,
   randomUUID,
   sign,
   type KeyObject,
@@ -41,6 +45,7 @@ import {
 } from '../src/local/provision.ts';
 import {TOKEN_TYPE_JWT} from '../src/oidc/subject-token.ts';
 import {parsePolicy} from '../src/policy/index.ts';
+import {haveRedis, startRedis} from '../test/support/redis.ts';
 import type {LoadJob, LoadResult} from './load.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -276,12 +281,7 @@ async function serve(
     await new Promise(r => setTimeout(r, 2));
   }
   const coldMs = performance.now() - t;
-  const cpuMs = () => {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, fields 14 and 15 of proc_pid_stat(5), in clock ticks (1/100 s).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  };
+  const cpuMs = () => processCpuMs(child.pid!);
   return {
     child,
     base,
@@ -298,6 +298,14 @@ async function serve(
       await gone;
     },
   };
+}
+
+/** CPU time process `pid` has used so far, ms (user + system). */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, fields 14 and 15 of proc_pid_stat(5), in clock ticks (1/100 s).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 const median = (xs: readonly number[]) => {
@@ -328,7 +336,7 @@ const f0 = (n: number) => n.toFixed(0);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
 const showSeries = (s: Series, unit: string, fmt = f0) =>
-  `${fmt(s.median)} ${unit} (${fmt(s.range[0])}–${fmt(s.range[1])})`;
+  `${fmt(s.median)}${unit ? ` ${unit}` : ''} (${fmt(s.range[0])}–${fmt(s.range[1])})`;
 
 interface LoadSeries {
   readonly rps: Series;
@@ -524,6 +532,18 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
     );
   }
 
+  // P1 with Redis: two instances sharing one redis-server, the load split across them.
+  if (want('p1-redis')) {
+    if (haveRedis()) {
+      results.p1Redis = await p1Redis(tvm, apiKeyJob);
+    } else {
+      const why =
+        'redis-server is not on PATH (Debian: apt-get install redis-server)';
+      say(`P1 with Redis: skipped: ${why}`);
+      results.p1Redis = {skipped: why};
+    }
+  }
+
   // P5: OIDC subject token, private_key_jwt with a fresh jti per request.
   let batch = 0;
   const p5: Record<string, Record<string, LoadSeries>> = {};
@@ -689,6 +709,102 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
     JSON.stringify(results, null, 2) + '\n',
   );
   say('written: bench/results.json');
+}
+
+/**
+ * P1 with the shared store: one tvm instance without Redis against two instances that
+ * share one redis-server (loopback, AUTH on, no persistence), with the same
+ * connections in total, split evenly. Rounds alternate one / two. The pair's
+ * throughput is the sum of both load generators'; its p99 the slower instance's; its
+ * CPU per request counts both instances and redis-server.
+ */
+async function p1Redis(
+  single: Target,
+  job: (c: number) => (s: Server, duration: number) => LoadJob,
+): Promise<Record<string, unknown>> {
+  const c = CONCURRENCY[0];
+  const redis = await startRedis();
+  const redisPid = redis.pid()!;
+  const commands = () =>
+    Number(
+      /total_commands_processed:(\d+)/.exec(redis.cli('INFO', 'stats'))![1],
+    );
+  const shared: Target = {
+    kind: 'tvm',
+    env: {
+      ...single.env,
+      TVM_REDIS_URL: redis.url,
+      TVM_CACHE_KEY: randomBytes(32).toString('base64'),
+    },
+  };
+  const servers: Server[] = [];
+  try {
+    const one = await serve(single);
+    servers.push(one);
+    const pair = [await serve(shared), await serve(shared)] as const;
+    servers.push(...pair);
+    const runPair = (duration: number) =>
+      Promise.all(pair.map(s => load(job(c / 2)(s, duration))));
+    await load(job(c)(one, SETTINGS.warmup));
+    await runPair(SETTINGS.warmup);
+    const alone: Measured[] = [];
+    const together: (Measured & {redisCommands: number})[] = [];
+    for (let r = 0; r < SETTINGS.rounds; r++) {
+      const cpu1 = one.cpuMs();
+      const r1 = await load(job(c)(one, SETTINGS.seconds));
+      alone.push({
+        ...r1,
+        cpuUs: ((one.cpuMs() - cpu1) * 1000) / Math.max(1, r1.requests),
+      });
+      const cpuOf = () =>
+        pair[0].cpuMs() + pair[1].cpuMs() + processCpuMs(redisPid);
+      const cpu2 = cpuOf();
+      const cmd2 = commands();
+      const [a, b] = await runPair(SETTINGS.seconds);
+      const requests = a!.requests + b!.requests;
+      together.push({
+        requests,
+        rps: a!.rps + b!.rps,
+        p50: Math.max(a!.p50, b!.p50),
+        p99: Math.max(a!.p99, b!.p99),
+        errors: a!.errors + b!.errors,
+        cpuUs: ((cpuOf() - cpu2) * 1000) / Math.max(1, requests),
+        // INFO itself is one command: not counted against the load.
+        redisCommands: (commands() - cmd2 - 1) / Math.max(1, requests),
+      });
+    }
+    const o = loadSeries(alone);
+    const t = loadSeries(together);
+    const perRequest = series(together.map(x => x.redisCommands));
+    say(
+      `P1 with Redis (API key, cache hit), ${c} connections: one instance without Redis, then two instances sharing one redis-server (${c / 2} connections each):`,
+    );
+    say(
+      `  one, no Redis    ${showSeries(o.rps, 'req/s')}   p99 ${showSeries(o.p99, 'ms', f1)}   errors ${o.errors}`,
+    );
+    say(
+      `  two + Redis      ${showSeries(t.rps, 'req/s')}   p99 ${showSeries(t.p99, 'ms', f1)} (the slower one)   errors ${t.errors}   Redis commands per request ${showSeries(perRequest, '', f2)}`,
+    );
+    say(
+      `  ratio  throughput ${f2(t.rps.median / o.rps.median)}x   p99 ${f2(t.p99.median / o.p99.median)}x   CPU per request ${f2(t.cpuUs.median / o.cpuUs.median)}x (${showSeries(o.cpuUs, 'µs')} -> ${showSeries(t.cpuUs, 'µs')}, both instances and redis-server)`,
+    );
+    say(
+      `  (${cpus().length} CPUs shared by the servers, redis-server and the load generators: the ratio shows what the shared store costs here, not how a fleet scales)`,
+    );
+    return {
+      connections: c,
+      one: o,
+      two: {...t, redisCommandsPerRequest: perRequest},
+      ratio: {
+        throughput: t.rps.median / o.rps.median,
+        p99: t.p99.median / o.p99.median,
+        cpuPerRequest: t.cpuUs.median / o.cpuUs.median,
+      },
+    };
+  } finally {
+    for (const s of servers) await s.stop();
+    await redis.close();
+  }
 }
 
 main().then(

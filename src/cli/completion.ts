@@ -70,6 +70,15 @@ function bashScript(commands: readonly Command[]): string {
     cases.push(`    "${group}") words="${subs.join(' ')}" ;;`);
   }
   cases.push(`    "help") words="${first.join(' ')}" ;;`);
+  // `--format`'s values, per command, from its usage line (`--format a|b|c`).
+  const formats = commands.flatMap(c => {
+    const m = /--format ([a-z]+(?:\|[a-z]+)+)/.exec(c.args);
+    return m
+      ? [
+          `        "${c.name}"|"${c.name} "*) words="${m[1]!.split('|').join(' ')}" ;;`,
+        ]
+      : [];
+  });
   cases.push(
     `    "") words="${[...first, 'help', '--version', '--help'].join(' ')}" ;;`,
   );
@@ -86,7 +95,12 @@ _tvm() {
   case "$prev" in
     --profile)
       COMPREPLY=($(compgen -W "$("\${COMP_WORDS[0]}" profile list --names 2>/dev/null)" -- "$cur")); return 0 ;;
-    --format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return 0 ;;
+    --format)
+      case "$line" in
+${formats.join('\n')}
+        *) words="" ;;
+      esac
+      COMPREPLY=($(compgen -W "$words" -- "$cur")); return 0 ;;
     --oidc-token-type) COMPREPLY=($(compgen -W "jwt id_token" -- "$cur")); return 0 ;;
     --subject-token-type) COMPREPLY=($(compgen -W "jwt id_token api-key" -- "$cur")); return 0 ;;
     *-file|--config|--output|--policy) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;

@@ -15,7 +15,7 @@ import {JwtRejected, KeysUnavailable} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
-import {describeCondition} from '../policy/explain.ts';
+import {describeCondition, policyOverview} from '../policy/explain.ts';
 import {PolicyError, parsePolicy} from '../policy/index.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {shown} from '../text.ts';
@@ -27,16 +27,25 @@ import {
   type CliIo,
   type Command,
 } from './io.ts';
+import {suggestion} from './errors.ts';
+import {
+  OVERVIEW_FORMATS,
+  renderDot,
+  renderJson,
+  renderTable,
+  type OverviewFormat,
+} from './policy-overview.ts';
 
 export const policyExplain: Command = {
   name: 'policy explain',
-  args: '--policy FILE (--token JWT | --token-file PATH | --client ID) --audience SA [--scope S]... [--lifetime N]',
-  summary: 'show the decision for a caller and why, offline',
+  args: '(FILE | --policy FILE) [--client ID] [--format table|json|dot]  |  (FILE | --policy FILE) (--client ID | --token JWT | --token-file PATH) --audience SA [--scope S]... [--lifetime N]',
+  summary:
+    'without --audience: who may become whom (clients, how they authenticate, accounts, scopes, lifetimes) as a table, JSON or a Graphviz graph; with --audience: the decision for one caller and why; offline',
   run: runPolicyExplain,
 };
 
 async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
-  const {values} = parseArgs({
+  const {values, positionals} = parseArgs({
     args,
     options: {
       policy: {type: 'string'},
@@ -47,16 +56,51 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       // Repeatable, and each may list several (space-separated), as `scope` does.
       scope: {type: 'string', multiple: true},
       lifetime: {type: 'string'},
+      format: {type: 'string'},
     },
     strict: true,
+    allowPositionals: true,
   });
-  const callers = [values.token, values['token-file'], values.client].filter(
-    v => v !== undefined,
-  );
-  if (!values.policy || !values.audience || callers.length !== 1) {
+  const usage = () => {
     println(
       io.stderr,
       `usage: tvm ${policyExplain.name} ${policyExplain.args}`,
+    );
+    return EXIT_USAGE;
+  };
+  const file = values.policy ?? positionals[0];
+  if (
+    file === undefined ||
+    positionals.length > (values.policy === undefined ? 1 : 0)
+  ) {
+    return usage();
+  }
+  // A question names an account (and a caller); without one, the whole policy.
+  const question =
+    values.audience !== undefined ||
+    values.token !== undefined ||
+    values['token-file'] !== undefined ||
+    values.scope !== undefined ||
+    values.lifetime !== undefined;
+  if (!question) {
+    const format = values.format ?? 'table';
+    if (!(OVERVIEW_FORMATS as readonly string[]).includes(format)) {
+      println(
+        io.stderr,
+        `tvm policy explain: --format is one of ${OVERVIEW_FORMATS.join(', ')}`,
+      );
+      return EXIT_USAGE;
+    }
+    return overview(file, values.client, format as OverviewFormat, io);
+  }
+  const callers = [values.token, values['token-file'], values.client].filter(
+    v => v !== undefined,
+  );
+  if (!values.audience || callers.length !== 1) return usage();
+  if (values.format !== undefined) {
+    println(
+      io.stderr,
+      'tvm policy explain: --format draws the policy (leave out --audience); a decision prints as text',
     );
     return EXIT_USAGE;
   }
@@ -64,23 +108,10 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     println(io.stderr, 'tvm policy explain: --lifetime is whole seconds');
     return EXIT_USAGE;
   }
-  const read = io.readFile ?? ((p: string) => readFile(p, 'utf8'));
-  let policy: CompiledPolicy;
-  try {
-    policy = parsePolicy(await read(values.policy), values.policy);
-  } catch (e) {
-    if (e instanceof PolicyError) {
-      for (const i of e.issues) {
-        println(io.stderr, `${i.path || '(root)'}: ${i.message}`);
-      }
-      println(io.stderr, `tvm: ${values.policy} is not a valid policy`);
-      return EXIT_FAILED;
-    }
-    println(io.stderr, `tvm: cannot read ${values.policy}`);
-    return EXIT_USAGE;
-  }
+  const policy = await loadPolicy(file, io);
+  if (typeof policy === 'number') return policy;
   const out = (line: string) => println(io.stdout, line);
-  out(`policy: ${values.policy} (digest ${policy.digest.slice(0, 12)})`);
+  out(`policy: ${file} (digest ${policy.digest.slice(0, 12)})`);
   let client: Client | undefined;
   if (values.client !== undefined) {
     client = policy.clients.get(values.client);
@@ -93,6 +124,7 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     let token = values.token;
     if (token === undefined) {
       try {
+        const read = io.readFile ?? ((p: string) => readFile(p, 'utf8'));
         token = (await read(values['token-file']!)).trim();
       } catch {
         println(io.stderr, `tvm: cannot read ${values['token-file']}`);
@@ -126,6 +158,58 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       `${e.code}: ${e.message}${e.detail ? ` (${e.detail})` : ''}`,
     );
   }
+}
+
+/** The policy in `file`, or the exit code after saying why it cannot be used. */
+async function loadPolicy(
+  file: string,
+  io: CliIo,
+): Promise<CompiledPolicy | number> {
+  const read = io.readFile ?? ((p: string) => readFile(p, 'utf8'));
+  let text: string;
+  try {
+    text = await read(file);
+  } catch {
+    println(io.stderr, `tvm: cannot read ${file}`);
+    return EXIT_USAGE;
+  }
+  try {
+    return parsePolicy(text, file);
+  } catch (e) {
+    if (!(e instanceof PolicyError)) throw e;
+    for (const i of e.issues) {
+      println(io.stderr, `${i.path || '(root)'}: ${i.message}`);
+    }
+    println(io.stderr, `tvm: ${file} is not a valid policy`);
+    return EXIT_FAILED;
+  }
+}
+
+/** The whole policy (or one client's part of it) as a table, JSON or DOT. */
+async function overview(
+  file: string,
+  client: string | undefined,
+  format: OverviewFormat,
+  io: CliIo,
+): Promise<number> {
+  const policy = await loadPolicy(file, io);
+  if (typeof policy === 'number') return policy;
+  const o = policyOverview(policy, client);
+  if (!o) {
+    println(
+      io.stderr,
+      `tvm policy explain: no client ${shown(client)} in ${file}${suggestion(client!, policy.clients.keys())}`,
+    );
+    return EXIT_FAILED;
+  }
+  io.stdout.write(
+    format === 'json'
+      ? renderJson(o, file)
+      : format === 'dot'
+        ? renderDot(o)
+        : renderTable(o, file),
+  );
+  return EXIT_OK;
 }
 
 function deny(out: (l: string) => void, why: string): number {

@@ -11,6 +11,7 @@
  * local mode) before the first connection; until then the store is "not ready" and
  * each user does what it does when Redis is down. See docs/shared-store.md.
  */
+import {isIP} from 'node:net';
 import {Redis} from 'ioredis';
 import type {RedisLocation} from '../config.ts';
 import {decodeCacheKey} from '../config.ts';
@@ -72,6 +73,10 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
   let key = options.cacheKey;
   let closed = false;
   let up = false;
+  // A failure was reported and nothing has connected since: further ones are debug.
+  // The first failure is reported too, when the store never came up at all (a
+  // certificate the CA does not vouch for, a wrong password, nothing listening).
+  let quiet = false;
   let retry: NodeJS.Timeout | undefined;
 
   const readSecret = async (name: SecretVersionName): Promise<Buffer> =>
@@ -85,7 +90,13 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
       username: location.username,
       password,
       tls: location.tls
-        ? {ca: options.ca, servername: location.host, minVersion: 'TLSv1.2'}
+        ? {
+            ca: options.ca,
+            // SNI carries host names only (RFC 6066 §3): for an address (as
+            // Memorystore gives), the certificate is checked against the address.
+            servername: isIP(location.host) ? undefined : location.host,
+            minVersion: 'TLSv1.2',
+          }
         : undefined,
       connectionName: 'tvm',
       connectTimeout: Math.max(1000, timeoutMs * 4),
@@ -101,6 +112,7 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
       keepAlive: 10_000,
     });
     client.on('ready', () => {
+      quiet = false;
       if (!up) {
         up = true;
         logger.info(
@@ -111,7 +123,8 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
     });
     // Without a listener ioredis would print each error to the console itself.
     client.on('error', (e: unknown) => {
-      if (up) {
+      if (!quiet) {
+        quiet = true;
         up = false;
         logger.warn(
           {store: location.display, error: describeStoreError(e)},
@@ -127,6 +140,7 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
     client.on('close', () => {
       if (up) {
         up = false;
+        quiet = true;
         logger.warn({store: location.display}, 'shared store connection lost');
       }
     });

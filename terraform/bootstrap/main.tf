@@ -10,22 +10,36 @@
 #
 # and tvm's own accounts: tvm-runtime (the function's identity) and tvm-function-build
 # (the function's image build). Project-level grants only where Google offers no lower
-# level; each says why.
+# level; each says why. With enable_redis, also what the module's shared store needs
+# that the deployer must not be able to make or read: its two secrets.
 
 locals {
-  apis = [
-    "artifactregistry.googleapis.com",
-    "cloudbuild.googleapis.com",
-    "cloudfunctions.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
-    "iam.googleapis.com",
-    "iamcredentials.googleapis.com",
-    "logging.googleapis.com",
-    "monitoring.googleapis.com",
-    "run.googleapis.com",
-    "secretmanager.googleapis.com",
-    "storage.googleapis.com",
-  ]
+  apis = concat(
+    [
+      "artifactregistry.googleapis.com",
+      "cloudbuild.googleapis.com",
+      "cloudfunctions.googleapis.com",
+      "cloudresourcemanager.googleapis.com",
+      "iam.googleapis.com",
+      "iamcredentials.googleapis.com",
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
+      "run.googleapis.com",
+      "secretmanager.googleapis.com",
+      "storage.googleapis.com",
+    ],
+    var.enable_redis ? [
+      "compute.googleapis.com",
+      "redis.googleapis.com",
+      "vpcaccess.googleapis.com",
+    ] : [],
+  )
+  # The shared store's secrets, named as the module names them
+  # (terraform/modules/tvm/names.tf: redis_auth_secret_id, cache_key_secret_id).
+  redis_secrets = var.enable_redis ? {
+    redis_auth = "${var.name}-redis-auth"
+    cache_key  = "${var.name}-cache-key"
+  } : {}
   artifacts_bucket_name = coalesce(var.artifacts_bucket_name, "${var.project_id}-tvm-artifacts")
   source_bucket_name    = "${var.project_id}-${var.name}-source"
   triggers              = var.github_owner != null && var.github_repository != null
@@ -130,6 +144,28 @@ resource "google_secret_manager_secret" "policy" {
   depends_on = [google_project_service.apis]
 }
 
+# The shared store's secrets (with enable_redis; module: create_redis_secrets = false):
+# the Redis AUTH string and the 256-bit key that encrypts tokens at rest in Redis.
+# tvm-runtime is the only principal granted anything on them (below); the deployer holds
+# no role on them, so it can neither read nor replace them. Their versions are added by
+# a project owner, never by Terraform, so neither value passes through a plan:
+#   the key (generated):   head -c32 /dev/urandom | base64 | gcloud secrets versions add <name>-cache-key --data-file=-
+#   the AUTH string (Memorystore generates it when the module creates the instance):
+#     gcloud redis instances get-auth-string <name>-store --region <region> --format='value(authString)' | gcloud secrets versions add <name>-redis-auth --data-file=-
+# Until they exist, tvm runs as if Redis were down and retries every 5 s.
+resource "google_secret_manager_secret" "redis" {
+  for_each = local.redis_secrets
+
+  project   = var.project_id
+  secret_id = each.value
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 # Cloud Functions builds images into the region's gcf-artifacts repository and creates
 # it when missing; creating it here lets the function's build account write to this
 # repository only.
@@ -222,6 +258,28 @@ resource "google_secret_manager_secret_iam_member" "deployer_policy" {
   secret_id = google_secret_manager_secret.policy.secret_id
   role      = "roles/secretmanager.admin"
   member    = local.deployer
+}
+
+# tvm reads the shared store's secrets at start, as tvm-runtime; nobody else is granted
+# anything on them.
+resource "google_secret_manager_secret_iam_member" "runtime_redis" {
+  for_each = local.redis_secrets
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.redis[each.key].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+# The module's Memorystore instance (and reading its AUTH string on refresh), its VPC
+# connector, and looking up the network: none exists before the module's first apply,
+# so there is no lower level than the project to grant them on.
+resource "google_project_iam_member" "deployer_redis" {
+  for_each = var.enable_redis ? toset(["roles/redis.admin", "roles/vpcaccess.admin", "roles/compute.networkViewer"]) : toset([])
+
+  project = var.project_id
+  role    = each.value
+  member  = local.deployer
 }
 
 # To deploy a function that runs as tvm-runtime and builds as tvm-function-build, the

@@ -32,5 +32,12 @@ output "module_inputs" {
     create_policy_secret          = false
     create_source_bucket          = false
     source_bucket_name            = google_storage_bucket.source.name
+    # With enable_redis here, the shared store's secrets exist already.
+    create_redis_secrets = !var.enable_redis
   }
+}
+
+output "redis_secrets" {
+  description = "The shared store's secrets (with enable_redis), each readable by tvm-runtime only: add their versions as the README says. Null without enable_redis."
+  value       = var.enable_redis ? { for k, s in google_secret_manager_secret.redis : k => s.id } : null
 }

@@ -94,6 +94,12 @@ variable "enable_monitoring" {
   default     = true
 }
 
+variable "enable_redis" {
+  type        = bool
+  description = "Prepare for the module's enable_redis (the shared store): enable the Compute, Redis and VPC Access APIs; create the secrets <name>-redis-auth (the Redis AUTH string) and <name>-cache-key (the key that encrypts tokens at rest in Redis), readable by tvm-runtime only, the deployer holding no role on them (module: create_redis_secrets = false); grant the deployer roles/redis.admin, roles/vpcaccess.admin and roles/compute.networkViewer on the project. A project owner adds the two secrets' versions (README)."
+  default     = false
+}
+
 variable "github_owner" {
   type        = string
   description = "Owner of the GitHub repository the triggers watch (the Cloud Build GitHub app must be installed on it). Null: no triggers are created."

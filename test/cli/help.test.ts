@@ -44,6 +44,13 @@ void describe('tvm help and completion', () => {
       want: /^usage: tvm profile add NAME --url URL/,
     },
     {
+      name: 'help of policy explain: the overview formats and the question',
+      args: ['help', 'policy', 'explain'],
+      code: 0,
+      out: 'stdout',
+      want: /^usage: tvm policy explain \(FILE \| --policy FILE\) \[--client ID\] \[--format table\|json\|dot\] {2}\| {2}.*--audience SA.*\n {2}without --audience: who may become whom/,
+    },
+    {
       name: 'a mistyped command',
       args: ['tokne'],
       code: 2,
@@ -132,6 +139,11 @@ void describe('tvm help and completion', () => {
     assert.equal(complete('tvm', 'profile', ''), 'add list show');
     assert.equal(complete('tvm', 'token', '--f'), '--format');
     assert.equal(complete('tvm', 'token', '--format', ''), 'text json');
+    assert.equal(
+      complete('tvm', 'policy', 'explain', 'p.yaml', '--format', ''),
+      'table json dot',
+    );
+    assert.equal(complete('tvm', 'policy', 'explain', '--f'), '--format');
     assert.equal(complete('tvm', 'token', '--profile', 'n'), 'nightly');
     assert.equal(complete('tvm', 'exec', '--profile', ''), 'nightly partner');
     assert.match(

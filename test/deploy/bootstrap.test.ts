@@ -11,6 +11,8 @@ import {
   declared,
   emptyMapValueProblems,
   leastPrivilegeProblems,
+  locals,
+  outputs,
   secretOutputProblems,
   loadConfiguration,
   loadSchemaTable,
@@ -28,6 +30,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const table = loadSchemaTable();
 const tableV7 = loadSchemaTableV7(table);
 const boot = await loadConfiguration(join(ROOT, 'terraform/bootstrap'));
+const mod = await loadConfiguration(join(ROOT, 'terraform/modules/tvm'));
 
 /** Roles granted at project level, each for a reason the README gives. */
 const PROJECT_ROLES = [
@@ -38,6 +41,8 @@ const PROJECT_ROLES = [
   'roles/iam.roleAdmin',
   'roles/storage.objectViewer', // gcf-v2-sources-* by condition
 ];
+// (`${each.value}` also covers deployer_redis: roles/redis.admin, roles/vpcaccess.admin
+// and roles/compute.networkViewer, with enable_redis; checked below.)
 
 function one(type: string, name: string): Declared {
   const d = resourcesOfType(boot, type).find(x => x.name === name);
@@ -209,6 +214,102 @@ void describe('terraform/bootstrap: the triggers', () => {
           'serviceAccount:${google_service_account.ci.email}',
         ],
       ],
+    );
+  });
+});
+
+void describe("terraform/bootstrap: the shared store's secrets (enable_redis)", () => {
+  const RUNTIME = 'serviceAccount:${google_service_account.runtime.email}';
+  const REDIS_SECRET = /google_secret_manager_secret\.redis\[/;
+
+  void test('off by default; with it, the two secrets under the names the module reads', () => {
+    assert.equal(variables(boot).get('enable_redis')?.default, false);
+    const names = String(locals(boot).get('redis_secrets'));
+    assert.match(names, /^\$\{var\.enable_redis \? \{/);
+    assert.match(names, /: \{\}\}$/);
+    // The module's own names (names.tf), so TVM_REDIS_AUTH_SECRET and
+    // TVM_CACHE_KEY_SECRET name these secrets when create_redis_secrets = false.
+    const m = locals(mod);
+    for (const [key, local] of [
+      ['redis_auth', 'redis_auth_secret_id'],
+      ['cache_key', 'cache_key_secret_id'],
+    ] as const) {
+      const id = String(m.get(local));
+      assert.match(id, /^\$\{var\.name\}-/);
+      assert.ok(
+        names.includes(`${key} = "${id}"`) ||
+          names.includes(`${key}  = "${id}"`),
+        `${key} is ${id}`,
+      );
+    }
+    const secret = one('google_secret_manager_secret', 'redis');
+    assert.equal(secret.body.for_each, '${local.redis_secrets}');
+    assert.equal(secret.body.secret_id, '${each.value}');
+    assert.deepEqual(blocks(secret.body, 'replication'), [{auto: [{}]}]);
+  });
+
+  void test('tvm-runtime is the only principal granted anything on them; no version is in Terraform', () => {
+    const grants = declared(boot).filter(
+      d => /_iam_/.test(d.type) && REDIS_SECRET.test(JSON.stringify(d.body)),
+    );
+    assert.deepEqual(
+      grants.map(g => [g.type, g.name]),
+      [['google_secret_manager_secret_iam_member', 'runtime_redis']],
+    );
+    const g = grants[0]!;
+    assert.equal(g.body.for_each, '${local.redis_secrets}');
+    assert.equal(
+      g.body.secret_id,
+      '${google_secret_manager_secret.redis[each.key].secret_id}',
+    );
+    assert.equal(g.body.role, 'roles/secretmanager.secretAccessor');
+    assert.equal(g.body.member, RUNTIME);
+    // No project-wide Secret Manager role for anyone: nothing reaches them from above.
+    for (const p of resourcesOfType(boot, 'google_project_iam_member')) {
+      assert.doesNotMatch(
+        JSON.stringify(p.body),
+        /roles\/secretmanager\./,
+        p.name,
+      );
+    }
+    // Their values are added by a project owner, never through a plan.
+    assert.deepEqual(
+      resourcesOfType(boot, 'google_secret_manager_secret_version'),
+      [],
+    );
+  });
+
+  void test("the deployer's project roles for the instance and the connector, only with enable_redis", () => {
+    const r = one('google_project_iam_member', 'deployer_redis');
+    assert.equal(r.body.member, '${local.deployer}');
+    assert.equal(r.body.role, '${each.value}');
+    assert.equal(
+      r.body.for_each,
+      '${var.enable_redis ? toset(["roles/redis.admin", "roles/vpcaccess.admin", "roles/compute.networkViewer"]) : toset([])}',
+    );
+    const apis = String(locals(boot).get('apis'));
+    assert.match(
+      apis,
+      /var\.enable_redis \? \[\s*"compute\.googleapis\.com",\s*"redis\.googleapis\.com",\s*"vpcaccess\.googleapis\.com",\s*\] : \[\]/,
+    );
+  });
+
+  void test('module_inputs tells the module to use them, and names only module variables', () => {
+    const inputs = outputs(boot).get('module_inputs')?.value as Record<
+      string,
+      unknown
+    >;
+    assert.equal(inputs.create_redis_secrets, '${!var.enable_redis}');
+    const vars = variables(mod);
+    assert.deepEqual(
+      Object.keys(inputs).filter(k => !vars.has(k)),
+      [],
+    );
+    assert.equal(vars.get('create_redis_secrets')?.default, true);
+    const names = outputs(boot).get('redis_secrets');
+    assert.equal(
+      names?.value,
+      '${var.enable_redis ? { for k, s in google_secret_manager_secret.redis : k => s.id } : null}',
     );
   });
 });

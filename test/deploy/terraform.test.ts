@@ -473,7 +473,12 @@ void describe('terraform: least-privilege grants of the module', () => {
         'google_secret_manager_secret_iam_member',
       ],
     );
-    // With enable_redis: the AUTH string and the cache key, the module's own secrets.
+    // With enable_redis: the AUTH string and the cache key, when they are the module's
+    // own secrets (the bootstrap's, with create_redis_secrets = false, it leaves alone).
+    assert.equal(
+      locals(mod).get('redis_secrets'),
+      '${var.enable_redis && var.create_redis_secrets}',
+    );
     for (const [name, secret] of [
       ['redis_auth_accessor', 'redis_auth'],
       ['cache_key_accessor', 'cache_key'],
@@ -482,7 +487,7 @@ void describe('terraform: least-privilege grants of the module', () => {
         grants.filter(x => x.name === name),
         name,
       );
-      assert.equal(g.body.count, '${var.enable_redis ? 1 : 0}');
+      assert.equal(g.body.count, '${local.redis_secrets ? 1 : 0}');
       assert.equal(
         g.body.secret_id,
         `\${google_secret_manager_secret.${secret}[0].id}`,
@@ -517,6 +522,53 @@ void describe('terraform: least-privilege grants of the module', () => {
       invoker.body.name,
       '${google_cloudfunctions2_function.tvm.name}',
     );
+  });
+
+  void test("the shared store's secrets: the module's own, or the bootstrap's under the same names, untouched", () => {
+    for (const [type, name] of [
+      ['google_secret_manager_secret', 'redis_auth'],
+      ['google_secret_manager_secret', 'cache_key'],
+      ['google_secret_manager_secret_version', 'redis_auth'],
+    ] as const) {
+      const r = only(
+        resourcesOfType(mod, type).filter(x => x.name === name),
+        `${type}.${name}`,
+      );
+      assert.equal(r.body.count, '${local.redis_secrets ? 1 : 0}', name);
+    }
+    // Whatever touches them (a version, a grant) exists only when they are the module's.
+    const touching = declared(mod).filter(d =>
+      /google_secret_manager_secret\.(redis_auth|cache_key)\[/.test(
+        JSON.stringify(d.body),
+      ),
+    );
+    assert.deepEqual(touching.map(d => `${d.type}.${d.name}`).sort(), [
+      'google_secret_manager_secret_iam_member.cache_key_accessor',
+      'google_secret_manager_secret_iam_member.redis_auth_accessor',
+      'google_secret_manager_secret_version.redis_auth',
+    ]);
+    for (const d of touching) {
+      assert.equal(d.body.count, '${local.redis_secrets ? 1 : 0}', d.name);
+    }
+    const l = locals(mod);
+    assert.equal(
+      l.get('redis_auth_secret_name'),
+      '${local.redis_secrets ? google_secret_manager_secret.redis_auth[0].id : "projects/${var.project_id}/secrets/${local.redis_auth_secret_id}"}',
+    );
+    assert.equal(
+      l.get('cache_key_secret_name'),
+      '${local.redis_secrets ? google_secret_manager_secret.cache_key[0].id : "projects/${var.project_id}/secrets/${local.cache_key_secret_id}"}',
+    );
+    assert.equal(
+      l.get('redis_auth_secret'),
+      '${var.enable_redis ? "${local.redis_auth_secret_name}/versions/latest" : null}',
+    );
+    assert.equal(
+      l.get('cache_key_secret'),
+      '${var.enable_redis ? "${local.cache_key_secret_name}/versions/latest" : null}',
+    );
+    const v = variables(mod).get('create_redis_secrets');
+    assert.equal(v?.default, true);
   });
 
   void test('Redis and the VPC connector exist only with enable_redis', () => {

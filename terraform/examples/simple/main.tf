@@ -36,5 +36,6 @@ module "tvm" {
   max_instance_count = var.max_instance_count
   log_level          = var.log_level
 
-  enable_redis = var.enable_redis
+  enable_redis         = var.enable_redis
+  create_redis_secrets = var.create_redis_secrets
 }

@@ -115,6 +115,12 @@ variable "log_level" {
 
 variable "enable_redis" {
   type        = bool
-  description = "Create the optional Memorystore instance and VPC connector (not used by this release yet)."
+  description = "The shared store (docs/shared-store.md): a Memorystore instance, a VPC connector and two secrets; rate limits, the replay guard and the token cache then hold across instances."
   default     = false
+}
+
+variable "create_redis_secrets" {
+  type        = bool
+  description = "false when the bootstrap root made the shared store's two secrets (its enable_redis)."
+  default     = true
 }

@@ -72,8 +72,14 @@ locals {
   # TLS checked against its own server CA, and the two secrets tvm reads at start.
   redis_url         = var.enable_redis ? "rediss://${google_redis_instance.store[0].host}:${google_redis_instance.store[0].port}" : null
   redis_ca          = var.enable_redis ? join("\n", google_redis_instance.store[0].server_ca_certs[*].cert) : null
-  redis_auth_secret = var.enable_redis ? "${google_secret_manager_secret.redis_auth[0].id}/versions/latest" : null
-  cache_key_secret  = var.enable_redis ? "${google_secret_manager_secret.cache_key[0].id}/versions/latest" : null
+  redis_auth_secret = var.enable_redis ? "${local.redis_auth_secret_name}/versions/latest" : null
+  cache_key_secret  = var.enable_redis ? "${local.cache_key_secret_name}/versions/latest" : null
+
+  # The two secrets are made here, or by the bootstrap root (create_redis_secrets =
+  # false) under the same names.
+  redis_secrets          = var.enable_redis && var.create_redis_secrets
+  redis_auth_secret_name = local.redis_secrets ? google_secret_manager_secret.redis_auth[0].id : "projects/${var.project_id}/secrets/${local.redis_auth_secret_id}"
+  cache_key_secret_name  = local.redis_secrets ? google_secret_manager_secret.cache_key[0].id : "projects/${var.project_id}/secrets/${local.cache_key_secret_id}"
 
   runtime_email  = var.runtime_service_account_email != null ? var.runtime_service_account_email : google_service_account.runtime[0].email
   runtime_member = "serviceAccount:${local.runtime_email}"
@@ -267,8 +273,10 @@ resource "google_redis_instance" "store" {
 
 # The AUTH string and the key that encrypts tokens at rest in Redis, each in a secret of
 # its own that only tvm's runtime account may read (these are the only grants on them).
+# With create_redis_secrets = false the bootstrap root made both, granted the runtime
+# account, and a project owner adds their versions: the module touches neither.
 resource "google_secret_manager_secret" "redis_auth" {
-  count = var.enable_redis ? 1 : 0
+  count = local.redis_secrets ? 1 : 0
 
   project   = var.project_id
   secret_id = local.redis_auth_secret_id
@@ -282,7 +290,7 @@ resource "google_secret_manager_secret" "redis_auth" {
 }
 
 resource "google_secret_manager_secret_version" "redis_auth" {
-  count = var.enable_redis ? 1 : 0
+  count = local.redis_secrets ? 1 : 0
 
   secret      = google_secret_manager_secret.redis_auth[0].id
   secret_data = google_redis_instance.store[0].auth_string
@@ -296,7 +304,7 @@ resource "google_secret_manager_secret_version" "redis_auth" {
 }
 
 resource "google_secret_manager_secret_iam_member" "redis_auth_accessor" {
-  count = var.enable_redis ? 1 : 0
+  count = local.redis_secrets ? 1 : 0
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.redis_auth[0].id
@@ -308,7 +316,7 @@ resource "google_secret_manager_secret_iam_member" "redis_auth_accessor" {
 #   head -c32 /dev/urandom | base64 | gcloud secrets versions add <name>-cache-key --data-file=-
 # Until it exists, tvm keeps its token cache per instance (docs/shared-store.md).
 resource "google_secret_manager_secret" "cache_key" {
-  count = var.enable_redis ? 1 : 0
+  count = local.redis_secrets ? 1 : 0
 
   project   = var.project_id
   secret_id = local.cache_key_secret_id
@@ -322,7 +330,7 @@ resource "google_secret_manager_secret" "cache_key" {
 }
 
 resource "google_secret_manager_secret_iam_member" "cache_key_accessor" {
-  count = var.enable_redis ? 1 : 0
+  count = local.redis_secrets ? 1 : 0
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.cache_key[0].id

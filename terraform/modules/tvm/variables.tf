@@ -384,6 +384,12 @@ variable "enable_redis" {
   default     = false
 }
 
+variable "create_redis_secrets" {
+  type        = bool
+  description = "With enable_redis: create the secrets <name>-redis-auth (its version made from the instance's AUTH string) and <name>-cache-key, and grant the runtime account access. false: both exist in project_id already, made by the bootstrap root (enable_redis there), readable by the runtime account only, their versions added by a project owner; the module then creates, grants and writes nothing on them, so the deployer needs no role on them."
+  default     = true
+}
+
 variable "redis_network" {
   type        = string
   description = "Name of the VPC network (in project_id) the Redis instance and the VPC connector attach to. Used only with enable_redis."
