@@ -32,6 +32,7 @@ import {json, malformedJson, text, type Reply} from './reply.ts';
 import {
   handleAccountJwks,
   handleCerts,
+  handlePemCerts,
   handleTokeninfo,
   tokeninfoStatusReply,
 } from './tokeninfo.ts';
@@ -149,6 +150,13 @@ function routeFor(path: string, ctx: Context): Route | undefined {
     return simple(
       undefined,
       async () => handleCerts(ctx),
+      () => json(500, {}),
+    );
+  }
+  if (path === '/oauth2/v1/certs') {
+    return simple(
+      undefined,
+      async () => handlePemCerts(ctx),
       () => json(500, {}),
     );
   }

@@ -7,9 +7,10 @@ import {compactVerify, type JWTPayload} from 'jose';
 import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
 import {oauthError} from './errors.ts';
 import type {Fault} from './faults.ts';
-import {publicJwk} from './keys.ts';
+import {publicJwk, type SigningKey} from './keys.ts';
 import {bearerToken} from './principal.ts';
 import {json, type Reply} from './reply.ts';
+import {selfSignedCertificate} from './x509.ts';
 
 const INVALID = (): Reply => oauthError(400, 'invalid_token', 'Invalid Value');
 
@@ -100,11 +101,46 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * How long Google lets its signing keys be cached: its certificate endpoints answer
+ * `Cache-Control: public, max-age=…` (hours), which google-auth-library honours.
+ */
+const CERTS_MAX_AGE_S = 21_600;
+
+/** A certificate-endpoint answer: public and cacheable, unlike token answers. */
+function certsReply(value: unknown): Reply {
+  const reply = json(200, value);
+  return {
+    ...reply,
+    headers: {
+      ...reply.headers,
+      'cache-control': `public, max-age=${CERTS_MAX_AGE_S}, must-revalidate, no-transform`,
+    },
+  };
+}
+
 /** GET /oauth2/v3/certs: the JWKS of the emulator's Google key. */
 export function handleCerts(ctx: Context): Reply {
-  return json(200, {
+  return certsReply({
     keys: [publicJwk(ctx.googleKey.kid, ctx.googleKey.publicKey)],
   });
+}
+
+/** One certificate per Google key, made on first use and kept (as Google rotates slowly). */
+const certificates = new WeakMap<SigningKey, string>();
+
+/**
+ * GET /oauth2/v1/certs: the same key as a self-signed X.509 certificate in PEM, keyed
+ * by key id: what `OAuth2Client#verifyIdToken` fetches under Node.
+ */
+export function handlePemCerts(ctx: Context): Reply {
+  const key = ctx.googleKey;
+  let pem = certificates.get(key);
+  if (pem === undefined) {
+    pem = selfSignedCertificate(key, 'accounts.google.com', ctx.now());
+    certificates.set(key, pem);
+  }
+  return certsReply({[key.kid]: pem});
 }
 
 /**
