@@ -48,7 +48,11 @@ export function authorize(
   return {grant, serviceAccount: grant.serviceAccount, scopes, lifetimeSeconds};
 }
 
-function findGrant(
+/**
+ * The grant of `client` for the account `audience` names (alias or email). Throws
+ * ERR_INVALID_TARGET when there is none.
+ */
+export function findGrant(
   policy: CompiledPolicy,
   client: Client,
   audience: string,
@@ -75,6 +79,15 @@ function grantedScopes(
   grant: Grant,
   scope: string | undefined,
 ): readonly string[] {
+  if (grant.scopes.size === 0) {
+    throw new TvmError(
+      'ERR_INVALID_SCOPE',
+      'no scope is granted for this service account: this client may have only ID tokens for it',
+      {
+        detail: `the grant of ${grant.serviceAccount.alias} is for ID tokens only`,
+      },
+    );
+  }
   if (scope === undefined) {
     if (grant.defaultScopes) return grant.defaultScopes;
     throw new TvmError(

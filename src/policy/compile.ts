@@ -7,6 +7,7 @@
 
 import {
   DEFAULT_ALGORITHMS,
+  ID_TOKEN_LIFETIME_SECONDS,
   IAM_DEFAULT_MAX_LIFETIME_SECONDS,
   IAM_EXTENDED_MAX_LIFETIME_SECONDS,
   KEY_MINTED_LIFETIME_SECONDS,
@@ -28,6 +29,7 @@ import type {
 } from './schema.ts';
 import {compileKeySource} from './jwks.ts';
 import {compileIssuers, compileOidc, type ClientWithOidc} from './issuers.ts';
+import {compileIdToken} from './id-token.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
@@ -255,16 +257,21 @@ function compileClient(
 
 /**
  * `grant` under the emergency ceiling: its max_lifetime cut to it, or undefined when
- * it cannot be honoured under it (a key-minted account's tokens always live 1h).
+ * it cannot be honoured under it (a key-minted account's tokens always live 1h). ID
+ * tokens always live 1h too: under a lower ceiling the grant keeps no ID tokens.
  */
 function underCeiling(
   grant: Grant,
   ceiling: number | undefined,
 ): Grant | undefined {
-  if (ceiling === undefined || grant.maxLifetimeSeconds <= ceiling)
-    return grant;
-  if (grant.serviceAccount.mint === 'key') return undefined;
-  return Object.freeze({...grant, maxLifetimeSeconds: ceiling});
+  if (ceiling === undefined) return grant;
+  const g =
+    grant.idToken && ceiling < ID_TOKEN_LIFETIME_SECONDS
+      ? Object.freeze({...grant, idToken: undefined})
+      : grant;
+  if (g.maxLifetimeSeconds <= ceiling) return g;
+  if (g.serviceAccount.mint === 'key') return undefined;
+  return Object.freeze({...g, maxLifetimeSeconds: ceiling});
 }
 
 function compilePrivateKeyJwt(
@@ -285,7 +292,13 @@ function compileGrant(
   issues: Issues,
 ): Grant | undefined {
   const before = issues.count;
-  const scopes = uniqueScopes(raw.scopes, issues.at('scopes'));
+  if (raw.scopes === undefined && raw.id_token === undefined) {
+    issues.add(
+      ['scopes'],
+      'required: the scopes this grant allows (a grant of ID tokens alone has an id_token block instead)',
+    );
+  }
+  const scopes = uniqueScopes(raw.scopes ?? [], issues.at('scopes'));
   let defaultScopes: string[] | undefined;
   if (raw.default_scopes !== undefined) {
     const defaults = uniqueScopes(
@@ -301,6 +314,8 @@ function compileGrant(
   }
   const maxLifetime = raw.max_lifetime ?? DEFAULT_MAX_LIFETIME_SECONDS;
   checkLifetime(maxLifetime, sa, issues.at('max_lifetime'));
+  const idToken =
+    raw.id_token && compileIdToken(raw.id_token, sa, issues.at('id_token'));
   if (issues.count > before) return undefined;
   return Object.freeze({
     serviceAccount: sa,
@@ -308,6 +323,7 @@ function compileGrant(
     defaultScopes:
       defaultScopes === undefined ? undefined : Object.freeze(defaultScopes),
     maxLifetimeSeconds: maxLifetime,
+    idToken,
   });
 }
 

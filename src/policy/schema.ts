@@ -13,6 +13,7 @@ import {normalizeScope} from './scope.ts';
 import {asciiLower, printable} from '../text.ts';
 import {parseHttpsUrl} from './url.ts';
 import {MAX_CONDITION_CHARS} from './pattern.ts';
+import {MAX_AUDIENCE_CHARS} from './audience.ts';
 import {SECRET_VERSION_PATTERN} from '../google/secret-version.ts';
 import {ASYMMETRIC_ALGORITHMS} from './types.ts';
 import type {Parsed} from './result.ts';
@@ -40,6 +41,7 @@ export const LIMITS = Object.freeze({
   scopesPerGrant: 50,
   audiencesPerTrust: 10,
   conditionsPerTrust: 20,
+  audiencesPerIdToken: 50,
 });
 
 /**
@@ -104,11 +106,25 @@ export const apiKeySchema = z.strictObject({
   disabled: z.boolean().default(false),
 });
 
+/**
+ * `id_token`: the audiences a grant allows ID tokens for (exact values, or https URL
+ * patterns with `*`: src/policy/audience.ts) and whether they may carry the email.
+ */
+export const idTokenSchema = z.strictObject({
+  audiences: z
+    .array(z.string().min(1).max(MAX_AUDIENCE_CHARS))
+    .min(1, {error: 'must not be empty: list the audiences allowed'})
+    .max(LIMITS.audiencesPerIdToken),
+  include_email: z.boolean().default(true),
+});
+
 export const grantSchema = z.strictObject({
   service_account: z.string(),
-  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant),
+  // Optional only for a grant of ID tokens alone (compile.ts checks one is there).
+  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
   default_scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
   max_lifetime: lifetime.optional(),
+  id_token: idTokenSchema.optional(),
 });
 
 const httpsUrl = z.string().transform(parsedBy(s => parseHttpsUrl(s)));
@@ -238,6 +254,7 @@ export const rootSchema = z.strictObject({
 export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
 export type RawApiKey = z.output<typeof apiKeySchema>;
 export type RawGrant = z.output<typeof grantSchema>;
+export type RawIdToken = z.output<typeof idTokenSchema>;
 export type RawClient = z.output<typeof clientSchema>;
 export type RawOidc = z.output<typeof oidcSchema>;
 export type RawPrivateKeyJwt = z.output<typeof privateKeyJwtSchema>;

@@ -6,6 +6,7 @@
 
 import type {JSONWebKeySet, JWTVerifyGetKey} from 'jose';
 import type {Glob} from './pattern.ts';
+import type {AudiencePattern} from './audience.ts';
 
 /** How tvm mints for a service account. */
 export type MintMethod = 'impersonate' | 'key';
@@ -16,6 +17,8 @@ export const IAM_DEFAULT_MAX_LIFETIME_SECONDS = 3600;
 export const IAM_EXTENDED_MAX_LIFETIME_SECONDS = 43200;
 /** Google's JWT-bearer grant always issues one-hour tokens. */
 export const KEY_MINTED_LIFETIME_SECONDS = 3600;
+/** Google's ID tokens always live one hour, however they are minted. */
+export const ID_TOKEN_LIFETIME_SECONDS = 3600;
 
 export interface ServiceAccount {
   /** The alias in the policy (`service_accounts.<alias>`), usable as `audience`. */
@@ -39,6 +42,18 @@ export interface Grant {
   readonly defaultScopes: readonly string[] | undefined;
   /** Ceiling and default of `lifetime`, seconds; never above the IAM ceiling. */
   readonly maxLifetimeSeconds: number;
+  /** What the grant allows of ID tokens; undefined: none. */
+  readonly idToken: IdTokenGrant | undefined;
+}
+
+/** A grant's `id_token` block: the audiences allowed, and the email claim. */
+export interface IdTokenGrant {
+  /** Audiences allowed as written, compared exactly. */
+  readonly audiences: ReadonlySet<string>;
+  /** Anchored patterns (src/policy/audience.ts). */
+  readonly patterns: readonly AudiencePattern[];
+  /** The token may carry the account's email (always true for mint: key). */
+  readonly includeEmail: boolean;
 }
 
 export interface ApiKey {
