@@ -49,6 +49,9 @@ export interface AuditRecord {
   readonly tokenSha256: string | undefined;
   readonly cached: boolean | undefined;
   readonly expiresIn: number | undefined;
+  /** For an ID token: the audience asked for (encoded), and whether it carries the email. */
+  readonly targetAudience: string | undefined;
+  readonly includeEmail: boolean | undefined;
   readonly http: {
     readonly method: string;
     readonly path: string;
@@ -140,6 +143,8 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
         tokenSha256: undefined,
         cached: undefined,
         expiresIn: undefined,
+        targetAudience: undefined,
+        includeEmail: undefined,
         http: {
           method: request.method,
           path: request.path,
@@ -199,6 +204,8 @@ function writeAudit(write: LineWriter, r: AuditRecord, quiet: boolean): void {
       tokenSha256: r.tokenSha256,
       cached: r.cached,
       expiresIn: r.expiresIn,
+      targetAudience: r.targetAudience,
+      includeEmail: r.includeEmail,
     },
   };
   const fields = JSON.stringify(line).slice(1, -1);

@@ -33,6 +33,8 @@ import {
 import type {FetchBounds, FetchLike} from './oidc/fetch.ts';
 import {createKeyResolver} from './oidc/keys.ts';
 import {createMinter} from './mint/minter.ts';
+import {createIdTokenMinter} from './mint/id-token.ts';
+import {createKeyCache} from './mint/key-cache.ts';
 import {createTokenCache, type TokenCache} from './mint/token-cache.ts';
 import type {SharedStore} from './store/index.ts';
 import {createPolicySource, type PolicySource} from './policy-source.ts';
@@ -118,9 +120,25 @@ export async function createService(
           logger,
         })
       : createTokenCache({clock}));
+  // One key cache for both minters: a key read for an access token serves ID tokens.
+  const accountKeys = createKeyCache({
+    secrets: lazySecretReader(getSecrets),
+    clock,
+    monotonic,
+  });
   const minter = createMinter({
     identity: getIdentity,
     secrets: lazySecretReader(getSecrets),
+    clock,
+    monotonic,
+    iamCredentialsEndpoint: config.iamCredentialsEndpoint,
+    oauth2TokenUrl: config.oauth2TokenUrl,
+    tokenCache,
+    keys: accountKeys,
+  });
+  const idTokens = createIdTokenMinter({
+    identity: getIdentity,
+    keys: accountKeys,
     clock,
     monotonic,
     iamCredentialsEndpoint: config.iamCredentialsEndpoint,
@@ -178,6 +196,7 @@ export async function createService(
     }),
     trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),
     minter,
+    idTokens,
     clock,
     monotonic,
     mintDeadlineMs: options.mintDeadlineMs ?? DEFAULT_MINT_DEADLINE_MS,

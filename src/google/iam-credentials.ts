@@ -101,7 +101,7 @@ function parseIssued(text: string, clock: Clock): IssuedToken {
 }
 
 /** Google's canonical status name (`PERMISSION_DENIED`) from an error body, if any. */
-function googleStatus(e: unknown): string | undefined {
+export function googleStatus(e: unknown): string | undefined {
   const data = (e as {response?: {data?: unknown}})?.response?.data;
   let body: unknown = data;
   if (typeof data === 'string') {

@@ -41,7 +41,7 @@ export const generateAccessToken: Grant<
 });
 
 /** The credential of `Authorization: Bearer <credential>` (RFC 6750 §2.1). */
-function bearerOf(authorization: string | undefined): string {
+export function bearerOf(authorization: string | undefined): string {
   const m = /^Bearer[ ]+([\x21-\x7e]{1,8192})[ ]*$/i.exec(authorization ?? '');
   if (!m) {
     throw new TvmError(

@@ -15,15 +15,16 @@ import type {AccessRequest, Decision} from './authorize.ts';
 
 /**
  * A grant over requests of type `In` (what the route parsed before authentication)
- * and `Ask` (what the caller asks for, read once it is authenticated).
+ * and `Ask` (what the caller asks for, read once it is authenticated), deciding a `D`
+ * (an access token's `Decision` unless the grant vends another kind).
  */
-export interface Grant<In, Ask> {
+export interface Grant<In, Ask, D = Decision> {
   /** The name the audit records (`grant_type`, or the API method it serves). */
   readonly name: string;
   /** What `request` presents to prove who is calling. Throws invalid_request. */
   credentials(request: In): Credentials;
   /** What `caller` may have of what it asks under `policy`. Throws on refusal. */
-  decide(policy: CompiledPolicy, ask: Ask, caller: Caller): Decision;
+  decide(policy: CompiledPolicy, ask: Ask, caller: Caller): D;
 }
 
 /** A token endpoint request (RFC 6749 §3.2), its body parsed into parameters. */

@@ -51,10 +51,15 @@ function credentials({params, authorization}: TokenRequest) {
     );
   }
   const requested = params.get('requested_token_type');
-  if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
+  // An ID token is asked for with its own type (src/grants/id-token.ts).
+  if (
+    requested !== undefined &&
+    requested !== TOKEN_TYPE_ACCESS_TOKEN &&
+    requested !== TOKEN_TYPE_ID_TOKEN
+  ) {
     throw new TvmError(
       'ERR_INVALID_REQUEST',
-      `requested_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN}`,
+      `requested_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN} or ${TOKEN_TYPE_ID_TOKEN}`,
     );
   }
   if (params.has('actor_token') || params.has('actor_token_type')) {

@@ -1,6 +1,6 @@
 /**
- * The HTTP surface: POST /token, the IAM Credentials-shaped generateAccessToken,
- * GET /healthz (and /health), JSON 404/405 for the rest. An express app handed to
+ * The HTTP surface: POST /token, the IAM Credentials-shaped generateAccessToken and
+ * generateIdToken, GET /healthz (and /health), JSON 404/405 for the rest. An express app handed to
  * functions-framework as the `tvm` function; every error leaves through the one
  * mapping of its surface (src/http/errors.ts), nothing escapes to the framework.
  */
@@ -13,18 +13,25 @@ import type {VendDeps} from '../grants/vend.ts';
 import type {PolicySource} from '../policy-source.ts';
 import {sendGoogleError, sendOAuthError} from './errors.ts';
 import {generateAccessToken as generateAccessTokenGrant} from '../grants/generate-access-token.ts';
+import {generateIdToken as generateIdTokenGrant} from '../grants/generate-id-token.ts';
+import type {IdTokenMinter} from '../mint/id-token.ts';
 import {callerString} from '../text.ts';
 import {
   GENERATE_ACCESS_TOKEN_PATH,
   accountOf,
   createIamEndpoint,
 } from './iam-endpoint.ts';
+import {
+  GENERATE_ID_TOKEN_PATH,
+  createIamIdTokenEndpoint,
+  idTokenAccountOf,
+} from './iam-id-token-endpoint.ts';
 import type {RateLimiters} from './rate-limit.ts';
 import {beginAudit, sentBasic} from './request.ts';
 import {createTokenEndpoint} from './token-endpoint.ts';
 
 /** The token routes, whose refusals are decisions (and take their route's shape). */
-type TokenRoute = 'token' | 'iam';
+type TokenRoute = 'token' | 'iam' | 'iam-id';
 
 export interface AppDeps extends VendDeps {
   readonly policies: PolicySource;
@@ -32,6 +39,8 @@ export interface AppDeps extends VendDeps {
   readonly limiters: RateLimiters;
   readonly trail: AuditTrail;
   readonly monotonic: MonotonicClock;
+  /** ID tokens (src/mint/id-token.ts), for both routes that vend them. */
+  readonly idTokens: IdTokenMinter;
   /**
    * How many reverse-proxy hops in front append to X-Forwarded-For: the client
    * address is the entry the last trusted hop appended.
@@ -44,6 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
   const {policies, limiters, trail, monotonic} = deps;
   const handleToken = createTokenEndpoint(deps);
   const handleGenerateAccessToken = createIamEndpoint(deps);
+  const handleGenerateIdToken = createIamIdTokenEndpoint(deps);
 
   const app = express();
   // Exactly the proxies that exist: the client address is the entry the last trusted
@@ -90,6 +100,11 @@ export function createApp(deps: AppDeps): express.Express {
     GENERATE_ACCESS_TOKEN_PATH,
     (req, res) => void handleGenerateAccessToken(req, res),
   );
+  app.all(GENERATE_ID_TOKEN_PATH, postOnly('iam-id'));
+  app.post(
+    GENERATE_ID_TOKEN_PATH,
+    (req, res) => void handleGenerateIdToken(req, res),
+  );
 
   // /healthz as Cloud Functions users expect it; /health too, since Cloud Run's own
   // front end reserves some paths that end in `z`.
@@ -127,6 +142,10 @@ export function createApp(deps: AppDeps): express.Express {
       if (route === 'iam') {
         audit.grantType = generateAccessTokenGrant.name;
         audit.requestedAccount = callerString(accountOf(req.path));
+        status = sendGoogleError(res, err);
+      } else if (route === 'iam-id') {
+        audit.grantType = generateIdTokenGrant.name;
+        audit.requestedAccount = callerString(idTokenAccountOf(req.path));
         status = sendGoogleError(res, err);
       } else {
         status = sendOAuthError(res, err, sentBasic(req));

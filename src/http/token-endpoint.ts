@@ -5,11 +5,20 @@
  * vended, and the answer is an OAuth 2.0 token response or error — each audited.
  */
 import type {Request, Response} from 'express';
-import type {AuditTrail} from '../audit.ts';
+import type {Audit, AuditTrail} from '../audit.ts';
 import {callerString} from '../text.ts';
 import type {Authenticate} from '../auth/authenticate.ts';
 import {tokenGrant} from '../grants/index.ts';
+import {
+  auditIdTokenAsk,
+  authorizeIdToken,
+  tokenIdTokenAsk,
+  vendIdToken,
+} from '../grants/id-token.ts';
 import {vend, type VendDeps} from '../grants/vend.ts';
+import type {IdTokenMinter} from '../mint/id-token.ts';
+import {TOKEN_TYPE_ID_TOKEN} from '../oidc/subject-token.ts';
+import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {policyInForce, type PolicySource} from '../policy-source.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import {sendOAuthError} from './errors.ts';
@@ -22,6 +31,8 @@ export interface RouteDeps extends VendDeps {
   readonly authenticate: Authenticate;
   readonly limiters: RateLimiters;
   readonly trail: AuditTrail;
+  /** ID tokens (src/mint/id-token.ts). */
+  readonly idTokens: IdTokenMinter;
 }
 
 /**
@@ -58,6 +69,17 @@ export function createTokenEndpoint(deps: RouteDeps) {
                 deps.limiters.perClient(req, res, caller.client.id),
                 refuse,
                 () => {
+                  if (
+                    params.get('requested_token_type') === TOKEN_TYPE_ID_TOKEN
+                  ) {
+                    answerIdToken(deps, res, refuse, {
+                      policy,
+                      params,
+                      client: caller.client,
+                      audit,
+                    });
+                    return;
+                  }
                   const decision = grant.decide(policy, request, caller);
                   step(vend(deps, decision, audit), refuse, vended => {
                     res.setHeader('Cache-Control', 'no-store');
@@ -81,6 +103,40 @@ export function createTokenEndpoint(deps: RouteDeps) {
       refuse(e);
     }
   };
+}
+
+/**
+ * The rest of a request for an ID token (`requested_token_type` = the RFC 8693 ID
+ * token type), once the caller is authenticated and within its limit: the decision
+ * (src/grants/id-token.ts) and an RFC 8693 §2.2.1 answer, whose `access_token` holds
+ * the ID token, `issued_token_type` says so, and `token_type` is `N_A` (it is not an
+ * OAuth access token).
+ */
+function answerIdToken(
+  deps: RouteDeps,
+  res: Response,
+  refuse: (e: unknown) => void,
+  r: {
+    policy: CompiledPolicy;
+    params: ReadonlyMap<string, string>;
+    client: Client;
+    audit: Audit;
+  },
+): void {
+  const ask = tokenIdTokenAsk(r.params);
+  auditIdTokenAsk(r.audit, ask);
+  const decision = authorizeIdToken(r.policy, r.client, ask);
+  step(vendIdToken(deps, decision, r.audit), refuse, vended => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Pragma', 'no-cache');
+    res.status(200).json({
+      access_token: vended.idToken,
+      issued_token_type: TOKEN_TYPE_ID_TOKEN,
+      token_type: 'N_A',
+      expires_in: vended.expiresIn,
+    });
+    deps.trail.allow(r.audit);
+  });
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
-import {createKeyCache} from './key-cache.ts';
+import {createKeyCache, type KeyCache} from './key-cache.ts';
 import type {CachedToken, TokenCache} from './token-cache.ts';
 
 export interface MintRequest {
@@ -55,19 +55,23 @@ export interface MinterDeps {
   readonly keyTtlSeconds?: number;
   /** A key that cannot be re-read keeps serving at most this long after it was read. */
   readonly keyMaxStaleSeconds?: number;
+  /** The key cache, when shared with another minter (src/mint/id-token.ts). */
+  readonly keys?: KeyCache;
 }
 
 /** Creates the Minter used by the token endpoint. */
 export function createMinter(deps: MinterDeps): Minter {
   const {clock, monotonic} = deps;
   const cache = deps.tokenCache;
-  const keys = createKeyCache({
-    secrets: deps.secrets,
-    clock,
-    monotonic,
-    ttlSeconds: deps.keyTtlSeconds,
-    maxStaleSeconds: deps.keyMaxStaleSeconds,
-  });
+  const keys =
+    deps.keys ??
+    createKeyCache({
+      secrets: deps.secrets,
+      clock,
+      monotonic,
+      ttlSeconds: deps.keyTtlSeconds,
+      maxStaleSeconds: deps.keyMaxStaleSeconds,
+    });
   const now = () => monotonic.now();
 
   const issue = (req: MintRequest): Promise<IssuedToken> => {

@@ -706,9 +706,9 @@ void describe('token exchange: malformed requests (400 invalid_request)', () => 
       /subject_token_type must be/,
     ],
     [
-      'requested_token_type id_token (not yet)',
-      {requested_token_type: 'urn:ietf:params:oauth:token-type:id_token'},
-      /requested_token_type must be/,
+      'a requested_token_type other than an access or ID token',
+      {requested_token_type: 'urn:ietf:params:oauth:token-type:saml2'},
+      /requested_token_type must be .*access_token or .*id_token/,
     ],
     [
       'an actor_token',

@@ -239,6 +239,11 @@ void describe('unexpected failure', () => {
           throw new TypeError(`internal detail ${keys.anywhere}`);
         },
       },
+      idTokens: {
+        mint: async () => {
+          throw new TypeError(`internal detail ${keys.anywhere}`);
+        },
+      },
       clock,
       monotonic,
       mintDeadlineMs: 15_000,
