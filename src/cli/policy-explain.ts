@@ -9,6 +9,8 @@ import {readFile} from 'node:fs/promises';
 import {parseArgs} from 'node:util';
 import {decodeJwt} from 'jose';
 import {authorize} from '../grants/authorize.ts';
+import {authorizeIdToken, checkAudience} from '../grants/id-token.ts';
+import {audienceMatch} from '../policy/id-token.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../errors.ts';
@@ -38,7 +40,7 @@ import {
 
 export const policyExplain: Command = {
   name: 'policy explain',
-  args: '(FILE | --policy FILE) [--client ID] [--format table|json|dot]  |  (FILE | --policy FILE) (--client ID | --token JWT | --token-file PATH) --audience SA [--scope S]... [--lifetime N]',
+  args: '(FILE | --policy FILE) [--client ID] [--format table|json|dot]  |  (FILE | --policy FILE) (--client ID | --token JWT | --token-file PATH) (--audience SA [--scope S]... [--lifetime N] | --id-token --audience URL --service-account SA [--include-email])',
   summary:
     'without --audience: who may become whom (clients, how they authenticate, accounts, scopes, lifetimes) as a table, JSON or a Graphviz graph; with --audience: the decision for one caller and why; offline',
   run: runPolicyExplain,
@@ -57,6 +59,11 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       scope: {type: 'string', multiple: true},
       lifetime: {type: 'string'},
       format: {type: 'string'},
+      // An ID token: --audience is then the token's audience, and the account is
+      // --service-account (as for `tvm token --id-token`).
+      'id-token': {type: 'boolean', default: false},
+      'service-account': {type: 'string'},
+      'include-email': {type: 'boolean', default: false},
     },
     strict: true,
     allowPositionals: true,
@@ -81,7 +88,10 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     values.token !== undefined ||
     values['token-file'] !== undefined ||
     values.scope !== undefined ||
-    values.lifetime !== undefined;
+    values.lifetime !== undefined ||
+    values['id-token'] ||
+    values['service-account'] !== undefined ||
+    values['include-email'];
   if (!question) {
     const format = values.format ?? 'table';
     if (!(OVERVIEW_FORMATS as readonly string[]).includes(format)) {
@@ -96,7 +106,26 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
   const callers = [values.token, values['token-file'], values.client].filter(
     v => v !== undefined,
   );
-  if (!values.audience || callers.length !== 1) return usage();
+  const idToken = values['id-token'];
+  const account = idToken
+    ? values['service-account']
+    : (values['service-account'] ?? values.audience);
+  const misuse = idToken
+    ? values.scope !== undefined || values.lifetime !== undefined
+      ? 'with --id-token, --scope and --lifetime do not apply (ID tokens live 1h)'
+      : values.audience === undefined || account === undefined
+        ? 'with --id-token, name the token audience (--audience URL) and the account (--service-account SA)'
+        : undefined
+    : values['include-email']
+      ? '--include-email applies to --id-token only'
+      : values['service-account'] !== undefined && values.audience !== undefined
+        ? 'name the account once: --audience SA or --service-account SA'
+        : undefined;
+  if (misuse) {
+    println(io.stderr, `tvm policy explain: ${misuse}`);
+    return EXIT_USAGE;
+  }
+  if (account === undefined || callers.length !== 1) return usage();
   if (values.format !== undefined) {
     println(
       io.stderr,
@@ -136,9 +165,16 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     if (typeof r === 'string') return deny(out, r);
     client = r;
   }
+  if (idToken) {
+    return explainIdToken(out, policy, client, {
+      account,
+      audience: values.audience!,
+      includeEmail: values['include-email'],
+    });
+  }
   try {
     const d = authorize(policy, client, {
-      audience: values.audience,
+      audience: account,
       scope: values.scope?.join(' '),
       lifetimeSeconds:
         values.lifetime === undefined ? undefined : Number(values.lifetime),
@@ -210,6 +246,38 @@ async function overview(
         : renderTable(o, file),
   );
   return EXIT_OK;
+}
+
+/** The decision on an ID token for `client`, as the service takes it. */
+function explainIdToken(
+  out: (l: string) => void,
+  policy: CompiledPolicy,
+  client: Client,
+  ask: {account: string; audience: string; includeEmail: boolean},
+): number {
+  try {
+    checkAudience(ask.audience, '--audience');
+    const d = authorizeIdToken(policy, client, ask);
+    const sa = d.serviceAccount;
+    const how = audienceMatch(d.grant.idToken!, d.audience)!;
+    out(
+      `decision: ALLOW an ID token of ${sa.email} (${sa.alias}), mint ${sa.mint}`,
+    );
+    out(
+      `  audience: ${d.audience} (${how === 'exact' ? 'listed in id_token.audiences' : `matches the pattern ${how.pattern}`})`,
+    );
+    out(
+      `  email: ${d.includeEmail ? (ask.includeEmail ? 'included, as asked' : 'included (key-based ID tokens always carry it)') : `not included${d.grant.idToken!.includeEmail ? ' (--include-email asks for it)' : ' (include_email: false)'}`}`,
+    );
+    out("  lifetime: 3600s (Google's ID tokens always live 1h)");
+    return EXIT_OK;
+  } catch (e) {
+    if (!(e instanceof TvmError)) throw e;
+    return deny(
+      out,
+      `${e.code}: ${e.message}${e.detail ? ` (${e.detail})` : ''}`,
+    );
+  }
 }
 
 function deny(out: (l: string) => void, why: string): number {

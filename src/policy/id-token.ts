@@ -58,8 +58,18 @@ export function audienceAllowed(
   grant: IdTokenGrant,
   audience: string,
 ): boolean {
-  return (
-    grant.audiences.has(audience) ||
-    grant.patterns.some(p => p.regex.test(audience))
-  );
+  return audienceMatch(grant, audience) !== undefined;
+}
+
+/**
+ * How `grant` allows `audience`: `exact`, or the source of the first pattern that
+ * matches it; undefined when it does not (for `tvm policy explain`).
+ */
+export function audienceMatch(
+  grant: IdTokenGrant,
+  audience: string,
+): 'exact' | {readonly pattern: string} | undefined {
+  if (grant.audiences.has(audience)) return 'exact';
+  const p = grant.patterns.find(q => q.regex.test(audience));
+  return p && {pattern: p.source};
 }
