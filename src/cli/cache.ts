@@ -60,6 +60,10 @@ export function entryName(profile: Profile, request: TokenRequest): string {
     request.audience,
     [...request.scopes].sort(),
     request.lifetime ?? null,
+    // An ID token is another token than the account's access token.
+    ...(request.idToken
+      ? ['id_token', request.idToken.audience, request.idToken.includeEmail]
+      : []),
   ]);
   const hash = createHash('sha256').update(identity).digest('hex');
   return `${profile.name}.${hash.slice(0, 24)}.json`;

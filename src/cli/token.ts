@@ -1,7 +1,9 @@
 /**
  * `tvm token`: prints an access token for a profile, as `gcloud auth
  * print-access-token` does for a Google user, from the cache while it is fresh (see
- * cache.ts), so a script can call it on every line.
+ * cache.ts), so a script can call it on every line. With `--id-token --audience URL`
+ * it prints an ID token for that audience instead (as `gcloud auth
+ * print-identity-token --audiences`), cached apart from the access tokens.
  */
 
 import {parseArgs} from 'node:util';
@@ -23,18 +25,29 @@ export const REQUEST_OPTIONS = {
 export const REQUEST_ARGS =
   '[--profile NAME] [--audience SA] [--scope S]... [--lifetime SECONDS] [--config FILE]';
 
+/** `tvm token`'s own: an ID token instead, and the account named apart from its audience. */
+const ID_TOKEN_OPTIONS = {
+  'id-token': {type: 'boolean'},
+  'service-account': {type: 'string'},
+  'include-email': {type: 'boolean'},
+} as const;
+
 export const token: Command = {
   name: 'token',
-  args: `${REQUEST_ARGS} [--format text|json]`,
+  args: `${REQUEST_ARGS} [--id-token --audience URL [--service-account SA] [--include-email]] [--format text|json]`,
   summary:
-    'print an access token for a profile (cached; refreshed when under 5 minutes remain)',
+    'print an access token (or an ID token) for a profile (cached; refreshed when under 5 minutes remain)',
   run: runToken,
 };
 
 async function runToken(args: string[], io: CliIo): Promise<number> {
   const {values} = parseArgs({
     args,
-    options: {...REQUEST_OPTIONS, format: {type: 'string', default: 'text'}},
+    options: {
+      ...REQUEST_OPTIONS,
+      ...ID_TOKEN_OPTIONS,
+      format: {type: 'string', default: 'text'},
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -43,7 +56,17 @@ async function runToken(args: string[], io: CliIo): Promise<number> {
   }
   const now = io.now ?? Date.now;
   const t = await tokenFor(values, io);
-  if (values.format === 'json') {
+  if (values.format === 'json' && values['id-token']) {
+    println(
+      io.stdout,
+      JSON.stringify({
+        id_token: t.accessToken,
+        expires_in: Math.max(0, Math.floor((t.expiresAt - now()) / 1000)),
+        expiry: new Date(t.expiresAt).toISOString(),
+        audience: values.audience,
+      }),
+    );
+  } else if (values.format === 'json') {
     println(
       io.stdout,
       JSON.stringify({
@@ -66,6 +89,10 @@ export interface RequestValues {
   audience?: string;
   scope?: string[];
   lifetime?: string;
+  /** `tvm token` only: `--audience` is then the ID token's audience. */
+  'id-token'?: boolean;
+  'service-account'?: string;
+  'include-email'?: boolean;
 }
 
 /** The environment, with --config applied as TVM_CONFIG. */
@@ -87,7 +114,23 @@ export async function resolveRequest(
   const env = envOf(io, values);
   const config = await loadConfig(env);
   const profile = selectProfile(config, values.profile, env);
-  const audience = values.audience ?? profile.audience;
+  if (values['id-token']) {
+    return {profile, request: idTokenRequest(values, profile, config.path)};
+  }
+  if (values['include-email']) {
+    throw new CliError('ERR_USAGE', '--include-email goes with --id-token');
+  }
+  if (
+    values['service-account'] !== undefined &&
+    values.audience !== undefined
+  ) {
+    throw new CliError(
+      'ERR_USAGE',
+      'name the service account once: --audience SA or --service-account SA',
+    );
+  }
+  const audience =
+    values['service-account'] ?? values.audience ?? profile.audience;
   if (audience === undefined) {
     throw new CliError(
       'ERR_USAGE',
@@ -108,6 +151,44 @@ export async function resolveRequest(
     lifetime = Number(values.lifetime);
   }
   return {profile, request: {audience, scopes, lifetime}};
+}
+
+/**
+ * An ID token request: `--audience` is the token's audience, the account is
+ * `--service-account` or the profile's default; scopes and lifetime do not apply.
+ */
+function idTokenRequest(
+  values: RequestValues,
+  profile: Profile,
+  configPath: string,
+): TokenRequest {
+  if (values.audience === undefined) {
+    throw new CliError(
+      'ERR_USAGE',
+      '--id-token needs --audience URL: the audience of the ID token (e.g. the Cloud Run service URL)',
+    );
+  }
+  if (values.scope !== undefined || values.lifetime !== undefined) {
+    throw new CliError(
+      'ERR_USAGE',
+      '--scope and --lifetime do not apply to ID tokens (they live an hour)',
+    );
+  }
+  const account = values['service-account'] ?? profile.audience;
+  if (account === undefined) {
+    throw new CliError(
+      'ERR_USAGE',
+      `no service account: pass --service-account, or set audience in profile ${profile.name} (${configPath})`,
+    );
+  }
+  return {
+    audience: account,
+    scopes: [],
+    idToken: {
+      audience: values.audience,
+      includeEmail: values['include-email'] === true,
+    },
+  };
 }
 
 /** A token for the options: cached, or fetched from tvm. */

@@ -22,10 +22,19 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 /** What is asked of tvm: the profile's defaults overridden by the command line. */
 export interface TokenRequest {
+  /** The service account (tvm's `audience` parameter). */
   readonly audience: string;
   readonly scopes: readonly string[];
   readonly lifetime?: number;
+  /** An ID token instead of an access token: its audience, and the email claim. */
+  readonly idToken?: {
+    readonly audience: string;
+    readonly includeEmail: boolean;
+  };
 }
+
+/** RFC 8693's type of an ID token: what tvm is asked for, and says it issued. */
+const TOKEN_TYPE_ISSUED_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 
 /** A token as tvm handed it out, with its absolute expiry. */
 export interface Token {
@@ -73,9 +82,16 @@ export async function requestToken(
     );
   }
   form.set('audience', request.audience);
-  if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
-  if (request.lifetime !== undefined) {
-    form.set('lifetime', String(request.lifetime));
+  if (request.idToken) {
+    // tvm's ID tokens: the type asked for, the audience in RFC 8707's resource.
+    form.set('requested_token_type', TOKEN_TYPE_ISSUED_ID_TOKEN);
+    form.set('resource', request.idToken.audience);
+    if (request.idToken.includeEmail) form.set('include_email', 'true');
+  } else {
+    if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
+    if (request.lifetime !== undefined) {
+      form.set('lifetime', String(request.lifetime));
+    }
   }
   const sentAt = now();
   const url = `${profile.url}/token`;
@@ -103,7 +119,7 @@ export async function requestToken(
   }
   const body = await readJson(res);
   if (res.status !== 200) {
-    throw denial(profile, res.status, body);
+    throw denial(profile, res.status, body, request.idToken !== undefined);
   }
   const accessToken = body?.access_token;
   const expiresIn = body?.expires_in;
@@ -116,6 +132,15 @@ export async function requestToken(
     throw new CliError(
       'ERR_UNREACHABLE',
       `${url} (profile ${profile.name}) answered 200 without a token response: is the url tvm's?`,
+    );
+  }
+  if (
+    request.idToken &&
+    body?.issued_token_type !== TOKEN_TYPE_ISSUED_ID_TOKEN
+  ) {
+    throw new CliError(
+      'ERR_UNREACHABLE',
+      `${url} (profile ${profile.name}) answered without an ID token: does that tvm vend ID tokens?`,
     );
   }
   return {
@@ -159,6 +184,7 @@ function denial(
   profile: Profile,
   status: number,
   body: Record<string, unknown> | undefined,
+  idToken: boolean,
 ): CliError {
   const error = typeof body?.error === 'string' ? clean(body.error) : '';
   const description =
@@ -171,7 +197,10 @@ function denial(
       `${profile.url}/token (profile ${profile.name}) answered HTTP ${status} without an OAuth error: is the url tvm's?`,
     );
   }
-  const next = NEXT[error];
+  const next =
+    idToken && error === 'invalid_target'
+      ? 'ask for an audience (and email) the policy allows this client ("tvm policy explain --id-token" shows why)'
+      : NEXT[error];
   return new CliError(
     'ERR_DENIED',
     `tvm refused (profile ${profile.name}): ${error}${description ? `: ${description}` : ''}${next ? `; ${next}` : ''}`,
