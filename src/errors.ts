@@ -24,7 +24,7 @@ export const REFUSALS = Object.freeze({
   ERR_KEYS_UNAVAILABLE:
     'the keys of an issuer or a partner could not be fetched (inside tvm: the caller type turns it into its own 503)',
   ERR_INVALID_TARGET:
-    'the policy does not grant the requested service account to this client',
+    'the policy does not grant the requested service account to this client (for an ID token: or not for that audience, or not with the email)',
   ERR_INVALID_SCOPE: 'a requested scope is not granted',
   ERR_RATE_LIMITED: 'too many requests from this address or client',
   ERR_UPSTREAM_REFUSED:
