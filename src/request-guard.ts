@@ -38,6 +38,7 @@ import {systemMonotonicClock} from './clock.ts';
 import {TvmError, type TvmErrorCode} from './errors.ts';
 import {googleStatus, wireError} from './http/errors.ts';
 import {GENERATE_ACCESS_TOKEN_PATH} from './http/iam-endpoint.ts';
+import {GENERATE_ID_TOKEN_PATH} from './http/iam-id-token-endpoint.ts';
 import {MAX_BODY_BYTES} from './http/request.ts';
 import type {Logger} from './log.ts';
 import {callerString} from './text.ts';
@@ -258,7 +259,7 @@ function readFor(
 
 /**
  * Answers `refusal` as tvm answers it on that route (src/http/errors.ts: RFC 6749
- * §5.2 on /token and everything else, Google's envelope on the IAM-shaped route),
+ * §5.2 on /token and everything else, Google's envelope on the IAM-shaped routes),
  * closes the connection, audits it.
  */
 function refuse(
@@ -273,7 +274,8 @@ function refuse(
   });
   const path = (req.url ?? '/').split('?')[0]!;
   const wire = wireError(error);
-  const google = GENERATE_ACCESS_TOKEN_PATH.test(path);
+  const google =
+    GENERATE_ACCESS_TOKEN_PATH.test(path) || GENERATE_ID_TOKEN_PATH.test(path);
   const status = google ? googleStatus(wire) : wire.status;
   const body = google
     ? {error: {code: status, message: refusal.description, status: wire.google}}

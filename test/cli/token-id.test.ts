@@ -162,7 +162,8 @@ void describe('tvm token --id-token', () => {
     const env = await cronUser({audience: 'invoker'});
     const r = await token(env, '--id-token', '--audience', RUN);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(s.audits().at(-1)!.audit.serviceAccount, INVOKER);
+    const audit = s.audits().at(-1)!.audit as Record<string, unknown>;
+    assert.equal(audit.serviceAccount, INVOKER);
   });
 
   void test('--format json: the ID token, expires_in, an ISO expiry and the audience', async () => {

@@ -18,6 +18,7 @@ import {Writable} from 'node:stream';
 import fc from 'fast-check';
 import {generateKeyPair, SignJWT} from 'jose';
 import {GENERATE_ACCESS_TOKEN_PATH as IAM_PATH} from '../../src/http/iam-endpoint.ts';
+import {GENERATE_ID_TOKEN_PATH as IAM_ID_PATH} from '../../src/http/iam-id-token-endpoint.ts';
 import {createLogger} from '../../src/log.ts';
 import {PolicyError, parsePolicy} from '../../src/policy/index.ts';
 import {installRequestGuard} from '../../src/request-guard.ts';
@@ -40,6 +41,7 @@ const SEED = process.env.TVM_FUZZ_SEED
   : undefined;
 const AUD = 'https://tvm.example.test';
 const ACCOUNT = 'reporting@tvm-local.iam.gserviceaccount.com';
+const RUN = 'https://run.example.test';
 const DOCUMENTED = new Set([
   200, 400, 401, 403, 404, 405, 413, 415, 429, 502, 503,
 ]);
@@ -92,6 +94,8 @@ clients:
       - service_account: reporting
         scopes: [bigquery.readonly, cloud-platform]
         max_lifetime: 15m
+        id_token:
+          audiences: ["${RUN}", "https://*.internal.example.test"]
   ci:
     oidc:
       issuer: https://idp.test
@@ -193,13 +197,22 @@ function checkAnswer(r: Sent, a: Answer): void {
   const path = r.path.split('?')[0]!;
   assert.match(String(a.headers['content-type']), /^application\/json/, where);
   const body = JSON.parse(a.text) as Record<string, unknown>;
-  const google = IAM_PATH.test(path);
+  const google = IAM_PATH.test(path) || IAM_ID_PATH.test(path);
   if (a.status === 200) {
-    if (google) {
+    if (IAM_ID_PATH.test(path)) {
+      assert.equal(typeof body.token, 'string', where);
+      secrets.push(body.token as string);
+    } else if (google) {
       assert.equal(typeof body.accessToken, 'string', where);
       secrets.push(body.accessToken as string);
     } else if (typeof body.access_token === 'string') {
-      assert.equal(body.token_type, 'Bearer', where);
+      assert.equal(
+        body.token_type,
+        body.issued_token_type === 'urn:ietf:params:oauth:token-type:id_token'
+          ? 'N_A'
+          : 'Bearer',
+        where,
+      );
       secrets.push(body.access_token);
     } else {
       assert.deepEqual(body, {status: 'ok'}, where);
@@ -258,6 +271,7 @@ const PARAMS = [
   'client_assertion',
   'client_assertion_type',
   'resource',
+  'include_email',
   '__proto__',
   'constructor',
 ];
@@ -275,6 +289,9 @@ const VALUES = [
   'bigquery.readonly',
   'cloud-platform',
   'https://www.googleapis.com/auth/bigquery.readonly',
+  RUN,
+  'https://billing.internal.example.test',
+  'true',
   '900',
   '3600',
   '-1',
@@ -363,6 +380,8 @@ const jsonValue = fc.oneof(
       scope: fc.oneof(fc.array(fc.constantFrom(...VALUES)), text),
       lifetime: fc.oneof(fc.constantFrom('900s', '3600s', '1.5s', ''), text),
       delegates: fc.oneof(fc.constant(null), fc.array(text, {maxLength: 2})),
+      audience: fc.oneof(fc.constantFrom(...VALUES), text),
+      includeEmail: fc.oneof(fc.boolean(), text),
     },
     {requiredKeys: []},
   ),
@@ -373,14 +392,18 @@ const bearer = fc.oneof(
 );
 const iamPath = fc.oneof(
   fc.constant(`/v1/projects/-/serviceAccounts/${ACCOUNT}:generateAccessToken`),
+  fc.constant(`/v1/projects/-/serviceAccounts/${ACCOUNT}:generateIdToken`),
   fc
-    .constantFrom(
-      'reporting',
-      'REPORTING@tvm-local.iam.gserviceaccount.com',
-      'x%40y',
-      'nobody@x.iam.gserviceaccount.com',
+    .tuple(
+      fc.constantFrom(
+        'reporting',
+        'REPORTING@tvm-local.iam.gserviceaccount.com',
+        'x%40y',
+        'nobody@x.iam.gserviceaccount.com',
+      ),
+      fc.constantFrom('generateAccessToken', 'generateIdToken'),
     )
-    .map(a => `/v1/projects/-/serviceAccounts/${a}:generateAccessToken`),
+    .map(([a, m]) => `/v1/projects/-/serviceAccounts/${a}:${m}`),
 );
 
 const jsonSurface: fc.Arbitrary<Sent> = fc
@@ -709,6 +732,8 @@ const POLICY_KEYS = [
   'private_key_jwt',
   'description',
   'lifetime_extension',
+  'id_token',
+  'include_email',
 ];
 const policyTree: fc.Arbitrary<unknown> = fc.letrec(tie => ({
   node: fc.oneof(
@@ -769,6 +794,7 @@ const nudgedPolicy = fc
     fc.constantFrom(
       ['clients', 'c', 'allow', '0', 'scopes'],
       ['clients', 'c', 'allow', '0', 'max_lifetime'],
+      ['clients', 'c', 'allow', '0', 'id_token'],
       ['clients', 'c', 'description'],
       ['clients', 'c', 'source_ranges'],
       ['service_accounts', 'reporting', 'mint'],
