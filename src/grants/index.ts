@@ -1,6 +1,6 @@
 /**
  * The grants of the token endpoint, by `grant_type` (RFC 6749 §4.4, RFC 8693 §2),
- * and the IAM Credentials-shaped `generateAccessToken`.
+ * and the IAM Credentials-shaped `generateAccessToken` and `generateIdToken`.
  */
 import {TvmError} from '../errors.ts';
 import {clientCredentials} from './client-credentials.ts';
@@ -8,6 +8,7 @@ import type {TokenGrant} from './grant.ts';
 import {tokenExchange} from './token-exchange.ts';
 
 export {generateAccessToken} from './generate-access-token.ts';
+export {generateIdToken} from './generate-id-token.ts';
 export type {Grant, TokenGrant, TokenRequest} from './grant.ts';
 
 const TOKEN_GRANTS: ReadonlyMap<string, TokenGrant> = new Map(
