@@ -11,7 +11,7 @@
  */
 import {JWT, type AuthClient} from 'google-auth-library';
 import {decodeJwt} from 'jose';
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import {googleStatus, type IssuedToken} from './iam-credentials.ts';
 import {tokenTransporter, type ServiceAccountKey} from './oauth2.ts';

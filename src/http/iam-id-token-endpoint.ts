@@ -5,7 +5,7 @@
  * authentication, limits and audit as /token; refusals in Google's error envelope.
  */
 import type {Request, Response} from 'express';
-import {z} from 'zod';
+import * as z from 'zod';
 import {TvmError} from '../errors.ts';
 import {generateIdToken} from '../grants/generate-id-token.ts';
 import {
