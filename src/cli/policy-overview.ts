@@ -30,17 +30,23 @@ function shortScope(scope: string): string {
 }
 
 /**
- * The scopes of a grant, one a line, its default scopes marked; `escape` makes the
- * policy's text safe for where it goes.
+ * The scopes of a grant, one a line, its default scopes marked, then the audiences of
+ * its ID tokens; `escape` makes the policy's text safe for where it goes.
  */
 function scopeLines(
   g: GrantOverview,
   escape: (s: string) => string = printable,
 ): string[] {
   const defaults = new Set(g.default_scopes ?? []);
-  return g.scopes.map(
-    s => `${escape(shortScope(s))}${defaults.has(s) ? ' (default)' : ''}`,
-  );
+  return [
+    ...g.scopes.map(
+      s => `${escape(shortScope(s))}${defaults.has(s) ? ' (default)' : ''}`,
+    ),
+    ...(g.id_token?.audiences ?? []).map(
+      a =>
+        `ID token: ${escape(a)}${g.id_token!.include_email ? ' (+email)' : ''}`,
+    ),
+  ];
 }
 
 /** An ISO instant, as a date alone when it is midnight UTC. */
@@ -176,6 +182,11 @@ export function renderTable(o: PolicyOverview, source: string): string {
     ...alignRows(accountRows),
     '',
     `${plural(o.clients.length, 'client')}, ${plural(o.service_accounts.length, 'service account')}. (default): used when a request names no scope.`,
+    ...(o.clients.some(c => c.grants.some(g => g.id_token))
+      ? [
+          "ID token: an audience the client may have ID tokens for (they live 1h; (+email): the account's email may be in them).",
+        ]
+      : []),
     'As the service applies it: disabled clients and keys are left out, a disabled account is granted to no client.',
   ];
   return `${lines.join('\n')}\n`;

@@ -118,6 +118,15 @@ export interface GrantOverview {
   /** Used when a request names none; null: the request must name its scopes. */
   readonly default_scopes: readonly string[] | null;
   readonly max_lifetime_seconds: number;
+  /** The grant's ID tokens; null: none. */
+  readonly id_token: IdTokenOverview | null;
+}
+
+/** What a grant allows of ID tokens (they always live an hour). */
+export interface IdTokenOverview {
+  /** Exact audiences, then patterns, as the policy writes them. */
+  readonly audiences: readonly string[];
+  readonly include_email: boolean;
 }
 
 export interface ClientOverview {
@@ -194,6 +203,15 @@ export function policyOverview(
         scopes: [...g.scopes].sort(),
         default_scopes: g.defaultScopes ? [...g.defaultScopes] : null,
         max_lifetime_seconds: g.maxLifetimeSeconds,
+        id_token: g.idToken
+          ? {
+              audiences: [
+                ...g.idToken.audiences,
+                ...g.idToken.patterns.map(p => p.source),
+              ],
+              include_email: g.idToken.includeEmail,
+            }
+          : null,
       })),
     };
   });

@@ -291,3 +291,65 @@ clients:
     );
   });
 });
+
+void describe('tvm policy explain FILE: the whole policy shows the ID tokens', () => {
+  void test('the table: each audience under the scopes, (+email) where the email may be in them', async () => {
+    const r = await tvm(['policy', 'explain', policyFile]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const at = (text: string) => lines.find(l => l.includes(text)) ?? '';
+    assert.match(
+      at('reports-abc123'),
+      /^nightly\s+api keys: 1\s+invoker\s+ID token: https:\/\/reports-abc123-ew\.a\.run\.app \(\+email\)\s+1h$/,
+    );
+    assert.match(
+      at('*.internal'),
+      /^\s+ID token: https:\/\/\*\.internal\.example\.com \(\+email\)$/,
+    );
+    assert.match(
+      at('quiet.example'),
+      /ID token: https:\/\/quiet\.example\.com$/,
+    );
+    assert.ok(
+      lines.includes(
+        "ID token: an audience the client may have ID tokens for (they live 1h; (+email): the account's email may be in them).",
+      ),
+    );
+  });
+
+  void test('JSON: id_token with the audiences as written and include_email; null where there is none', async () => {
+    const r = await tvm(['policy', 'explain', policyFile, '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      clients: Array<{
+        grants: Array<{service_account: string; id_token: unknown}>;
+      }>;
+    };
+    const byAccount = Object.fromEntries(
+      doc.clients[0]!.grants.map(g => [g.service_account, g.id_token]),
+    );
+    assert.deepEqual(byAccount, {
+      invoker: {
+        audiences: [
+          'https://reports-abc123-ew.a.run.app',
+          'https://*.internal.example.com',
+        ],
+        include_email: true,
+      },
+      quiet: {audiences: ['https://quiet.example.com'], include_email: false},
+      etl: {audiences: ['https://etl.example.com'], include_email: true},
+      reporting: null,
+    });
+  });
+
+  void test('dot: the audiences on the edge to the account', async () => {
+    const r = await tvm(['policy', 'explain', policyFile, '--format', 'dot']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      r.stdout.includes(
+        '"client:nightly" -> "sa:quiet" [label="cloud-platform\\nID token: https://quiet.example.com\\nup to 1h"];',
+      ),
+      r.stdout,
+    );
+  });
+});

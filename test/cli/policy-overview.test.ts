@@ -236,17 +236,19 @@ void describe('tvm policy explain FILE: the whole policy', () => {
       [
         `policy: ${DEMO} (digest ${digest})`,
         '',
-        'CLIENT  AUTHENTICATES WITH  SERVICE ACCOUNT  SCOPES                    MAX LIFETIME',
+        'CLIENT  AUTHENTICATES WITH  SERVICE ACCOUNT  SCOPES                                                MAX LIFETIME',
         '',
-        'demo    api keys: 1         reporting        bigquery.readonly         15m',
+        'demo    api keys: 1         reporting        bigquery.readonly                                     15m',
         '                                             devstorage.read_only',
-        '                            legacy-etl       cloud-platform (default)  1h',
+        '                                             ID token: https://reports-demo-uc.a.run.app (+email)',
+        '                            legacy-etl       cloud-platform (default)                              1h',
         '',
         'SERVICE ACCOUNT  EMAIL                                         MINT         IAM CEILING  CLIENTS  KEY SECRET',
         'reporting        reporting@tvm-local.iam.gserviceaccount.com   impersonate  1h           demo',
         'legacy-etl       legacy-etl@tvm-local.iam.gserviceaccount.com  key          1h           demo     projects/tvm-local/secrets/etl-sa-key/versions/latest',
         '',
         '1 client, 2 service accounts. (default): used when a request names no scope.',
+        "ID token: an audience the client may have ID tokens for (they live 1h; (+email): the account's email may be in them).",
         'As the service applies it: disabled clients and keys are left out, a disabled account is granted to no client.',
         '',
       ].join('\n'),
@@ -355,6 +357,7 @@ void describe('tvm policy explain FILE: the whole policy', () => {
       scopes: scopes.map(g),
       default_scopes: defaults && defaults.map(g),
       max_lifetime_seconds: max,
+      id_token: null,
     });
     const discovery = {source: 'discovery'};
     assert.deepEqual(doc, {
