@@ -225,6 +225,9 @@ async function signJwtMethod(
   const payload = {...(claims as Record<string, unknown>)};
   const now = Math.floor(ctx.now() / 1000);
   if (payload.exp !== undefined) {
+    if (typeof payload.exp === 'number' && payload.exp < now) {
+      return invalidArgument('payload', 'Expiration cannot be in the past.');
+    }
     if (
       typeof payload.exp !== 'number' ||
       payload.exp > now + SIGN_JWT_MAX_EXP_S

@@ -1,6 +1,6 @@
 /**
  * A local Google in a box: the metadata server, the OAuth 2.0 token endpoint, IAM
- * Credentials and tokeninfo on one HTTP origin, and Secret Manager on one gRPC port,
+ * Credentials, STS and tokeninfo on one HTTP origin, and Secret Manager on one gRPC port,
  * all on loopback, all state hanging off the returned Emulator instance.
  */
 import type {AddressInfo} from 'node:net';
@@ -21,7 +21,12 @@ export type {
   RequestStats,
 } from './faults.ts';
 export type {ServiceAccountKeyFile} from './keys.ts';
-export type {EmulatorState, SecretVersionState} from './state.ts';
+export type {
+  EmulatorState,
+  SecretVersionState,
+  TokenInfo,
+  WorkspaceUser,
+} from './state.ts';
 export {crc32c} from './crc32c.ts';
 
 /** How to start an emulator; every field is optional. */

@@ -1,15 +1,17 @@
 /**
  * The OAuth 2.0 token endpoint, JWT-bearer grant only (RFC 7523 §2.1, Google's
  * "service account key" flow): checks the assertion's RS256 signature against a key the
- * emulator issued for `iss`, its audience, its iat/exp window and its scope, and answers
+ * emulator issued for `iss` (or its Google-managed `signJwt` key), its audience, its
+ * iat/exp window, its scope and a delegation `sub` (src/delegation.ts), and answers
  * with Google's bodies (`invalid_grant`, `invalid_scope`, `unauthorized_client`).
  */
 import {decodeJwt, decodeProtectedHeader, type JWTPayload} from 'jose';
 import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
 import {oauthError} from './errors.ts';
 import type {Fault} from './faults.ts';
-import {signedByAccountKey} from './principal.ts';
+import {delegatedUser, signedByAccount} from './delegation.ts';
 import {json, type Reply} from './reply.ts';
+import type {WorkspaceUser} from './state.ts';
 import {issueIdToken} from './tokens.ts';
 
 /** Google's token URL; assertions may name it or the emulator's own token URL. */
@@ -93,7 +95,7 @@ async function grant(
     return oauthError(400, 'invalid_grant', NO_ACCOUNT);
   }
   // The signature is checked before any claim is trusted (RFC 7523 §3 item 9).
-  if (!(await signedByAccountKey(account, assertion, kid))) {
+  if (!(await signedByAccount(account, assertion, kid))) {
     return oauthError(400, 'invalid_grant', BAD_SIGNATURE);
   }
   // Google's own URL only, as Google checks it: a client that put the (redirected)
@@ -108,16 +110,17 @@ async function grant(
   if (!timesAcceptable(claims, ctx.now())) {
     return oauthError(400, 'invalid_grant', BAD_TIMES);
   }
+  const scopes =
+    typeof claims.scope === 'string'
+      ? claims.scope.split(' ').filter(Boolean)
+      : [];
+  // Domain-wide delegation: a `sub` other than the account names the user to act for.
+  let user: WorkspaceUser | undefined;
   if (claims.sub !== undefined && claims.sub !== account.email) {
-    if (!account.domainWideDelegation) {
-      return oauthError(
-        401,
-        'unauthorized_client',
-        'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.',
-      );
-    }
+    const delegated = delegatedUser(ctx.state, account, claims.sub, scopes);
+    if (!('uniqueId' in delegated)) return delegated;
+    user = delegated;
   }
-  const principal = typeof claims.sub === 'string' ? claims.sub : account.email;
   const targetAudience = claims.target_audience;
   if (typeof targetAudience === 'string' && targetAudience !== '') {
     const idToken = await issueIdToken(ctx.googleKey, account, targetAudience, {
@@ -128,10 +131,6 @@ async function grant(
     });
     return json(200, {id_token: idToken});
   }
-  const scopes =
-    typeof claims.scope === 'string'
-      ? claims.scope.split(' ').filter(Boolean)
-      : [];
   if (scopes.length === 0) {
     return oauthError(
       400,
@@ -140,7 +139,14 @@ async function grant(
     );
   }
   const lifetime = expired ? EXPIRED_LIFETIME_S : TOKEN_LIFETIME_S;
-  const {token} = ctx.state.tokens.issue(principal, scopes, lifetime * 1000);
+  const {token} = ctx.state.tokens.issue(
+    user?.email ?? account.email,
+    scopes,
+    lifetime * 1000,
+    user === undefined
+      ? {}
+      : {clientId: account.uniqueId, delegatedBy: account.email},
+  );
   return json(200, {
     access_token: token,
     expires_in: lifetime,

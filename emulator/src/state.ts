@@ -30,12 +30,25 @@ export interface EmulatorState {
    * `'other-proj'` or `'projects/other-proj'` → `{projectId, projectNumber}`.
    */
   project(project: string): {projectId: string; projectNumber: string};
-  createServiceAccount(opts: {
+  createServiceAccount(opts: {email: string; lifetimeExtension?: boolean}): {
     email: string;
-    lifetimeExtension?: boolean;
-    domainWideDelegation?: boolean;
-  }): {email: string; uniqueId: string};
+    uniqueId: string;
+  };
   disableServiceAccount(email: string): void;
+  /**
+   * Domain-wide delegation, as a Workspace super admin grants it (Admin console,
+   * Security, API controls, Domain-wide delegation): the account's client ID may
+   * act for the users of the Workspace with these OAuth scopes (full URLs). Replaces
+   * the scopes authorized before; an empty list withdraws the authorization.
+   */
+  authorizeDelegation(email: string, scopes: readonly string[]): void;
+  /** Adds a user to the emulated Workspace (a subject for domain-wide delegation). */
+  createUser(email: string): {email: string; uniqueId: string};
+  /**
+   * Makes every address of `domain` a user of the emulated Workspace (local mode's
+   * stand-in for a directory it does not keep).
+   */
+  createWorkspaceDomain(domain: string): void;
   createKey(email: string): ServiceAccountKeyFile;
   deleteKey(email: string, keyId: string): void;
   setDefaultIdentity(email: string): void;
@@ -46,9 +59,25 @@ export interface EmulatorState {
   setSecretVersionState(versionName: string, state: SecretVersionState): void;
   grantSecretAccessor(member: string, secretName: string): void;
   grantSecretAdmin(member: string, project?: string): void;
-  tokenInfo(
-    accessToken: string,
-  ): {email: string; scopes: string[]; expiresAt: number} | undefined;
+  tokenInfo(accessToken: string): TokenInfo | undefined;
+}
+
+/** What the emulator knows of an access token it issued. */
+export interface TokenInfo {
+  /** The principal the token acts as: a service account, or the delegated user. */
+  email: string;
+  scopes: string[];
+  expiresAt: number;
+  /** Domain-wide delegation: the service account that acts for `email`. */
+  delegatedBy?: string;
+  /** A downscoped token: the Credential Access Boundary STS applied, as sent. */
+  accessBoundary?: unknown;
+}
+
+/** A user of the emulated Workspace. */
+export interface WorkspaceUser {
+  readonly email: string;
+  readonly uniqueId: string;
 }
 
 /** An emulated service account. */
@@ -56,7 +85,8 @@ export interface ServiceAccount {
   readonly email: string;
   readonly uniqueId: string;
   readonly lifetimeExtension: boolean;
-  readonly domainWideDelegation: boolean;
+  /** Scopes authorized for domain-wide delegation; empty: none. */
+  delegationScopes: ReadonlySet<string>;
   disabled: boolean;
   /** User-managed keys by key id: only public halves are kept, as at Google. */
   readonly keys: Map<
@@ -136,6 +166,8 @@ export class State implements EmulatorState {
   readonly #tokenUrl: string;
   readonly #accounts = new Map<string, ServiceAccount>();
   readonly #tokenCreators = new Map<string, Set<string>>();
+  readonly #users = new Map<string, WorkspaceUser>();
+  readonly #userDomains = new Set<string>();
   /** Projects by id. */
   readonly #projects = new Map<string, Project>();
   /** Project ids by number. */
@@ -170,22 +202,21 @@ export class State implements EmulatorState {
   }
 
   /** Creates a service account; its unique id is a random 21-digit number. */
-  createServiceAccount(opts: {
+  createServiceAccount(opts: {email: string; lifetimeExtension?: boolean}): {
     email: string;
-    lifetimeExtension?: boolean;
-    domainWideDelegation?: boolean;
-  }): {email: string; uniqueId: string} {
+    uniqueId: string;
+  } {
     if (!EMAIL.test(opts.email))
       throw new TypeError('invalid service account email');
     if (this.#accounts.has(opts.email)) {
       throw new TypeError(`service account already exists: ${opts.email}`);
     }
-    const uniqueId = `1${Array.from({length: 20}, () => randomInt(10)).join('')}`;
+    const uniqueId = newUniqueId();
     this.#accounts.set(opts.email, {
       email: opts.email,
       uniqueId,
       lifetimeExtension: opts.lifetimeExtension ?? false,
-      domainWideDelegation: opts.domainWideDelegation ?? false,
+      delegationScopes: new Set(),
       disabled: false,
       keys: new Map(),
       systemKey: undefined,
@@ -196,6 +227,31 @@ export class State implements EmulatorState {
   /** Disables an account: it can no longer mint or be impersonated. */
   disableServiceAccount(email: string): void {
     this.#mustGetAccount(email).disabled = true;
+  }
+
+  /** Authorizes (or, with no scopes, withdraws) domain-wide delegation for the account. */
+  authorizeDelegation(email: string, scopes: readonly string[]): void {
+    this.#mustGetAccount(email).delegationScopes = new Set(scopes);
+  }
+
+  /** Adds a Workspace user; its unique id is a random 21-digit number. */
+  createUser(email: string): WorkspaceUser {
+    if (!EMAIL.test(email)) throw new TypeError('invalid user email');
+    const key = email.toLowerCase();
+    if (this.#users.has(key) || this.#accounts.has(email)) {
+      throw new TypeError(`user already exists: ${email}`);
+    }
+    const user = Object.freeze({email: key, uniqueId: newUniqueId()});
+    this.#users.set(key, user);
+    return user;
+  }
+
+  /** Every address of `domain` becomes a Workspace user. */
+  createWorkspaceDomain(domain: string): void {
+    if (!/^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/i.test(domain)) {
+      throw new TypeError('invalid domain');
+    }
+    this.#userDomains.add(domain.toLowerCase());
   }
 
   /** Makes a real RSA-2048 key for the account and returns Google's key-file JSON. */
@@ -323,15 +379,19 @@ export class State implements EmulatorState {
   }
 
   /** What the emulator knows of an access token it issued (also when expired). */
-  tokenInfo(
-    accessToken: string,
-  ): {email: string; scopes: string[]; expiresAt: number} | undefined {
+  tokenInfo(accessToken: string): TokenInfo | undefined {
     const record = this.tokens.get(accessToken);
     if (record === undefined) return undefined;
     return {
       email: record.email,
       scopes: [...record.scopes],
       expiresAt: record.expiresAt,
+      ...(record.delegatedBy === undefined
+        ? {}
+        : {delegatedBy: record.delegatedBy}),
+      ...(record.accessBoundary === undefined
+        ? {}
+        : {accessBoundary: structuredClone(record.accessBoundary)}),
     };
   }
 
@@ -340,6 +400,25 @@ export class State implements EmulatorState {
   /** The account, if it exists (disabled or not). */
   account(email: string): ServiceAccount | undefined {
     return this.#accounts.get(email);
+  }
+
+  /**
+   * The Workspace user `email` names (case-insensitively), if there is one: created
+   * one by one, or any address of a domain made whole.
+   */
+  user(email: string): WorkspaceUser | undefined {
+    const key = email.toLowerCase();
+    const known = this.#users.get(key);
+    if (known !== undefined) return known;
+    const at = key.lastIndexOf('@');
+    if (at <= 0 || !EMAIL.test(key)) return undefined;
+    if (!this.#userDomains.has(key.slice(at + 1))) return undefined;
+    // A stable id for a user of a whole domain: derived from the address.
+    const digest = createHash('sha256').update(key).digest();
+    const id =
+      100_000_000_000_000_000_000n +
+      (digest.readBigUInt64BE(0) % 900_000_000_000_000_000_000n);
+    return Object.freeze({email: key, uniqueId: String(id)});
   }
 
   /** The metadata server's account, if one was set. */
@@ -490,6 +569,11 @@ export class State implements EmulatorState {
     }
     return parsed;
   }
+}
+
+/** A unique id like Google's: 21 digits, the first a 1. */
+function newUniqueId(): string {
+  return `1${Array.from({length: 20}, () => randomInt(10)).join('')}`;
 }
 
 function assertMember(member: string): void {

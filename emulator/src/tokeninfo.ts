@@ -1,7 +1,9 @@
 /**
  * Google's tokeninfo endpoint (`/tokeninfo`, `/oauth2/v3/tokeninfo`): what a token
- * this emulator issued is good for. Access tokens come from the token store; ID tokens
- * are verified against the emulator's Google key. Also the JWKS endpoints.
+ * this emulator issued is good for. Access tokens come from the token store (a
+ * delegated token shows the user as `email` and the account's client ID as `azp`; a
+ * downscoped one also its boundary, an emulator addition); ID tokens are verified
+ * against the emulator's Google key. Also the JWKS endpoints.
  */
 import {compactVerify, type JWTPayload} from 'jose';
 import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
@@ -47,7 +49,11 @@ export async function handleTokeninfo(
       ? nowS + EXPIRED_LIFETIME_S
       : Math.floor(record.expiresAt / 1000);
     if (!skew && exp <= nowS) return INVALID();
-    const clientId = ctx.state.account(record.email)?.uniqueId ?? record.email;
+    // A delegated token was issued to the account's client ID and acts as the user.
+    const clientId =
+      record.clientId ??
+      ctx.state.account(record.email)?.uniqueId ??
+      record.email;
     return json(200, {
       azp: clientId,
       aud: clientId,
@@ -57,6 +63,11 @@ export async function handleTokeninfo(
       email: record.email,
       email_verified: 'true',
       access_type: 'online',
+      // Not Google's: the boundary a downscoped token carries, which Google's
+      // tokeninfo does not show, so a test can see what STS applied.
+      ...(record.accessBoundary === undefined
+        ? {}
+        : {access_boundary: JSON.stringify(record.accessBoundary)}),
     });
   }
   const idToken = params.get('id_token');

@@ -7,11 +7,22 @@ import {randomBytes} from 'node:crypto';
 import {signJwt, type SigningKey} from './keys.ts';
 
 /** What the emulator remembers about an access token it issued. */
-export interface AccessTokenRecord {
+export interface AccessTokenRecord extends TokenAttributes {
+  /** The principal the token acts as: a service account, or a delegated user. */
   readonly email: string;
   readonly scopes: readonly string[];
   readonly issuedAt: number;
   readonly expiresAt: number;
+}
+
+/** What a token carries beyond its principal and scopes. */
+export interface TokenAttributes {
+  /** The OAuth client the token was issued to (tokeninfo's `azp`/`aud`), when not the principal's own. */
+  readonly clientId?: string;
+  /** Domain-wide delegation: the service account acting for the user `email`. */
+  readonly delegatedBy?: string;
+  /** A downscoped token: its Credential Access Boundary (the JSON STS was sent). */
+  readonly accessBoundary?: unknown;
 }
 
 /** Google's ID token issuer. */
@@ -37,11 +48,13 @@ export class TokenStore {
     email: string,
     scopes: readonly string[],
     lifetimeMs: number,
+    attributes: TokenAttributes = {},
   ): {token: string; record: AccessTokenRecord} {
     if (this.#tokens.size > PRUNE_THRESHOLD) this.#prune();
     const token = `ya29.${randomBytes(48).toString('base64url')}`;
     const issuedAt = this.#now();
     const record = {
+      ...attributes,
       email,
       scopes: Object.freeze([...scopes]),
       issuedAt,

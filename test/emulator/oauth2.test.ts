@@ -237,17 +237,18 @@ void describe('OAuth 2.0 token endpoint (JWT-bearer grant)', () => {
 
   void test('allows a delegation subject where domain-wide delegation is on', async () => {
     const email = sa('dwd');
-    emulator.state.createServiceAccount({email, domainWideDelegation: true});
+    emulator.state.createServiceAccount({email});
+    emulator.state.authorizeDelegation(email, [CLOUD_PLATFORM]);
+    emulator.state.createUser('user@example.com');
     const k = emulator.state.createKey(email);
     const client = jwtClient(emulator, k, {
       scopes: [CLOUD_PLATFORM],
       subject: 'user@example.com',
     });
     const {token} = await client.getAccessToken();
-    assert.equal(
-      emulator.state.tokenInfo(token ?? '')?.email,
-      'user@example.com',
-    );
+    const info = emulator.state.tokenInfo(token ?? '');
+    assert.equal(info?.email, 'user@example.com');
+    assert.equal(info?.delegatedBy, email);
   });
 
   void test('target_audience yields an ID token verifiable against the JWKS', async () => {
