@@ -13,6 +13,7 @@ export type FaultTarget =
   | 'iam.generateIdToken'
   | 'iam.signJwt'
   | 'secretmanager.access'
+  | 'sts.token'
   | 'tokeninfo';
 
 /** What the surface does instead of (or before) answering normally. */
@@ -43,6 +44,7 @@ const TARGETS: ReadonlySet<string> = new Set<FaultTarget>([
   'iam.generateIdToken',
   'iam.signJwt',
   'secretmanager.access',
+  'sts.token',
   'tokeninfo',
 ]);
 

@@ -1,8 +1,8 @@
 /**
  * The one HTTP origin: routes Google's own paths to the surface handlers, reads and
  * bounds request bodies, applies armed faults, and writes replies. Google's paths do not
- * collide, so one origin serves the metadata server, /token, IAM Credentials and
- * tokeninfo at once.
+ * collide, so one origin serves the metadata server, /token, IAM Credentials, STS
+ * (/v1/token) and tokeninfo at once.
  */
 import {
   createServer,
@@ -29,6 +29,7 @@ import {
 } from './metadata.ts';
 import {handleToken, oauth2StatusReply} from './oauth2.ts';
 import {json, malformedJson, text, type Reply} from './reply.ts';
+import {handleSts, stsStatusReply} from './sts.ts';
 import {
   handleAccountJwks,
   handleCerts,
@@ -138,6 +139,9 @@ function routeFor(path: string, ctx: Context): Route | undefined {
   }
   if (path === '/token' || path === '/oauth2/v4/token') {
     return simple('oauth2.token', handleToken, oauth2StatusReply);
+  }
+  if (path === '/v1/token') {
+    return simple('sts.token', handleSts, stsStatusReply);
   }
   const iam = parseIamPath(path);
   if (iam !== undefined) {

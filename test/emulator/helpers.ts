@@ -7,7 +7,13 @@
 import {mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {gaxios, JWT} from 'google-auth-library';
+import {
+  DownscopedClient,
+  gaxios,
+  JWT,
+  type AuthClient,
+  type CredentialAccessBoundary,
+} from 'google-auth-library';
 import type {
   Emulator,
   ServiceAccountKeyFile,
@@ -20,6 +26,8 @@ process.env.METADATA_SERVER_DETECTION = 'none';
 
 export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** The STS URL google-auth-library's DownscopedClient hard-codes. */
+export const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
 
 /** An email in the emulated project. */
 export function sa(name: string): string {
@@ -78,4 +86,34 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return err;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * google-auth-library's DownscopedClient for `authClient` and `boundary`, its STS
+ * requests sent to the emulator. The client builds its STS client itself, with a
+ * fresh transporter and Google's URL (`https://sts.googleapis.com/v1/token`) and no
+ * option to change either; its transporter is the one place to redirect it.
+ */
+export function downscopedClient(
+  emulator: Emulator,
+  authClient: AuthClient,
+  boundary: CredentialAccessBoundary,
+): DownscopedClient {
+  const client = new DownscopedClient({
+    authClient,
+    credentialAccessBoundary: boundary,
+  });
+  const transporter = new gaxios.Gaxios();
+  transporter.interceptors.request.add({
+    resolved: async config => {
+      if (String(config.url) === GOOGLE_STS_URL) {
+        config.url = new URL(`${emulator.url}/v1/token`);
+      }
+      return config;
+    },
+  });
+  (
+    client as unknown as {stsCredential: {transporter: gaxios.Gaxios}}
+  ).stsCredential.transporter = transporter;
+  return client;
 }
