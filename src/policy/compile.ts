@@ -8,6 +8,7 @@
 import {
   DEFAULT_ALGORITHMS,
   ID_TOKEN_LIFETIME_SECONDS,
+  DELEGATED_LIFETIME_SECONDS,
   IAM_DEFAULT_MAX_LIFETIME_SECONDS,
   IAM_EXTENDED_MAX_LIFETIME_SECONDS,
   KEY_MINTED_LIFETIME_SECONDS,
@@ -30,6 +31,7 @@ import type {
 import {compileKeySource} from './jwks.ts';
 import {compileIssuers, compileOidc, type ClientWithOidc} from './issuers.ts';
 import {compileIdToken} from './id-token.ts';
+import {compileDelegation, compileGrantBoundary} from './delegation.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
@@ -258,17 +260,22 @@ function compileClient(
 /**
  * `grant` under the emergency ceiling: its max_lifetime cut to it, or undefined when
  * it cannot be honoured under it (a key-minted account's tokens always live 1h). ID
- * tokens always live 1h too: under a lower ceiling the grant keeps no ID tokens.
+ * tokens and delegated tokens always live 1h too: under a lower ceiling the grant
+ * keeps neither.
  */
 function underCeiling(
   grant: Grant,
   ceiling: number | undefined,
 ): Grant | undefined {
   if (ceiling === undefined) return grant;
-  const g =
+  let g =
     grant.idToken && ceiling < ID_TOKEN_LIFETIME_SECONDS
       ? Object.freeze({...grant, idToken: undefined})
       : grant;
+  // Delegated tokens always live 1h too: under a lower ceiling, delegation is suspended.
+  if (g.delegation && ceiling < DELEGATED_LIFETIME_SECONDS) {
+    g = Object.freeze({...g, delegation: undefined});
+  }
   if (g.maxLifetimeSeconds <= ceiling) return g;
   if (g.serviceAccount.mint === 'key') return undefined;
   return Object.freeze({...g, maxLifetimeSeconds: ceiling});
@@ -316,6 +323,11 @@ function compileGrant(
   checkLifetime(maxLifetime, sa, issues.at('max_lifetime'));
   const idToken =
     raw.id_token && compileIdToken(raw.id_token, sa, issues.at('id_token'));
+  const delegation =
+    raw.delegation &&
+    compileDelegation(raw.delegation, maxLifetime, issues.at('delegation'));
+  const accessBoundary =
+    raw.access_boundary && compileGrantBoundary(raw.access_boundary);
   if (issues.count > before) return undefined;
   return Object.freeze({
     serviceAccount: sa,
@@ -324,6 +336,8 @@ function compileGrant(
       defaultScopes === undefined ? undefined : Object.freeze(defaultScopes),
     maxLifetimeSeconds: maxLifetime,
     idToken,
+    ...(delegation ? {delegation} : {}),
+    ...(accessBoundary ? {accessBoundary} : {}),
   });
 }
 

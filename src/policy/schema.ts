@@ -16,6 +16,15 @@ import {MAX_CONDITION_CHARS} from './pattern.ts';
 import {MAX_AUDIENCE_CHARS} from './audience.ts';
 import {SECRET_VERSION_PATTERN} from '../google/secret-version.ts';
 import {ASYMMETRIC_ALGORITHMS} from './types.ts';
+import {compileSubject} from './subject.ts';
+import {
+  MAX_BOUNDARY_RULES,
+  MAX_CONDITION_TEXT_CHARS,
+  MAX_RULE_PERMISSIONS,
+  parseExpression,
+  parsePermission,
+  parseResource,
+} from './access-boundary.ts';
 import type {Parsed} from './result.ts';
 
 /** A service-account alias, usable as `audience`: a DNS-label-like name. */
@@ -42,6 +51,7 @@ export const LIMITS = Object.freeze({
   audiencesPerTrust: 10,
   conditionsPerTrust: 20,
   audiencesPerIdToken: 50,
+  subjectsPerGrant: 100,
 });
 
 /**
@@ -118,6 +128,37 @@ export const idTokenSchema = z.strictObject({
   include_email: z.boolean().default(true),
 });
 
+/** Domain-wide delegation of a grant (docs/policy.md): whom it may act for, with which scopes. */
+export const delegationSchema = z.strictObject({
+  subjects: z
+    .array(z.string().transform(parsedBy(compileSubject)))
+    .min(1)
+    .max(LIMITS.subjectsPerGrant),
+  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant),
+});
+
+/** One rule of a grant's Credential Access Boundary, in the policy's words. */
+export const boundaryRuleSchema = z.strictObject({
+  resource: z.string().transform(parsedBy(parseResource)),
+  permissions: z
+    .array(z.string().transform(parsedBy(parsePermission)))
+    .min(1)
+    .max(MAX_RULE_PERMISSIONS),
+  condition: z
+    .strictObject({
+      expression: z.string().transform(parsedBy(parseExpression)),
+      title: z.string().min(1).max(MAX_CONDITION_TEXT_CHARS).optional(),
+      description: z.string().min(1).max(MAX_CONDITION_TEXT_CHARS).optional(),
+    })
+    .optional(),
+});
+
+/** The Credential Access Boundary a grant forces on its tokens, or lets callers ask for. */
+export const accessBoundarySchema = z.strictObject({
+  mode: z.enum(['force', 'allow']),
+  rules: z.array(boundaryRuleSchema).min(1).max(MAX_BOUNDARY_RULES),
+});
+
 export const grantSchema = z.strictObject({
   service_account: z.string(),
   // Optional only for a grant of ID tokens alone (compile.ts checks one is there).
@@ -125,6 +166,8 @@ export const grantSchema = z.strictObject({
   default_scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
   max_lifetime: lifetime.optional(),
   id_token: idTokenSchema.optional(),
+  delegation: delegationSchema.optional(),
+  access_boundary: accessBoundarySchema.optional(),
 });
 
 const httpsUrl = z.string().transform(parsedBy(s => parseHttpsUrl(s)));
@@ -255,6 +298,8 @@ export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
 export type RawApiKey = z.output<typeof apiKeySchema>;
 export type RawGrant = z.output<typeof grantSchema>;
 export type RawIdToken = z.output<typeof idTokenSchema>;
+export type RawDelegation = z.output<typeof delegationSchema>;
+export type RawAccessBoundary = z.output<typeof accessBoundarySchema>;
 export type RawClient = z.output<typeof clientSchema>;
 export type RawOidc = z.output<typeof oidcSchema>;
 export type RawPrivateKeyJwt = z.output<typeof privateKeyJwtSchema>;

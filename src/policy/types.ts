@@ -5,8 +5,10 @@
  */
 
 import type {JSONWebKeySet, JWTVerifyGetKey} from 'jose';
+import type {AccessBoundary} from './access-boundary.ts';
 import type {Glob} from './pattern.ts';
 import type {AudiencePattern} from './audience.ts';
+import type {SubjectMatcher} from './subject.ts';
 
 /** How tvm mints for a service account. */
 export type MintMethod = 'impersonate' | 'key';
@@ -19,6 +21,8 @@ export const IAM_EXTENDED_MAX_LIFETIME_SECONDS = 43200;
 export const KEY_MINTED_LIFETIME_SECONDS = 3600;
 /** Google's ID tokens always live one hour, however they are minted. */
 export const ID_TOKEN_LIFETIME_SECONDS = 3600;
+/** Delegated tokens come from the JWT-bearer grant too: one hour, however minted. */
+export const DELEGATED_LIFETIME_SECONDS = KEY_MINTED_LIFETIME_SECONDS;
 
 export interface ServiceAccount {
   /** The alias in the policy (`service_accounts.<alias>`), usable as `audience`. */
@@ -44,6 +48,10 @@ export interface Grant {
   readonly maxLifetimeSeconds: number;
   /** What the grant allows of ID tokens; undefined: none. */
   readonly idToken: IdTokenGrant | undefined;
+  /** Domain-wide delegation; undefined: no request may name a subject. */
+  readonly delegation?: Delegation;
+  /** A Credential Access Boundary forced or allowed; undefined: none may be asked for. */
+  readonly accessBoundary?: GrantBoundary;
 }
 
 /** A grant's `id_token` block: the audiences allowed, and the email claim. */
@@ -54,6 +62,26 @@ export interface IdTokenGrant {
   readonly patterns: readonly AudiencePattern[];
   /** The token may carry the account's email (always true for mint: key). */
   readonly includeEmail: boolean;
+}
+
+/** Domain-wide delegation allowed by a grant. */
+export interface Delegation {
+  /** The users it may act for; a request's subject must meet one. */
+  readonly subjects: readonly SubjectMatcher[];
+  /** Full scope URLs a delegated token may have (not the grant's own `scopes`). */
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** A grant's Credential Access Boundary. */
+export interface GrantBoundary {
+  /**
+   * `force`: every token of the grant carries a boundary (the grant's, or a narrower
+   * one the caller asks for). `allow`: a plain token unless the caller asks for a
+   * boundary, which must lie within the grant's.
+   */
+  readonly mode: 'force' | 'allow';
+  /** The widest boundary a token of the grant may carry. */
+  readonly boundary: AccessBoundary;
 }
 
 export interface ApiKey {
