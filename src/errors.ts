@@ -24,8 +24,9 @@ export const REFUSALS = Object.freeze({
   ERR_KEYS_UNAVAILABLE:
     'the keys of an issuer or a partner could not be fetched (inside tvm: the caller type turns it into its own 503)',
   ERR_INVALID_TARGET:
-    'the policy does not grant the requested service account to this client (for an ID token: or not for that audience, or not with the email)',
-  ERR_INVALID_SCOPE: 'a requested scope is not granted',
+    'the policy does not grant the requested service account to this client (for an ID token: or not for that audience, or not with the email; for a delegated token: or not for the subject named)',
+  ERR_INVALID_SCOPE:
+    'a requested scope is not granted (for a delegated token: not among the delegation scopes), or a requested access boundary is wider than the grant allows or not allowed at all',
   ERR_RATE_LIMITED: 'too many requests from this address or client',
   ERR_UPSTREAM_REFUSED:
     'Google refused to issue the token (permission missing, account or key disabled)',

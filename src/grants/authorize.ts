@@ -1,11 +1,13 @@
 /**
  * The policy decision: default deny. A request is allowed only when one grant of the
  * authenticated client covers the service account, every requested scope and the
- * lifetime. Errors tell the caller what to fix in its own request, never anything
+ * lifetime (and, when it names one, the delegation subject and the access boundary). Errors tell the caller what to fix in its own request, never anything
  * about other clients or whether an account exists elsewhere in the policy.
  */
 import {TvmError} from '../errors.ts';
 import {asciiLower} from '../text.ts';
+import {decideBoundary, type BoundaryDecision} from './access-boundary.ts';
+import {authorizeSubject, type DelegatedAccess} from './delegation.ts';
 import {
   KEY_MINTED_LIFETIME_SECONDS,
   expandScope,
@@ -23,6 +25,10 @@ export interface AccessRequest {
   readonly scope: string | undefined;
   /** Requested lifetime in seconds, or undefined when absent. */
   readonly lifetimeSeconds: number | undefined;
+  /** Domain-wide delegation: the user to act for, as sent. */
+  readonly subject?: string;
+  /** A Credential Access Boundary as JSON, as sent (src/grants/access-boundary.ts). */
+  readonly accessBoundary?: string;
 }
 
 export interface Decision {
@@ -31,6 +37,10 @@ export interface Decision {
   /** Full scope URLs, sorted, without duplicates. */
   readonly scopes: readonly string[];
   readonly lifetimeSeconds: number;
+  /** Domain-wide delegation: the user the token acts for (lower-cased), and why. */
+  readonly delegation?: DelegatedAccess;
+  /** The Credential Access Boundary the token carries. */
+  readonly boundary?: BoundaryDecision;
 }
 
 /** Shortest lifetime tvm mints, as the policy's own lower bound. */
@@ -43,9 +53,37 @@ export function authorize(
   req: AccessRequest,
 ): Decision {
   const grant = findGrant(policy, client, req.audience);
-  const scopes = grantedScopes(grant, req.scope);
-  const lifetimeSeconds = grantedLifetime(grant, req.lifetimeSeconds);
-  return {grant, serviceAccount: grant.serviceAccount, scopes, lifetimeSeconds};
+  if (
+    req.subject === undefined &&
+    req.accessBoundary === undefined &&
+    grant.accessBoundary === undefined
+  ) {
+    const scopes = grantedScopes(grant, req.scope);
+    const lifetimeSeconds = grantedLifetime(grant, req.lifetimeSeconds);
+    return {
+      grant,
+      serviceAccount: grant.serviceAccount,
+      scopes,
+      lifetimeSeconds,
+    };
+  }
+  // Delegation and downscoping (src/grants/delegation.ts, access-boundary.ts).
+  const delegation =
+    req.subject === undefined
+      ? undefined
+      : authorizeSubject(grant, req.subject, req.scope, req.lifetimeSeconds);
+  const scopes = delegation?.scopes ?? grantedScopes(grant, req.scope);
+  const lifetimeSeconds =
+    delegation?.lifetimeSeconds ?? grantedLifetime(grant, req.lifetimeSeconds);
+  const boundary = decideBoundary(grant, req.accessBoundary);
+  return {
+    grant,
+    serviceAccount: grant.serviceAccount,
+    scopes,
+    lifetimeSeconds,
+    ...(delegation ? {delegation} : {}),
+    ...(boundary ? {boundary} : {}),
+  };
 }
 
 /**

@@ -38,7 +38,11 @@ export interface TokenRequest {
 /** The grant of the token endpoint: it decides on the request's own parameters. */
 export type TokenGrant = Grant<TokenRequest, TokenRequest>;
 
-/** `audience`, `scope` and `lifetime` of a token endpoint request. */
+/**
+ * `audience`, `scope` and `lifetime` of a token endpoint request, and, when sent,
+ * `subject` (domain-wide delegation) and `access_boundary` (a Credential Access
+ * Boundary as JSON).
+ */
 export function tokenAccess(
   params: ReadonlyMap<string, string>,
 ): AccessRequest {
@@ -49,10 +53,14 @@ export function tokenAccess(
       'audience is required: a service account alias or email',
     );
   }
+  const subject = params.get('subject');
+  const accessBoundary = params.get('access_boundary');
   return {
     audience,
     scope: params.get('scope'),
     lifetimeSeconds: parseLifetime(params.get('lifetime')),
+    subject,
+    accessBoundary,
   };
 }
 
