@@ -46,6 +46,10 @@ export interface AuditRecord {
   readonly serviceAccount: string | undefined;
   readonly scopes: readonly string[] | undefined;
   readonly lifetimeSeconds: number | undefined;
+  /** Domain-wide delegation: the user the token acts for (as asked, encoded, on a refusal). */
+  readonly delegatedSubject: string | undefined;
+  /** A downscoped token's Credential Access Boundary, by fingerprint and resources. */
+  readonly accessBoundary: AuditBoundary | undefined;
   readonly tokenSha256: string | undefined;
   readonly cached: boolean | undefined;
   readonly expiresIn: number | undefined;
@@ -60,6 +64,15 @@ export interface AuditRecord {
     readonly userAgent: string | undefined;
     readonly latencyMs: number;
   };
+}
+
+/** What the audit says of a Credential Access Boundary (never its conditions). */
+export interface AuditBoundary {
+  /** The first 16 hex digits of the SHA-256 of its normalised JSON. */
+  readonly sha256: string;
+  /** True when the caller asked for it; false when the grant forced it. */
+  readonly requested: boolean;
+  readonly resources: readonly string[];
 }
 
 /** An audit record being filled in, with the monotonic time its request arrived. */
@@ -140,6 +153,8 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
         serviceAccount: undefined,
         scopes: undefined,
         lifetimeSeconds: undefined,
+        delegatedSubject: undefined,
+        accessBoundary: undefined,
         tokenSha256: undefined,
         cached: undefined,
         expiresIn: undefined,
@@ -201,6 +216,8 @@ function writeAudit(write: LineWriter, r: AuditRecord, quiet: boolean): void {
       serviceAccount: r.serviceAccount,
       scopes: r.scopes,
       lifetimeSeconds: r.lifetimeSeconds,
+      delegatedSubject: r.delegatedSubject,
+      accessBoundary: r.accessBoundary,
       tokenSha256: r.tokenSha256,
       cached: r.cached,
       expiresIn: r.expiresIn,

@@ -102,7 +102,7 @@ const SETTINGS = {
   }),
   oauth2TokenUrl: endpoint({
     variable: 'TVM_OAUTH2_TOKEN_URL',
-    help: "Google's OAuth 2.0 token endpoint for key-based minting",
+    help: "Google's OAuth 2.0 token endpoint for key-based minting and domain-wide delegation",
     fallback: GOOGLE_ENDPOINTS.oauth2Token,
     allowPath: true,
   }),
@@ -110,6 +110,11 @@ const SETTINGS = {
     variable: 'TVM_SECRET_MANAGER_ENDPOINT',
     help: 'Secret Manager API (`http://` = plaintext gRPC)',
     fallback: GOOGLE_ENDPOINTS.secretManager,
+  }),
+  stsEndpoint: endpoint({
+    variable: 'TVM_STS_ENDPOINT',
+    help: "Google's Security Token Service, which downscopes tokens to a Credential Access Boundary (`/v1/token`)",
+    fallback: GOOGLE_ENDPOINTS.sts,
   }),
   metadataHost: setting({
     variable: 'GCE_METADATA_HOST',

@@ -32,6 +32,8 @@ import {
 } from './auth/replay-store.ts';
 import type {FetchBounds, FetchLike} from './oidc/fetch.ts';
 import {createKeyResolver} from './oidc/keys.ts';
+import {createDelegatedMinter} from './mint/delegation.ts';
+import {createDownscoper} from './mint/downscope.ts';
 import {createMinter} from './mint/minter.ts';
 import {createIdTokenMinter} from './mint/id-token.ts';
 import {createKeyCache} from './mint/key-cache.ts';
@@ -120,7 +122,8 @@ export async function createService(
           logger,
         })
       : createTokenCache({clock}));
-  // One key cache for both minters: a key read for an access token serves ID tokens.
+  // One key cache for every minter: a key read for an access token serves ID tokens
+  // and delegated tokens too.
   const accountKeys = createKeyCache({
     secrets: lazySecretReader(getSecrets),
     clock,
@@ -143,6 +146,21 @@ export async function createService(
     monotonic,
     iamCredentialsEndpoint: config.iamCredentialsEndpoint,
     oauth2TokenUrl: config.oauth2TokenUrl,
+    tokenCache,
+  });
+  const delegatedMinter = createDelegatedMinter({
+    identity: getIdentity,
+    keys: accountKeys,
+    clock,
+    monotonic,
+    iamCredentialsEndpoint: config.iamCredentialsEndpoint,
+    oauth2TokenUrl: config.oauth2TokenUrl,
+    tokenCache,
+  });
+  const downscoper = createDownscoper({
+    clock,
+    monotonic,
+    stsEndpoint: config.stsEndpoint,
     tokenCache,
   });
   const policies = createPolicySource({
@@ -197,6 +215,8 @@ export async function createService(
     trail: createAuditTrail({logger, monotonic, projectId: () => projectId}),
     minter,
     idTokens,
+    delegatedMinter,
+    downscoper,
     clock,
     monotonic,
     mintDeadlineMs: options.mintDeadlineMs ?? DEFAULT_MINT_DEADLINE_MS,

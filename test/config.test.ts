@@ -18,6 +18,7 @@ const LOOPBACK_ENDPOINTS = {
   TVM_IAM_CREDENTIALS_ENDPOINT: 'http://127.0.0.1:8081',
   TVM_OAUTH2_TOKEN_URL: 'http://127.0.0.1:8081/token',
   TVM_SECRET_MANAGER_ENDPOINT: 'http://127.0.0.1:8082',
+  TVM_STS_ENDPOINT: 'http://127.0.0.1:8081',
 };
 
 void test('defaults point at Google and trust no proxy off the platform', () => {
@@ -29,6 +30,7 @@ void test('defaults point at Google and trust no proxy off the platform', () => 
   );
   assert.equal(c.oauth2TokenUrl, 'https://oauth2.googleapis.com/token');
   assert.equal(c.secretManagerEndpoint, 'https://secretmanager.googleapis.com');
+  assert.equal(c.stsEndpoint, 'https://sts.googleapis.com');
   assert.equal(c.trustedProxyHops, 0);
   assert.equal(c.local, false);
   assert.equal(c.policySource, undefined);
@@ -378,6 +380,7 @@ void describe('local mode (TVM_LOCAL=1): every Google endpoint must be loopback'
       TVM_IAM_CREDENTIALS_ENDPOINT: 'http://[::1]:8081',
       TVM_OAUTH2_TOKEN_URL: 'https://localhost:8081/token',
       TVM_SECRET_MANAGER_ENDPOINT: 'http://localhost:8082',
+      TVM_STS_ENDPOINT: 'http://[::1]:8081',
     });
     assert.equal(c.local, true);
   });
@@ -399,6 +402,8 @@ void describe('local mode (TVM_LOCAL=1): every Google endpoint must be loopback'
       'TVM_SECRET_MANAGER_ENDPOINT',
       {TVM_SECRET_MANAGER_ENDPOINT: 'https://127.0.0.2'},
     ],
+    ['TVM_STS_ENDPOINT', {TVM_STS_ENDPOINT: undefined}],
+    ['TVM_STS_ENDPOINT', {TVM_STS_ENDPOINT: 'https://sts.googleapis.com'}],
   ];
   for (const [variable, change] of offLoopback) {
     void test(`refused, naming ${variable}: ${JSON.stringify(change)}`, () => {

@@ -6,4 +6,5 @@ export const GOOGLE_ENDPOINTS = Object.freeze({
   iamCredentials: 'https://iamcredentials.googleapis.com',
   oauth2Token: 'https://oauth2.googleapis.com/token',
   secretManager: 'https://secretmanager.googleapis.com',
+  sts: 'https://sts.googleapis.com',
 });

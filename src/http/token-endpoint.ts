@@ -57,6 +57,9 @@ export function createTokenEndpoint(deps: RouteDeps) {
         const grantType = params.get('grant_type');
         audit.grantType = callerString(grantType);
         audit.requestedAccount = callerString(params.get('audience'));
+        const subject = params.get('subject');
+        if (subject !== undefined)
+          audit.delegatedSubject = callerString(subject);
         const grant = tokenGrant(grantType);
         step(policies.current() ?? policyInForce(policies), refuse, policy => {
           const request = {params, authorization: req.headers.authorization};

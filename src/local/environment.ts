@@ -19,5 +19,6 @@ export function emulatorEnvironment(
     TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
     TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
     TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+    TVM_STS_ENDPOINT: emulator.url,
   });
 }

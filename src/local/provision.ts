@@ -3,7 +3,8 @@
  * without Google Cloud. The function's own identity becomes a runtime service account;
  * every service account the policy names is created with exactly the access the
  * Terraform module grants in production: token-creator on impersonated accounts, a key
- * in a Secret Manager secret (readable by the runtime account only) for key-minted ones.
+ * in a Secret Manager secret (readable by the runtime account only) for key-minted ones;
+ * and what a Workspace admin grants for domain-wide delegation.
  */
 import type {EmulatorState} from '../../emulator/src/index.ts';
 import {parseSecretVersionName} from '../google/secret-version.ts';
@@ -50,6 +51,41 @@ export function provisionForPolicy(
       )!.number!;
     } while (made < wanted);
     state.grantSecretAccessor(runtime, secret);
+  }
+  provisionDelegation(state, policy);
+}
+
+/**
+ * Domain-wide delegation as a Workspace admin would grant it for the policy: each
+ * account authorized for every scope some grant may delegate with it, and the
+ * subjects the grants name made users of the emulated Workspace (a whole domain for
+ * `*@domain`).
+ */
+function provisionDelegation(
+  state: EmulatorState,
+  policy: CompiledPolicy,
+): void {
+  const scopes = new Map<string, Set<string>>();
+  for (const client of policy.clients.values()) {
+    for (const grant of client.grants) {
+      const d = grant.delegation;
+      if (d === undefined) continue;
+      const email = grant.serviceAccount.email;
+      const set = scopes.get(email) ?? new Set<string>();
+      for (const s of d.scopes) set.add(s);
+      scopes.set(email, set);
+      for (const m of d.subjects) {
+        try {
+          if (m.kind === 'domain') state.createWorkspaceDomain(m.domain);
+          else state.createUser(m.email);
+        } catch {
+          // Exists already.
+        }
+      }
+    }
+  }
+  for (const [email, set] of scopes) {
+    state.authorizeDelegation(email, [...set].sort());
   }
 }
 

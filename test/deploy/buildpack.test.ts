@@ -216,6 +216,7 @@ void describe('the function source zip under the Node.js buildpack', () => {
             TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
             TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
             TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+            TVM_STS_ENDPOINT: emulator.url,
           },
         },
       );

@@ -318,6 +318,7 @@ void describe('terraform: the function environment is the contract (src/config.t
       'TVM_IAM_CREDENTIALS_ENDPOINT',
       'TVM_OAUTH2_TOKEN_URL',
       'TVM_SECRET_MANAGER_ENDPOINT',
+      'TVM_STS_ENDPOINT',
     ]) {
       assert.ok(
         notByModule.includes(k),

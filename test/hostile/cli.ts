@@ -92,6 +92,7 @@ export async function serveBuilt(outDir: string): Promise<Served> {
         TVM_IAM_CREDENTIALS_ENDPOINT: emulator.url,
         TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
         TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
+        TVM_STS_ENDPOINT: emulator.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

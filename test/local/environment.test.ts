@@ -27,6 +27,7 @@ void test('the mapping sets local mode and every loopback-only setting, and pars
     assert.equal(c.iamCredentialsEndpoint, emulator.url);
     assert.equal(c.oauth2TokenUrl, emulator.tokenUrl);
     assert.equal(c.secretManagerEndpoint, emulator.secretManagerEndpoint);
+    assert.equal(c.stsEndpoint, emulator.url);
   } finally {
     await emulator.close();
   }

@@ -1,0 +1,83 @@
+/**
+ * Downscoped tokens: the token a decision allows (plain or delegated, minted or from
+ * the cache) exchanged at Google's STS for one that carries the decision's Credential
+ * Access Boundary.
+ *
+ * Downscoped tokens are cached like every other token, keyed by the source token's
+ * key and the boundary's SHA-256 (a normalised boundary: two requests for the same
+ * rules share one token). A downscoped token lives no longer than the token it came
+ * from, and the cache hands it out under the same rule (at most the lifetime asked
+ * for, at least the useful remainder), so no cached token is ever handed out past
+ * the point where its source would have been refreshed.
+ */
+import type {Clock, MonotonicClock} from '../clock.ts';
+import {downscopeToken} from '../google/sts.ts';
+import {
+  ATTEMPT_TIMEOUT_MS,
+  UpstreamError,
+  unavailable,
+  withRetry,
+  within,
+} from '../google/upstream.ts';
+import type {AccessBoundary} from '../policy/access-boundary.ts';
+import type {CachedToken, TokenCache} from './token-cache.ts';
+
+export interface DownscopeMintRequest {
+  /** The source token's cache key: what it is for (account, scopes, subject). */
+  readonly sourceKey: string;
+  /** The lifetime the caller is entitled to (the cache's rule). */
+  readonly lifetimeSeconds: number;
+  readonly boundary: AccessBoundary;
+  /** Monotonic ms by which minting must be over. */
+  readonly deadline: number;
+  /** The source token: from the cache at once, or a promise of one. */
+  source(): CachedToken | Promise<CachedToken>;
+}
+
+/** Downscopes (or reuses) tokens. */
+export interface Downscoper {
+  /** A usable cached downscoped token at once; else a promise of one. */
+  downscope(req: DownscopeMintRequest): CachedToken | Promise<CachedToken>;
+}
+
+export interface DownscoperDeps {
+  readonly clock: Clock;
+  readonly monotonic: MonotonicClock;
+  /** STS, `https://sts.googleapis.com` or the configured TVM_STS_ENDPOINT. */
+  readonly stsEndpoint: string;
+  readonly tokenCache: TokenCache;
+}
+
+/** Creates the downscoper. */
+export function createDownscoper(deps: DownscoperDeps): Downscoper {
+  const {clock, monotonic} = deps;
+  const now = () => monotonic.now();
+  return {
+    downscope(req) {
+      const key = JSON.stringify([
+        'downscoped',
+        req.sourceKey,
+        req.boundary.sha256,
+      ]);
+      const cached = deps.tokenCache.peek(key, req.lifetimeSeconds);
+      if (cached) return cached;
+      const minted = deps.tokenCache.get(key, req.lifetimeSeconds, async () => {
+        const source = await req.source();
+        return withRetry(
+          left =>
+            downscopeToken(deps.stsEndpoint, clock, {
+              token: source,
+              boundaryJson: req.boundary.json,
+              timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
+            }),
+          {deadline: req.deadline, what: 'STS', now},
+        );
+      });
+      return within(minted, req.deadline - now(), 'downscope').catch(
+        (e: unknown) => {
+          throw e instanceof UpstreamError ? unavailable(e) : e;
+        },
+      );
+    },
+  };
+}
