@@ -40,7 +40,7 @@ import {
 
 export const policyExplain: Command = {
   name: 'policy explain',
-  args: '(FILE | --policy FILE) [--client ID] [--format table|json|dot]  |  (FILE | --policy FILE) (--client ID | --token JWT | --token-file PATH) (--audience SA [--scope S]... [--lifetime N] | --id-token --audience URL --service-account SA [--include-email])',
+  args: '(FILE | --policy FILE) [--client ID] [--format table|json|dot]  |  (FILE | --policy FILE) (--client ID | --token JWT | --token-file PATH) (--audience SA [--scope S]... [--lifetime N] [--subject EMAIL] [--access-boundary JSON | --access-boundary-file PATH] | --id-token --audience URL --service-account SA [--include-email])',
   summary:
     'without --audience: who may become whom (clients, how they authenticate, accounts, scopes, lifetimes) as a table, JSON or a Graphviz graph; with --audience: the decision for one caller and why; offline',
   run: runPolicyExplain,
@@ -64,6 +64,10 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       'id-token': {type: 'boolean', default: false},
       'service-account': {type: 'string'},
       'include-email': {type: 'boolean', default: false},
+      // Domain-wide delegation and downscoping (access tokens only).
+      subject: {type: 'string'},
+      'access-boundary': {type: 'string'},
+      'access-boundary-file': {type: 'string'},
     },
     strict: true,
     allowPositionals: true,
@@ -91,7 +95,10 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     values.lifetime !== undefined ||
     values['id-token'] ||
     values['service-account'] !== undefined ||
-    values['include-email'];
+    values['include-email'] ||
+    values.subject !== undefined ||
+    values['access-boundary'] !== undefined ||
+    values['access-boundary-file'] !== undefined;
   if (!question) {
     const format = values.format ?? 'table';
     if (!(OVERVIEW_FORMATS as readonly string[]).includes(format)) {
@@ -110,9 +117,15 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
   const account = idToken
     ? values['service-account']
     : (values['service-account'] ?? values.audience);
+  const narrowing =
+    values.subject !== undefined ||
+    values['access-boundary'] !== undefined ||
+    values['access-boundary-file'] !== undefined;
   const misuse = idToken
     ? values.scope !== undefined || values.lifetime !== undefined
       ? 'with --id-token, --scope and --lifetime do not apply (ID tokens live 1h)'
+      : narrowing
+        ? 'with --id-token, --subject and --access-boundary do not apply (access tokens only)'
       : values.audience === undefined || account === undefined
         ? 'with --id-token, name the token audience (--audience URL) and the account (--service-account SA)'
         : undefined
@@ -120,7 +133,10 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       ? '--include-email applies to --id-token only'
       : values['service-account'] !== undefined && values.audience !== undefined
         ? 'name the account once: --audience SA or --service-account SA'
-        : undefined;
+        : values['access-boundary'] !== undefined &&
+            values['access-boundary-file'] !== undefined
+          ? '--access-boundary or --access-boundary-file, not both'
+          : undefined;
   if (misuse) {
     println(io.stderr, `tvm policy explain: ${misuse}`);
     return EXIT_USAGE;
@@ -136,6 +152,16 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
   if (values.lifetime !== undefined && !/^[0-9]{1,6}$/.test(values.lifetime)) {
     println(io.stderr, 'tvm policy explain: --lifetime is whole seconds');
     return EXIT_USAGE;
+  }
+  let accessBoundary = values['access-boundary'];
+  if (values['access-boundary-file'] !== undefined) {
+    try {
+      const read = io.readFile ?? ((p: string) => readFile(p, 'utf8'));
+      accessBoundary = await read(values['access-boundary-file']);
+    } catch {
+      println(io.stderr, `tvm: cannot read ${values['access-boundary-file']}`);
+      return EXIT_USAGE;
+    }
   }
   const policy = await loadPolicy(file, io);
   if (typeof policy === 'number') return policy;
@@ -178,14 +204,37 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       scope: values.scope?.join(' '),
       lifetimeSeconds:
         values.lifetime === undefined ? undefined : Number(values.lifetime),
+      subject: values.subject,
+      accessBoundary,
     });
     out(
       `decision: ALLOW ${d.serviceAccount.email} (${d.serviceAccount.alias}), mint ${d.serviceAccount.mint}`,
     );
+    if (d.delegation) {
+      const m = d.delegation.matched;
+      out(
+        `  subject: ${d.delegation.subject}, by domain-wide delegation (${m.kind === 'domain' ? 'every user of' : 'the address'} ${m.source} in the grant's delegation.subjects)`,
+      );
+    }
     out(`  scopes: ${d.scopes.join(' ')}`);
     out(
-      `  lifetime: ${d.lifetimeSeconds}s (grant max_lifetime ${d.grant.maxLifetimeSeconds}s)`,
+      `  lifetime: ${d.lifetimeSeconds}s (grant max_lifetime ${d.grant.maxLifetimeSeconds}s${d.delegation ? '; delegated tokens always live 1h' : ''})`,
     );
+    if (d.boundary) {
+      const b = d.boundary.boundary;
+      out(
+        `  access boundary: ${d.boundary.requested ? 'as asked, within the grant' : "the grant's (access_boundary.mode: force)"}; downscoped at STS, sha256 ${b.sha256.slice(0, 16)}`,
+      );
+      for (const r of b.rules) {
+        out(
+          `    ${r.resource}: ${r.permissions.join(', ')}${r.condition ? ` if ${shown(r.condition.expression)}` : ''}`,
+        );
+      }
+    } else if (d.grant.accessBoundary?.mode === 'allow') {
+      out(
+        '  access boundary: none asked for (access_boundary.mode: allow); a plain token',
+      );
+    }
     return EXIT_OK;
   } catch (e) {
     if (!(e instanceof TvmError)) throw e;
