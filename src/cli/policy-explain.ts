@@ -126,9 +126,9 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
       ? 'with --id-token, --scope and --lifetime do not apply (ID tokens live 1h)'
       : narrowing
         ? 'with --id-token, --subject and --access-boundary do not apply (access tokens only)'
-      : values.audience === undefined || account === undefined
-        ? 'with --id-token, name the token audience (--audience URL) and the account (--service-account SA)'
-        : undefined
+        : values.audience === undefined || account === undefined
+          ? 'with --id-token, name the token audience (--audience URL) and the account (--service-account SA)'
+          : undefined
     : values['include-email']
       ? '--include-email applies to --id-token only'
       : values['service-account'] !== undefined && values.audience !== undefined

@@ -46,6 +46,16 @@ function scopeLines(
       a =>
         `ID token: ${escape(a)}${g.id_token!.include_email ? ' (+email)' : ''}`,
     ),
+    ...(g.delegation
+      ? [
+          `as user: ${g.delegation.subjects.map(escape).join(', ')}`,
+          `  with ${g.delegation.scopes.map(s => escape(shortScope(s))).join(', ')}`,
+        ]
+      : []),
+    ...(g.access_boundary?.rules ?? []).map(
+      r =>
+        `boundary (${g.access_boundary!.mode}): ${escape(r.resource)} ${r.permissions.map(p => escape(p.replace(/^inRole:roles\//, ''))).join(', ')}${r.condition === null ? '' : ' (if a condition holds)'}`,
+    ),
   ];
 }
 
@@ -185,6 +195,16 @@ export function renderTable(o: PolicyOverview, source: string): string {
     ...(o.clients.some(c => c.grants.some(g => g.id_token))
       ? [
           "ID token: an audience the client may have ID tokens for (they live 1h; (+email): the account's email may be in them).",
+        ]
+      : []),
+    ...(o.clients.some(c => c.grants.some(g => g.delegation))
+      ? [
+          'as user: the Workspace users its access tokens may act for (domain-wide delegation; they live 1h), with the scopes below.',
+        ]
+      : []),
+    ...(o.clients.some(c => c.grants.some(g => g.access_boundary))
+      ? [
+          'boundary: a Credential Access Boundary on its access tokens, roles by resource (force: always; allow: when the caller asks for one within it).',
         ]
       : []),
     'As the service applies it: disabled clients and keys are left out, a disabled account is granted to no client.',

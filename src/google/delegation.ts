@@ -13,9 +13,10 @@
  * tokens here always live one hour.
  */
 import {JWT, gaxios, type AuthClient} from 'google-auth-library';
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {IssuedToken} from './iam-credentials.ts';
+import {fetchImplementation} from './identity.ts';
 import {
   GOOGLE_TOKEN_URL,
   tokenTransporter,
@@ -122,7 +123,11 @@ export async function exchangeAssertion(
   clock: Clock,
   timeoutMs: number,
 ): Promise<IssuedToken> {
-  const transporter = new gaxios.Gaxios({retry: false, maxRedirects: 0});
+  const transporter = new gaxios.Gaxios({
+    fetchImplementation,
+    retry: false,
+    maxRedirects: 0,
+  });
   const asked = clock.now();
   let text: string;
   try {

@@ -7,10 +7,11 @@
  * deadline are `withRetry`'s job.
  */
 import {gaxios} from 'google-auth-library';
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import type {IssuedToken} from './iam-credentials.ts';
+import {fetchImplementation} from './identity.ts';
 import {UpstreamError, classify} from './upstream.ts';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -44,7 +45,11 @@ export async function downscopeToken(
   clock: Clock,
   req: DownscopeRequest,
 ): Promise<IssuedToken> {
-  const transporter = new gaxios.Gaxios({retry: false, maxRedirects: 0});
+  const transporter = new gaxios.Gaxios({
+    fetchImplementation,
+    retry: false,
+    maxRedirects: 0,
+  });
   const asked = clock.now();
   let text: string;
   try {

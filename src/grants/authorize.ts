@@ -1,8 +1,9 @@
 /**
  * The policy decision: default deny. A request is allowed only when one grant of the
  * authenticated client covers the service account, every requested scope and the
- * lifetime (and, when it names one, the delegation subject and the access boundary). Errors tell the caller what to fix in its own request, never anything
- * about other clients or whether an account exists elsewhere in the policy.
+ * lifetime (and, when it names them, the delegation subject and the access boundary).
+ * Errors tell the caller what to fix in its own request, never anything about other
+ * clients or whether an account exists elsewhere in the policy.
  */
 import {TvmError} from '../errors.ts';
 import {asciiLower} from '../text.ts';

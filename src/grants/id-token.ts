@@ -205,6 +205,16 @@ export function tokenIdTokenAsk(
       `lifetime does not apply to ID tokens: they live ${ID_TOKEN_LIFETIME_SECONDS} seconds`,
     );
   }
+  // Delegation and downscoping are for access tokens: an ID token never acts for a
+  // user nor carries a boundary, so asking for either is refused, not ignored.
+  for (const name of ['subject', 'access_boundary']) {
+    if (params.has(name)) {
+      throw new TvmError(
+        'ERR_INVALID_REQUEST',
+        `${name} does not apply to ID tokens: leave it out`,
+      );
+    }
+  }
   const includeEmail = params.get('include_email');
   if (
     includeEmail !== undefined &&

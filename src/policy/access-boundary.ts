@@ -11,7 +11,7 @@
  */
 
 import {createHash} from 'node:crypto';
-import {z} from 'zod';
+import * as z from 'zod';
 import {celProblem, MAX_CEL_EXPRESSION_CHARS} from './cel.ts';
 import {fail, ok, type Parsed} from './result.ts';
 

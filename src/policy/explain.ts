@@ -120,6 +120,29 @@ export interface GrantOverview {
   readonly max_lifetime_seconds: number;
   /** The grant's ID tokens; null: none. */
   readonly id_token: IdTokenOverview | null;
+  /** Domain-wide delegation; null: none. */
+  readonly delegation: DelegationOverview | null;
+  /** The Credential Access Boundary of its access tokens; null: none. */
+  readonly access_boundary: AccessBoundaryOverview | null;
+}
+
+/** Whom a grant's tokens may act for (they always live an hour), with which scopes. */
+export interface DelegationOverview {
+  /** As the policy writes them: addresses, or `*@domain`. */
+  readonly subjects: readonly string[];
+  /** Full scope URLs, sorted. */
+  readonly scopes: readonly string[];
+}
+
+/** A grant's Credential Access Boundary, in its normal form. */
+export interface AccessBoundaryOverview {
+  readonly mode: 'force' | 'allow';
+  readonly rules: readonly {
+    readonly resource: string;
+    readonly permissions: readonly string[];
+    /** The CEL expression of its availability condition; null: none. */
+    readonly condition: string | null;
+  }[];
 }
 
 /** What a grant allows of ID tokens (they always live an hour). */
@@ -210,6 +233,22 @@ export function policyOverview(
                 ...g.idToken.patterns.map(p => p.source),
               ],
               include_email: g.idToken.includeEmail,
+            }
+          : null,
+        delegation: g.delegation
+          ? {
+              subjects: g.delegation.subjects.map(m => m.source),
+              scopes: [...g.delegation.scopes].sort(),
+            }
+          : null,
+        access_boundary: g.accessBoundary
+          ? {
+              mode: g.accessBoundary.mode,
+              rules: g.accessBoundary.boundary.rules.map(r => ({
+                resource: r.resource,
+                permissions: [...r.permissions],
+                condition: r.condition?.expression ?? null,
+              })),
             }
           : null,
       })),

@@ -257,3 +257,55 @@ void describe('tvm policy explain', () => {
     );
   });
 });
+
+void describe('tvm policy explain FILE: the overview shows delegation and boundaries', () => {
+  void test('the table: the users a grant may act for, and the boundary roles by resource', async () => {
+    const r = await tvm(['policy', 'explain', policyFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /robot +cloud-platform +1h\n +as user: alice@corp\.example, \*@ops\.example\n +with gmail\.readonly\n/,
+    );
+    assert.match(
+      r.stdout,
+      /share +devstorage\.read_only +15m\n +boundary \(force\): \/\/storage\.googleapis\.com\/projects\/_\/buckets\/partner-a storage\.legacyBucketReader, storage\.objectViewer \(if a condition holds\)\n/,
+    );
+    assert.match(
+      r.stdout,
+      /\nas user: the Workspace users its access tokens may act for/,
+    );
+    assert.match(
+      r.stdout,
+      /\nboundary: a Credential Access Boundary on its access tokens/,
+    );
+  });
+
+  void test('the JSON: delegation and access_boundary of each grant, null where none', async () => {
+    const r = await tvm(['policy', 'explain', policyFile, '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      clients: {grants: Record<string, unknown>[]}[];
+    };
+    const [robot, share] = doc.clients[0]!.grants;
+    assert.deepEqual(robot!.delegation, {
+      subjects: ['alice@corp.example', '*@ops.example'],
+      scopes: ['https://www.googleapis.com/auth/gmail.readonly'],
+    });
+    assert.equal(robot!.access_boundary, null);
+    assert.equal(share!.delegation, null);
+    assert.deepEqual(share!.access_boundary, {
+      mode: 'force',
+      rules: [
+        {
+          resource: BUCKET,
+          permissions: [
+            'inRole:roles/storage.legacyBucketReader',
+            'inRole:roles/storage.objectViewer',
+          ],
+          condition:
+            "resource.name.startsWith('projects/_/buckets/partner-a/objects/out/')",
+        },
+      ],
+    });
+  });
+});

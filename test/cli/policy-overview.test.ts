@@ -358,6 +358,8 @@ void describe('tvm policy explain FILE: the whole policy', () => {
       default_scopes: defaults && defaults.map(g),
       max_lifetime_seconds: max,
       id_token: null,
+      delegation: null,
+      access_boundary: null,
     });
     const discovery = {source: 'discovery'};
     assert.deepEqual(doc, {

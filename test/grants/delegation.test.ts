@@ -46,6 +46,8 @@ clients:
         delegation:
           subjects: [alice@corp.example, "*@ops.example"]
           scopes: [gmail.readonly, admin.directory.user.readonly]
+        id_token:
+          audiences: [https://svc.example.com]
       - service_account: robot-key
         scopes: [cloud-platform]
         delegation:
@@ -305,6 +307,21 @@ void describe('refusals: every one audited, none reaching Google', () => {
       body: {
         error: 'invalid_request',
         error_description: 'scope is required with subject',
+      },
+      reason: 'ERR_INVALID_REQUEST',
+    },
+    {
+      name: 'a subject on a request for an ID token (never ignored)',
+      form: {
+        audience: 'robot',
+        subject: 'alice@corp.example',
+        requested_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+        resource: 'https://svc.example.com',
+      },
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        error_description: 'subject does not apply to ID tokens: leave it out',
       },
       reason: 'ERR_INVALID_REQUEST',
     },
