@@ -26,9 +26,16 @@ const sequence = (...parts: Buffer[]) => tlv(0x30, Buffer.concat(parts));
 const set = (...parts: Buffer[]) => tlv(0x31, Buffer.concat(parts));
 const NULL = Buffer.from([0x05, 0x00]);
 
-/** A non-negative INTEGER from big-endian bytes. */
+/**
+ * A non-negative INTEGER from big-endian bytes, in DER's minimal form (X.690
+ * §8.3.2): no redundant leading zero bytes, one zero byte before a set top bit.
+ */
 function integer(bytes: Buffer): Buffer {
-  const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  const b =
+    minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal;
   return tlv(0x02, b);
 }
 
@@ -77,7 +84,7 @@ export function selfSignedCertificate(
   days = 14,
 ): string {
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, and 16 bytes long
   const tbs = sequence(
     tlv(0xa0, integer(Buffer.from([2]))), // [0] EXPLICIT version v3
     integer(serial),
