@@ -16,7 +16,7 @@ import {JWT, gaxios, type AuthClient} from 'google-auth-library';
 import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {IssuedToken} from './iam-credentials.ts';
-import {fetchImplementation} from './identity.ts';
+import {fetchImplementation} from './fetch.ts';
 import {
   GOOGLE_TOKEN_URL,
   tokenTransporter,

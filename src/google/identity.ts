@@ -12,16 +12,10 @@ import {
   type AuthClient,
 } from 'google-auth-library';
 
+import {fetchImplementation} from './fetch.ts';
+
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 
-/**
- * Node's own fetch for every request google-auth-library makes: without it, gaxios
- * loads node-fetch (and a web-streams polyfill) at its first request, about 20 ms of
- * CPU on the way to a cold start's first token.
- */
-export const fetchImplementation: NonNullable<
-  gaxios.GaxiosOptions['fetchImplementation']
-> = (input, init) => fetch(input, init);
 /**
  * gcp-metadata (the metadata server's token and project id) uses gaxios's shared
  * instance: this points it at Node's fetch too. Called before the first such request.

@@ -5,7 +5,7 @@
  * to the configured TVM_OAUTH2_TOKEN_URL instead (Private Service Connect, local mode).
  */
 import {JWT, gaxios} from 'google-auth-library';
-import {fetchImplementation} from './identity.ts';
+import {fetchImplementation} from './fetch.ts';
 import {UpstreamError, classify} from './upstream.ts';
 import type {IssuedToken} from './iam-credentials.ts';
 import type {Clock} from '../clock.ts';

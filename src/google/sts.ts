@@ -11,7 +11,7 @@ import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import type {IssuedToken} from './iam-credentials.ts';
-import {fetchImplementation} from './identity.ts';
+import {fetchImplementation} from './fetch.ts';
 import {UpstreamError, classify} from './upstream.ts';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -1,0 +1,119 @@
+/**
+ * src/google/fetch.ts through gaxios, as google-auth-library uses it: answers bounded
+ * as they arrive (chunked too), no redirect followed (a request carrying a secret is
+ * never re-sent elsewhere), an ordinary answer intact.
+ */
+import {after, before, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {createServer, type Server} from 'node:http';
+import type {AddressInfo} from 'node:net';
+import {gaxios} from 'google-auth-library';
+import {
+  DEFAULT_MAX_RESPONSE_BYTES,
+  fetchImplementation,
+} from '../../src/google/fetch.ts';
+
+let server: Server;
+let base: string;
+const seen: string[] = [];
+
+before(async () => {
+  server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/chunked') {
+      // 200 KiB in 1 KiB chunks, no Content-Length.
+      let sent = 0;
+      const more = () => {
+        while (sent < 200) {
+          sent++;
+          if (!res.write('x'.repeat(1024))) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.writeHead(200, {'content-type': 'text/plain'});
+      more();
+      return;
+    }
+    if (req.url === '/declared') {
+      res.writeHead(200, {'content-length': String(100 * 1024)});
+      res.end('y'.repeat(100 * 1024));
+      return;
+    }
+    if (req.url === '/redirect') {
+      res.writeHead(307, {location: `${base}/elsewhere`});
+      res.end();
+      return;
+    }
+    if (req.url === '/empty') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    res.writeHead(200, {'content-type': 'application/json'});
+    res.end(JSON.stringify({accessToken: 'not-a-secret', n: 1}));
+  });
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(() => new Promise(r => server.close(r)));
+
+const client = () =>
+  new gaxios.Gaxios({
+    fetchImplementation,
+    retry: false,
+    maxRedirects: 0,
+  });
+
+void test('an ordinary answer arrives intact, status and headers kept', async () => {
+  const res = await client().request<{accessToken: string; n: number}>({
+    url: `${base}/ok`,
+    method: 'POST',
+    data: {a: 1},
+    maxContentLength: 64 * 1024,
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual(res.data, {accessToken: 'not-a-secret', n: 1});
+  assert.equal(res.headers.get('content-type'), 'application/json');
+});
+
+void test('a 204 answers with no body', async () => {
+  const res = await client().request({url: `${base}/empty`});
+  assert.equal(res.status, 204);
+  assert.equal(res.data, '');
+});
+
+void test('a chunked answer over the limit is cut off as it arrives', async () => {
+  await assert.rejects(
+    client().request({url: `${base}/chunked`, maxContentLength: 64 * 1024}),
+    (e: Error) => /over the limit of 65536 bytes/.test(e.message),
+  );
+});
+
+void test('without a limit of its own, a call reads at most the default', async () => {
+  assert.equal(DEFAULT_MAX_RESPONSE_BYTES, 1024 * 1024);
+  const res = await client().request<string>({
+    url: `${base}/chunked`,
+    responseType: 'text',
+  });
+  assert.equal(res.data.length, 200 * 1024);
+});
+
+void test('a declared length over the limit is refused before the body is read', async () => {
+  await assert.rejects(
+    client().request({url: `${base}/declared`, maxContentLength: 64 * 1024}),
+    /over the limit/,
+  );
+});
+
+void test('a redirect is an error: the request is not re-sent to the Location', async () => {
+  seen.length = 0;
+  await assert.rejects(
+    client().request({
+      url: `${base}/redirect`,
+      method: 'POST',
+      data: 'subject_token=secret',
+    }),
+  );
+  assert.deepEqual(seen, ['POST /redirect']);
+});
