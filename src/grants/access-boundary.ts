@@ -13,6 +13,7 @@ import {
   type AccessBoundary,
 } from '../policy/access-boundary.ts';
 import type {Grant} from '../policy/types.ts';
+import {callerString} from '../text.ts';
 
 /** The boundary a token carries, and whether the caller asked for it. */
 export interface BoundaryDecision {
@@ -48,7 +49,7 @@ export function decideBoundary(
       'ERR_INVALID_SCOPE',
       'access_boundary is not allowed for this service account',
       {
-        detail: `the grant of ${grant.serviceAccount.alias} has no access_boundary`,
+        detail: `the grant of ${grant.serviceAccount.alias} has no access_boundary; ${askedFor(parsed.value)}`,
       },
     );
   }
@@ -57,8 +58,18 @@ export function decideBoundary(
     throw new TvmError(
       'ERR_INVALID_SCOPE',
       `access_boundary is wider than this grant allows: ${wider}`,
-      {detail: `boundary beyond the grant of ${grant.serviceAccount.alias}`},
+      {
+        detail: `boundary beyond the grant of ${grant.serviceAccount.alias}; ${askedFor(parsed.value)}`,
+      },
     );
   }
   return {boundary: parsed.value, requested: true};
+}
+
+/** What a refused boundary asked for, for the audit line (as vend.ts records a granted one). */
+function askedFor(b: AccessBoundary): string {
+  const resources = [...new Set(b.rules.map(r => r.resource))]
+    .map(r => callerString(r))
+    .join(', ');
+  return `asked sha256 ${b.sha256.slice(0, 16)} for ${resources}`;
 }

@@ -501,6 +501,20 @@ void describe('refusals: audited, before any upstream call', () => {
       assert.equal(a.decision, 'deny');
       assert.equal(a.reason, c.reason);
       assert.equal(a.client, 'partner');
+      if (c.reason === 'ERR_INVALID_SCOPE') {
+        // What the refused boundary asked for, as a granted one is recorded.
+        const asked = (
+          JSON.parse(c.form.access_boundary!) as {
+            accessBoundary: {
+              accessBoundaryRules: Array<{availableResource: string}>;
+            };
+          }
+        ).accessBoundary.accessBoundaryRules[0]!.availableResource;
+        assert.match(
+          a.detail!,
+          new RegExp(`; asked sha256 [0-9a-f]{16} for .*${asked}`),
+        );
+      }
       assert.equal(count('iam.generateAccessToken') + count('sts.token'), 0);
     });
   }
