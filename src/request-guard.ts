@@ -150,6 +150,16 @@ function guardRequest(
 }
 
 /**
+ * The path of a request target without its query: origin-form (`/token?x`) as it is,
+ * absolute-form (`http://host/token`, RFC 9112 §3.2.2) its path, as Express reads it.
+ */
+export function targetPath(url = '/'): string {
+  if (url.startsWith('/')) return url.split('?')[0]!;
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/.exec(url);
+  return m?.[1] ?? '/';
+}
+
+/**
  * functions-framework's default ignored routes (server.js): it answers them with an
  * empty 404 before the function runs, matched as Express matches a mount path (any
  * case, the path itself or below it).
@@ -157,7 +167,7 @@ function guardRequest(
 const FRAMEWORK_ANSWERED = /^\/(?:favicon\.ico|robots\.txt)(?:\/|$)/i;
 
 function checkHead(req: IncomingMessage, limit: number): Refusal | undefined {
-  const path = (req.url ?? '/').split('?')[0]!;
+  const path = targetPath(req.url);
   try {
     decodeURIComponent(path);
   } catch {
@@ -272,7 +282,7 @@ function refuse(
   const error = new TvmError(refusal.code, refusal.description, {
     detail: refusal.detail,
   });
-  const path = (req.url ?? '/').split('?')[0]!;
+  const path = targetPath(req.url);
   const wire = wireError(error);
   const google =
     GENERATE_ACCESS_TOKEN_PATH.test(path) || GENERATE_ID_TOKEN_PATH.test(path);

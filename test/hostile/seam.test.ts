@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
 import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
+import {connect} from 'node:net';
 import {Writable} from 'node:stream';
 import {http as registerHttp} from '@google-cloud/functions-framework';
 import {getTestServer} from '@google-cloud/functions-framework/testing';
 import {createLogger} from '../../src/log.ts';
-import {installRequestGuard} from '../../src/request-guard.ts';
+import {installRequestGuard, targetPath} from '../../src/request-guard.ts';
 
 const root = join(import.meta.dirname, '../..');
 const readJson = (p: string) =>
@@ -82,12 +83,19 @@ void test("the framework's server is created through http.createServer, so the g
         error_description: 'no such route',
       });
     }
+    // So does an absolute-form request for one (RFC 9112 §3.2.2), as Express reads it.
+    const raw = await rawRequest(
+      url,
+      'GET http://tvm.example/favicon.ico HTTP/1.1\r\nHost: tvm.example\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(raw, /^HTTP\/1\.1 404 /);
+    assert.match(raw, /"error":"not_found"/);
     // Not a prefix match on the name: /favicon.icon is the function's to answer.
     const near = await fetch(`${url}/favicon.icon`);
     assert.equal(near.status, 200);
     await near.arrayBuffer();
     assert.equal(reached, 1, 'the function ran only for /favicon.icon');
-    assert.equal(lines.length, 4, 'each refusal audited');
+    assert.equal(lines.length, 5, 'each refusal audited');
     for (const line of lines.slice(2)) {
       const record = JSON.parse(line) as {
         httpRequest: {status: number};
@@ -135,5 +143,34 @@ void test("the framework's server is created through http.createServer, so the g
   } finally {
     server.closeAllConnections();
     await new Promise(r => server.close(r));
+  }
+});
+
+/** Sends `request` as raw bytes; resolves with everything the server answered. */
+function rawRequest(url: string, request: string): Promise<string> {
+  const {hostname, port} = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (out += d));
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+void test('targetPath: the path of origin-form and absolute-form targets', () => {
+  for (const [target, path] of [
+    ['/token', '/token'],
+    ['/token?x=1', '/token'],
+    ['http://h/favicon.ico', '/favicon.ico'],
+    ['https://h:8080/a/b?c', '/a/b'],
+    ['http://h', '/'],
+    ['http://h?x', '/'],
+    ['*', '/'],
+    ['h:443', '/'],
+    [undefined, '/'],
+  ] as const) {
+    assert.equal(targetPath(target), path, String(target));
   }
 });
