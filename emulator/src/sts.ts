@@ -19,9 +19,9 @@ const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 /** Google's limit on the rules of one boundary. */
 export const MAX_ACCESS_BOUNDARY_RULES = 10;
 
-/** A full resource name: `//<service>.googleapis.com/<path>`. */
+/** A Cloud Storage bucket's full resource name: the one resource boundaries apply to. */
 const FULL_RESOURCE_NAME =
-  /^\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\.googleapis\.com\/\S+$/;
+  /^\/\/storage\.googleapis\.com\/projects\/_\/buckets\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
 /** `inRole:` and a predefined or custom role name. */
 const IN_ROLE =
   /^inRole:(?:roles|projects\/[^/\s]+\/roles|organizations\/[0-9]+\/roles)\/[A-Za-z0-9_.]+$/;
@@ -206,7 +206,7 @@ function ruleProblem(rule: unknown): string | undefined {
     resource.length > 1024 ||
     !FULL_RESOURCE_NAME.test(resource)
   ) {
-    return 'availableResource must be the full resource name of a Google Cloud resource, e.g. //storage.googleapis.com/projects/_/buckets/example-bucket.';
+    return 'availableResource must be the full resource name of a Cloud Storage bucket, e.g. //storage.googleapis.com/projects/_/buckets/example-bucket.';
   }
   const permissions = rule.availablePermissions;
   if (!Array.isArray(permissions) || permissions.length === 0) {

@@ -26,9 +26,13 @@ export const MAX_CONDITION_TEXT_CHARS = 1024;
 /** Longest `access_boundary` request parameter read (before it is parsed). */
 export const MAX_BOUNDARY_PARAM_CHARS = 8192;
 
-/** A full resource name: `//<service>.googleapis.com/<path>`, printable ASCII. */
+/**
+ * A Cloud Storage bucket's full resource name, the only resource a Credential Access
+ * Boundary may name (Cloud Storage is the one service that enforces boundaries): a
+ * bucket name of 3 to 222 characters (Cloud Storage's naming rules).
+ */
 const FULL_RESOURCE_NAME =
-  /^\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*\.googleapis\.com\/[\x21-\x7e]+$/;
+  /^\/\/storage\.googleapis\.com\/projects\/_\/buckets\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
 /** `inRole:` and a predefined or custom role name. */
 const IN_ROLE =
   /^inRole:(?:roles|projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/roles|organizations\/[0-9]{1,20}\/roles)\/[A-Za-z0-9_.]{1,128}$/;
@@ -65,7 +69,7 @@ export interface AccessBoundary {
 export function parseResource(s: string): Parsed<string> {
   if (s.length > MAX_RESOURCE_CHARS || !FULL_RESOURCE_NAME.test(s)) {
     return fail(
-      'must be a full resource name such as //storage.googleapis.com/projects/_/buckets/BUCKET',
+      'must be the full resource name of a Cloud Storage bucket, //storage.googleapis.com/projects/_/buckets/BUCKET (Cloud Storage is the only service that enforces access boundaries)',
     );
   }
   return ok(s);

@@ -174,6 +174,15 @@ void describe('STS token exchange with a Credential Access Boundary', () => {
       want: /^Error code invalid_request: accessBoundaryRules\[0\]: availablePermissions only supports IAM roles/,
     },
     {
+      name: 'a resource of a service that does not enforce boundaries',
+      options: boundary({
+        ...rule,
+        availableResource:
+          '//bigquery.googleapis.com/projects/p/datasets/d/tables/t',
+      }),
+      want: /^Error code invalid_request: accessBoundaryRules\[0\]: availableResource must be the full resource name of a Cloud Storage bucket/,
+    },
+    {
       name: 'a resource that is not a full resource name',
       options: boundary({...rule, availableResource: 'partner-share'}),
       want: /^Error code invalid_request: accessBoundaryRules\[0\]: availableResource must be the full resource name/,

@@ -185,7 +185,7 @@ void describe('policy: delegation and access_boundary are checked at load', () =
       want: [
         [
           `${G}.access_boundary.rules[0].resource`,
-          /must be a full resource name such as \/\/storage\.googleapis\.com/,
+          /must be the full resource name of a Cloud Storage bucket, \/\/storage\.googleapis\.com/,
         ],
         [
           `${G}.access_boundary.rules[0].permissions[1]`,
