@@ -30,6 +30,7 @@ import {
 import {handleToken, oauth2StatusReply} from './oauth2.ts';
 import {json, malformedJson, text, type Reply} from './reply.ts';
 import {handleSts, stsStatusReply} from './sts.ts';
+import {handleConsentRegistration, handleRevoke} from './users.ts';
 import {
   handleAccountJwks,
   handleCerts,
@@ -146,6 +147,12 @@ function routeFor(path: string, ctx: Context): Route | undefined {
   const iam = parseIamPath(path);
   if (iam !== undefined) {
     return simple(`iam.${iam.method}`, handleIam, iamStatusReply);
+  }
+  if (path === '/revoke' || path === '/o/oauth2/revoke') {
+    return simple(undefined, handleRevoke, oauth2StatusReply);
+  }
+  if (path === '/emulator/v1/userConsents') {
+    return simple(undefined, handleConsentRegistration, () => json(500, {}));
   }
   if (path === '/tokeninfo' || path === '/oauth2/v3/tokeninfo') {
     return simple('tokeninfo', handleTokeninfo, tokeninfoStatusReply);

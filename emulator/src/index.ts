@@ -27,6 +27,7 @@ export type {
   TokenInfo,
   WorkspaceUser,
 } from './state.ts';
+export type {AuthorizedUserFile, ConsentInfo, UserConsents} from './users.ts';
 export {crc32c} from './crc32c.ts';
 
 /** How to start an emulator; every field is optional. */

@@ -1,9 +1,10 @@
 /**
- * The OAuth 2.0 token endpoint, JWT-bearer grant only (RFC 7523 §2.1, Google's
- * "service account key" flow): checks the assertion's RS256 signature against a key the
- * emulator issued for `iss` (or its Google-managed `signJwt` key), its audience, its
- * iat/exp window, its scope and a delegation `sub` (src/delegation.ts), and answers
- * with Google's bodies (`invalid_grant`, `invalid_scope`, `unauthorized_client`).
+ * The OAuth 2.0 token endpoint: the JWT-bearer grant (RFC 7523 §2.1, Google's "service
+ * account key" flow) checks the assertion's RS256 signature against a key the emulator
+ * issued for `iss` (or its Google-managed `signJwt` key), its audience, its iat/exp
+ * window, its scope and a delegation `sub` (src/delegation.ts), and answers with
+ * Google's bodies (`invalid_grant`, `invalid_scope`, `unauthorized_client`); the
+ * refresh-token grant (a user's consent, RFC 6749 §6) lives in `users.ts`.
  */
 import {decodeJwt, decodeProtectedHeader, type JWTPayload} from 'jose';
 import {EXPIRED_LIFETIME_S, type Context, type HttpRequest} from './context.ts';
@@ -13,11 +14,13 @@ import {delegatedUser, signedByAccount} from './delegation.ts';
 import {json, type Reply} from './reply.ts';
 import type {WorkspaceUser} from './state.ts';
 import {issueIdToken} from './tokens.ts';
+import {handleRefreshGrant} from './users.ts';
 
 /** Google's token URL; assertions may name it or the emulator's own token URL. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const REFRESH_TOKEN = 'refresh_token';
 
 /** Clock skew tolerated on iat and exp (seconds). */
 const LEEWAY_S = 60;
@@ -51,6 +54,9 @@ export async function handleToken(
   }
   const form = new URLSearchParams(req.body);
   const grantType = form.get('grant_type');
+  if (grantType === REFRESH_TOKEN) {
+    return handleRefreshGrant(form, req, ctx, fault?.kind === 'expiredToken');
+  }
   if (grantType !== JWT_BEARER) {
     return oauthError(
       400,

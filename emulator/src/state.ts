@@ -16,6 +16,7 @@ import {
   type SigningKey,
 } from './keys.ts';
 import {TokenStore} from './tokens.ts';
+import {Users, type UserConsents} from './users.ts';
 
 /** States a secret version can be in (google.cloud.secretmanager.v1.SecretVersion.State). */
 export type SecretVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED';
@@ -60,6 +61,8 @@ export interface EmulatorState {
   grantSecretAccessor(member: string, secretName: string): void;
   grantSecretAdmin(member: string, project?: string): void;
   tokenInfo(accessToken: string): TokenInfo | undefined;
+  /** Users, OAuth clients and consents (refresh tokens): emulator/src/users.ts. */
+  readonly users: UserConsents;
 }
 
 /** What the emulator knows of an access token it issued. */
@@ -162,6 +165,7 @@ export class State implements EmulatorState {
   readonly projectId: string;
   readonly projectNumber: string;
   readonly tokens: TokenStore;
+  readonly users: Users;
   readonly #now: () => number;
   readonly #tokenUrl: string;
   readonly #accounts = new Map<string, ServiceAccount>();
@@ -186,6 +190,7 @@ export class State implements EmulatorState {
     this.#now = options.now;
     this.#tokenUrl = options.tokenUrl;
     this.tokens = new TokenStore(options.now);
+    this.users = new Users(options.now, email => this.user(email)?.uniqueId);
     this.#defaultProject = this.#addProject(
       options.projectId,
       options.projectNumber,

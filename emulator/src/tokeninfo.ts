@@ -13,6 +13,7 @@ import {publicJwk, type SigningKey} from './keys.ts';
 import {bearerToken} from './principal.ts';
 import {json, type Reply} from './reply.ts';
 import {selfSignedCertificate} from './x509.ts';
+import {userTokenInfo} from './users.ts';
 
 const INVALID = (): Reply => oauthError(400, 'invalid_token', 'Invalid Value');
 
@@ -49,6 +50,8 @@ export async function handleTokeninfo(
       ? nowS + EXPIRED_LIFETIME_S
       : Math.floor(record.expiresAt / 1000);
     if (!skew && exp <= nowS) return INVALID();
+    const user = userTokenInfo(accessToken, ctx, exp, nowS);
+    if (user !== undefined) return user;
     // A delegated token was issued to the account's client ID and acts as the user.
     const clientId =
       record.clientId ??
