@@ -180,7 +180,10 @@ export function createAuditTrail(deps: AuditTrailDeps): AuditTrail {
       audit.reason = e instanceof TvmError ? e.code : 'ERR_INTERNAL';
       audit.detail = e instanceof TvmError ? e.detail : undefined;
       finish(audit, status, quiet);
-      if (status >= 500) unexpected(e);
+      // A failure already told with a line of its own is not told again per request.
+      if (status >= 500 && !(e instanceof TvmError && e.reported)) {
+        unexpected(e);
+      }
     },
     unexpected,
   };

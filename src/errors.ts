@@ -32,6 +32,8 @@ export const REFUSALS = Object.freeze({
     'Google refused to issue the token (permission missing, account or key disabled)',
   ERR_UPSTREAM_UNAVAILABLE:
     'Google failed or was too slow, or a store tvm needs is full or down: a retry may help',
+  ERR_USER_CREDENTIAL_REFUSED:
+    "Google refused a user's stored credential (refresh token expired or revoked, OAuth client gone, scopes beyond the user's consent): the operator must import a new one; tvm asks Google again only after a pause",
   ERR_POLICY_UNAVAILABLE: 'no valid policy is loaded',
   ERR_POLICY_INVALID:
     'a policy document failed validation (at load; never sent to a caller)',
@@ -53,6 +55,12 @@ export interface TvmErrorOptions {
   /** Seconds after which a retry may succeed (503 and 429). */
   retryAfterSeconds?: number;
   cause?: unknown;
+  /**
+   * The operator has already been told of this failure by a log line of its own
+   * (e.g. a user credential Google refused, told once per pause): the audit trail
+   * writes no further operator line for it.
+   */
+  reported?: boolean;
 }
 
 /**
@@ -64,6 +72,7 @@ export class TvmError extends Error {
   readonly code: TvmErrorCode;
   readonly detail: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly reported: boolean;
 
   constructor(
     code: TvmErrorCode,
@@ -78,6 +87,7 @@ export class TvmError extends Error {
     this.code = code;
     this.detail = options.detail;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.reported = options.reported ?? false;
   }
 }
 

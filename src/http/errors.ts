@@ -48,6 +48,13 @@ export const WIRE: Readonly<Record<TvmErrorCode, WireError>> = Object.freeze({
   ERR_RATE_LIMITED: row(429, 'slow_down', 'RESOURCE_EXHAUSTED'),
   ERR_UPSTREAM_REFUSED: row(502, 'temporarily_unavailable', 'UNAVAILABLE'),
   ERR_UPSTREAM_UNAVAILABLE: row(503, 'temporarily_unavailable', 'UNAVAILABLE'),
+  // Google said no, as for ERR_UPSTREAM_REFUSED: a retry helps only once the operator
+  // has imported a new credential, so 502 (with Retry-After: when tvm asks again).
+  ERR_USER_CREDENTIAL_REFUSED: row(
+    502,
+    'temporarily_unavailable',
+    'UNAVAILABLE',
+  ),
   ERR_POLICY_UNAVAILABLE: row(503, 'temporarily_unavailable', 'UNAVAILABLE'),
   ERR_POLICY_INVALID: row(503, 'temporarily_unavailable', 'UNAVAILABLE', false),
   ERR_CONFIG_INVALID: row(500, 'server_error', 'INTERNAL', false),

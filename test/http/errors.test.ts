@@ -90,6 +90,13 @@ void describe('error mapping: every code', () => {
       'UNAVAILABLE',
     ],
     [
+      'ERR_USER_CREDENTIAL_REFUSED',
+      502,
+      'temporarily_unavailable',
+      502,
+      'UNAVAILABLE',
+    ],
+    [
       'ERR_POLICY_UNAVAILABLE',
       503,
       'temporarily_unavailable',
