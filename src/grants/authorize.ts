@@ -163,11 +163,11 @@ function grantedLifetime(grant: Grant, asked: number | undefined): number {
     );
   }
   if (
-    grant.serviceAccount.mint === 'key' &&
+    grant.serviceAccount.mint !== 'impersonate' &&
     asked < KEY_MINTED_LIFETIME_SECONDS
   ) {
-    // Google's JWT-bearer tokens always live an hour; handing out a longer-lived token
-    // than asked would be a silent widening.
+    // Google's JWT-bearer and refresh-token grants always issue one-hour tokens;
+    // handing out a longer-lived token than asked would be a silent widening.
     throw new TvmError(
       'ERR_INVALID_REQUEST',
       `tokens for this service account live ${KEY_MINTED_LIFETIME_SECONDS} seconds; lifetime must be at least that`,

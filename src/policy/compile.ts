@@ -32,6 +32,7 @@ import {compileKeySource} from './jwks.ts';
 import {compileIssuers, compileOidc, type ClientWithOidc} from './issuers.ts';
 import {compileIdToken} from './id-token.ts';
 import {compileDelegation, compileGrantBoundary} from './delegation.ts';
+import {checkUserGrant, compileUserAccount} from './users.ts';
 
 /**
  * A grant's lifetime when `max_lifetime` is omitted: one hour, IAM's default ceiling and
@@ -106,7 +107,8 @@ function compileServiceAccounts(
 ): Map<string, ServiceAccount> {
   const out = new Map<string, ServiceAccount>();
   const byEmail = new Map<string, string>();
-  const bySecret = new Map<string, string>();
+  // secret -> the alias whose key or credential it holds
+  const bySecret = new Map<string, {alias: string; what: string}>();
   for (const [alias, sa] of raw) {
     const at = issues.at(alias);
     const first = byEmail.get(sa.email);
@@ -116,19 +118,30 @@ function compileServiceAccounts(
     } else {
       byEmail.set(sa.email, alias);
     }
-    if (sa.key_secret !== undefined) {
-      // One key file holds one account's key: two accounts naming the same secret
-      // means one of them would be minted with the other's key.
-      const secret = sa.key_secret.replace(/\/versions\/[^/]+$/, '');
+    const [field, named] =
+      sa.mint === 'user'
+        ? (['credential_secret', sa.credential_secret] as const)
+        : (['key_secret', sa.key_secret] as const);
+    if (named !== undefined) {
+      // One secret holds one account's key (or one user's credential): two entries
+      // naming the same secret means one of them would be minted with the other's.
+      const secret = named.replace(/\/versions\/[^/]+$/, '');
       const owner = bySecret.get(secret);
       if (owner !== undefined) {
         at.add(
-          ['key_secret'],
-          `the secret is already the key of service_accounts.${owner}`,
+          [field],
+          `the secret is already the ${owner.what} of service_accounts.${owner.alias}`,
         );
       } else {
-        bySecret.set(secret, alias);
+        bySecret.set(secret, {
+          alias,
+          what: sa.mint === 'user' ? 'credential' : 'key',
+        });
       }
+    }
+    if (sa.mint === 'user') {
+      out.set(alias, compileUserAccount(alias, sa, at));
+      continue;
     }
     checkMintOptions(sa, at);
     out.set(alias, compileServiceAccount(alias, sa));
@@ -277,7 +290,8 @@ function underCeiling(
     g = Object.freeze({...g, delegation: undefined});
   }
   if (g.maxLifetimeSeconds <= ceiling) return g;
-  if (g.serviceAccount.mint === 'key') return undefined;
+  // Key-minted and user tokens live 1h, whatever was asked.
+  if (g.serviceAccount.mint !== 'impersonate') return undefined;
   return Object.freeze({...g, maxLifetimeSeconds: ceiling});
 }
 
@@ -320,7 +334,8 @@ function compileGrant(
     defaultScopes = [...defaults].sort();
   }
   const maxLifetime = raw.max_lifetime ?? DEFAULT_MAX_LIFETIME_SECONDS;
-  checkLifetime(maxLifetime, sa, issues.at('max_lifetime'));
+  if (sa.mint === 'user') checkUserGrant(raw, sa, maxLifetime, issues);
+  else checkLifetime(maxLifetime, sa, issues.at('max_lifetime'));
   const idToken =
     raw.id_token && compileIdToken(raw.id_token, sa, issues.at('id_token'));
   const delegation =

@@ -7,9 +7,9 @@ import type {Issues, PathSegment} from './issues.ts';
 import {
   ALIAS_PATTERN,
   CLIENT_ID_PATTERN,
+  accountSchema,
   clientSchema,
   rootSchema,
-  serviceAccountSchema,
   type RawPolicy,
 } from './schema.ts';
 import {printable} from '../text.ts';
@@ -33,7 +33,7 @@ export function parseRawPolicy(
     data.service_accounts,
     ALIAS_PATTERN,
     'a service-account alias must match [a-z][a-z0-9-]{0,62}',
-    serviceAccountSchema,
+    accountSchema,
     issues.at('service_accounts'),
   );
   const clients = parseMap(

@@ -106,6 +106,104 @@ export const serviceAccountSchema = z.strictObject({
   disabled: z.boolean().default(false),
 });
 
+/**
+ * A user's email, for `mint: user` entries (after ASCII lower-casing): a plain
+ * `local@domain.tld`; a service account's email is refused (it has a mint of its own).
+ */
+export const USER_EMAIL_PATTERN =
+  /^[a-z0-9._%+'-]{1,64}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** Scopes a user may have consented to besides Google API scopes (OpenID Connect). */
+export const OPENID_SCOPES: ReadonlySet<string> = new Set([
+  'openid',
+  'email',
+  'profile',
+]);
+
+/** A consented scope: a Google API scope (normalised), or an OpenID scope as written. */
+const consentedScope = z
+  .string()
+  .transform(
+    parsedBy((s: string) =>
+      OPENID_SCOPES.has(s) ? {ok: true as const, value: s} : normalizeScope(s),
+    ),
+  );
+
+/**
+ * `mint: user`: a user's consent (an authorized_user credential, the file
+ * `gcloud auth application-default login` writes) held in Secret Manager. Its own
+ * shape: the options of service accounts (`key_secret`, `lifetime_extension`) do not
+ * apply and are unknown keys here.
+ */
+export const userAccountSchema = z.strictObject({
+  email: z
+    .string()
+    .overwrite(asciiLower)
+    .regex(USER_EMAIL_PATTERN, {
+      error: "must be the user's email, e.g. alice@example.com",
+    })
+    .refine(e => !SERVICE_ACCOUNT_EMAIL_PATTERN.test(e), {
+      error:
+        'is a service account: use mint: impersonate or mint: key for service accounts',
+    }),
+  mint: z.literal('user'),
+  credential_secret: z.string().regex(SECRET_VERSION_PATTERN, {
+    error:
+      'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION (tvm import-user prints it)',
+  }),
+  consented_scopes: z.array(consentedScope).min(1).max(LIMITS.scopesPerGrant),
+  // Kill switch (docs/incident.md): no grant of this user is honoured.
+  disabled: z.boolean().default(false),
+});
+
+/**
+ * A `service_accounts` entry: a user's (`mint: user`) or a service account's, each
+ * checked against its own schema so that every problem is reported at its path.
+ */
+export const accountSchema = z
+  .unknown()
+  .transform((value, ctx): RawServiceAccount | RawUserAccount => {
+    const user =
+      typeof value === 'object' &&
+      value !== null &&
+      (value as {mint?: unknown}).mint === 'user';
+    const r = (user ? userAccountSchema : serviceAccountSchema).safeParse(
+      value,
+      {reportInput: true},
+    );
+    if (r.success) return r.data;
+    for (const iss of r.error.issues) {
+      if (!user || iss.code !== 'unrecognized_keys' || iss.path.length > 0) {
+        ctx.issues.push(iss as never);
+        continue;
+      }
+      // A service account's option on a user entry: say why, not only "unknown key".
+      const unknown = iss.keys.filter(k => !NOT_FOR_USERS.has(k));
+      if (unknown.length > 0) ctx.issues.push({...iss, keys: unknown} as never);
+      for (const k of iss.keys.filter(k => NOT_FOR_USERS.has(k))) {
+        ctx.issues.push({
+          code: 'custom',
+          message: NOT_FOR_USERS.get(k)!,
+          path: [k],
+          input: (value as Record<string, unknown>)[k],
+        });
+      }
+    }
+    return z.NEVER;
+  });
+
+/** Service-account options a user entry may not have, and why. */
+const NOT_FOR_USERS: ReadonlyMap<string, string> = new Map([
+  [
+    'key_secret',
+    'not for mint: user: the Secret Manager version of the credential is credential_secret',
+  ],
+  [
+    'lifetime_extension',
+    "not for mint: user: Google's refresh-token grant always issues 1h tokens",
+  ],
+]);
+
 export const apiKeySchema = z.strictObject({
   sha256: z.string().regex(SHA256_HEX_PATTERN, {
     error:
@@ -295,6 +393,7 @@ export const rootSchema = z.strictObject({
 });
 
 export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
+export type RawUserAccount = z.output<typeof userAccountSchema>;
 export type RawApiKey = z.output<typeof apiKeySchema>;
 export type RawGrant = z.output<typeof grantSchema>;
 export type RawIdToken = z.output<typeof idTokenSchema>;
@@ -307,7 +406,9 @@ export type RawPrivateKeyJwt = z.output<typeof privateKeyJwtSchema>;
 /** A policy that passed the schema: maps as entry lists in document order. */
 export interface RawPolicy {
   readonly version: 1;
-  readonly serviceAccounts: ReadonlyArray<readonly [string, RawServiceAccount]>;
+  readonly serviceAccounts: ReadonlyArray<
+    readonly [string, RawServiceAccount | RawUserAccount]
+  >;
   readonly clients: ReadonlyArray<readonly [string, RawClient]>;
   /** `emergency_max_lifetime`, seconds. */
   readonly emergencyMaxLifetime?: number;

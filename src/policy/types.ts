@@ -10,8 +10,12 @@ import type {Glob} from './pattern.ts';
 import type {AudiencePattern} from './audience.ts';
 import type {SubjectMatcher} from './subject.ts';
 
-/** How tvm mints for a service account. */
-export type MintMethod = 'impersonate' | 'key';
+/**
+ * How tvm mints for a service account: `impersonate` (IAM Credentials), `key` (a key
+ * in Secret Manager), or `user` (a user's authorized_user credential in Secret Manager,
+ * refreshed at Google's token endpoint: the entry names a user, not a service account).
+ */
+export type MintMethod = 'impersonate' | 'key' | 'user';
 
 /** IAM's ceiling for generateAccessToken without the lifetime-extension constraint. */
 export const IAM_DEFAULT_MAX_LIFETIME_SECONDS = 3600;
@@ -23,6 +27,16 @@ export const KEY_MINTED_LIFETIME_SECONDS = 3600;
 export const ID_TOKEN_LIFETIME_SECONDS = 3600;
 /** Delegated tokens come from the JWT-bearer grant too: one hour, however minted. */
 export const DELEGATED_LIFETIME_SECONDS = KEY_MINTED_LIFETIME_SECONDS;
+/** Google's refresh-token grant always issues one-hour tokens too (RFC 6749 §6). */
+export const USER_TOKEN_LIFETIME_SECONDS = 3600;
+
+/** A user's consent, for `mint: user` entries. */
+export interface UserCredential {
+  /** The Secret Manager version holding the authorized_user JSON. */
+  readonly credentialSecret: string;
+  /** Full scope URLs (and the OpenID scopes `openid`, `email`, `profile`) the user granted. */
+  readonly consentedScopes: ReadonlySet<string>;
+}
 
 export interface ServiceAccount {
   /** The alias in the policy (`service_accounts.<alias>`), usable as `audience`. */
@@ -36,6 +50,8 @@ export interface ServiceAccount {
   readonly lifetimeExtension: boolean;
   /** The IAM ceiling in force for this account, in seconds. */
   readonly iamMaxLifetimeSeconds: number;
+  /** For `mint: user` only (absent otherwise): the user's stored consent. */
+  readonly user?: UserCredential;
 }
 
 export interface Grant {
