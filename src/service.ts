@@ -138,6 +138,7 @@ export async function createService(
     oauth2TokenUrl: config.oauth2TokenUrl,
     tokenCache,
     keys: accountKeys,
+    logger,
   });
   const idTokens = createIdTokenMinter({
     identity: getIdentity,

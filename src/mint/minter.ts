@@ -22,8 +22,10 @@ import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
+import type {Logger} from '../log.ts';
 import {createKeyCache, type KeyCache} from './key-cache.ts';
 import type {CachedToken, TokenCache} from './token-cache.ts';
+import {createUserMinter} from './user.ts';
 
 export interface MintRequest {
   readonly serviceAccount: ServiceAccount;
@@ -57,6 +59,10 @@ export interface MinterDeps {
   readonly keyMaxStaleSeconds?: number;
   /** The key cache, when shared with another minter (src/mint/id-token.ts). */
   readonly keys?: KeyCache;
+  /** Operator lines of minting (a user credential Google refused). */
+  readonly logger?: Logger;
+  /** How long a user credential Google refused is not offered again (src/mint/user.ts). */
+  readonly userRefusalPauseSeconds?: number;
 }
 
 /** Creates the Minter used by the token endpoint. */
@@ -73,6 +79,18 @@ export function createMinter(deps: MinterDeps): Minter {
       maxStaleSeconds: deps.keyMaxStaleSeconds,
     });
   const now = () => monotonic.now();
+  // `mint: user` entries: a minter of their own (src/mint/user.ts).
+  const users = createUserMinter({
+    secrets: deps.secrets,
+    clock,
+    monotonic,
+    oauth2TokenUrl: deps.oauth2TokenUrl,
+    tokenCache: cache,
+    logger: deps.logger,
+    credentialTtlSeconds: deps.keyTtlSeconds,
+    credentialMaxStaleSeconds: deps.keyMaxStaleSeconds,
+    refusalPauseSeconds: deps.userRefusalPauseSeconds,
+  });
 
   const issue = (req: MintRequest): Promise<IssuedToken> => {
     const sa = req.serviceAccount;
@@ -110,6 +128,7 @@ export function createMinter(deps: MinterDeps): Minter {
 
   return {
     mint(req) {
+      if (req.serviceAccount.mint === 'user') return users.mint(req);
       // Key-minted tokens always live an hour, whatever was asked.
       const lifetime =
         req.serviceAccount.mint === 'key'
