@@ -6,7 +6,8 @@
  * that vends a token as pasted.
  *
  * With no TVM_POLICY, the demo policy (policy/demo.yaml) is used with a fresh API key,
- * printed once.
+ * printed once. `.tvm-local/<port>/emulator.json` tells `tvm import-user --local`
+ * where the emulator is.
  *
  * `npm start -- --redis` (or TVM_LOCAL_REDIS=1) also starts a private redis-server from
  * PATH — loopback, a fresh random password, no persistence — and points tvm's shared
@@ -32,6 +33,7 @@ import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../src/local/provision.ts';
+import {writeEmulatorFile} from '../src/local/emulator-file.ts';
 import {parsePolicy} from '../src/policy/index.ts';
 import {
   LocalStartError,
@@ -123,6 +125,9 @@ async function main(): Promise<void> {
 
   const emulator = await startEmulator();
   provisionForPolicy(emulator.state, policy, LOCAL_RUNTIME_ACCOUNT);
+  // For `tvm import-user --local`: where the emulator is, and a key that may write
+  // its Secret Manager (src/local/emulator-file.ts).
+  await writeEmulatorFile(stateDir, emulator);
   const wantRedis =
     process.argv.includes('--redis') || process.env.TVM_LOCAL_REDIS === '1';
   const redis =

@@ -132,8 +132,17 @@ export class Users implements UserConsents {
     if (!TOKEN_TEXT.test(refreshToken)) {
       throw new TypeError('a refresh token is printable ASCII without spaces');
     }
-    if (this.#consents.has(refreshToken)) {
-      throw new TypeError('that refresh token is already registered');
+    const existing = this.#consents.get(refreshToken);
+    if (existing !== undefined) {
+      // The same consent registered again (an import run twice) is the same consent.
+      if (
+        existing.email !== opts.email ||
+        existing.clientId !== client.clientId ||
+        existing.revoked
+      ) {
+        throw new TypeError('that refresh token is already registered');
+      }
+      this.#consents.delete(refreshToken);
     }
     // One person, one account id: a Workspace user's own (delegation's `sub`), else
     // one made for the address on first consent.

@@ -15,6 +15,7 @@ export type CliErrorCode =
   | 'ERR_DENIED' // tvm answered with an OAuth error
   | 'ERR_UNREACHABLE' // tvm could not be reached or answered something unexpected
   | 'ERR_CACHE' // the token cache could not be used
+  | 'ERR_SECRET_MANAGER' // Secret Manager (or the local emulator) refused or failed
   | 'ERR_USAGE'; // arguments the command cannot run with
 
 /** A failure reported as one line on stderr; see the file comment. */

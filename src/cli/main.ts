@@ -53,6 +53,10 @@ const COMMANDS: readonly Entry[] = [
   },
   {name: 'keygen', load: async () => (await import('./keygen.ts')).keygen},
   {
+    name: 'import-user',
+    load: async () => (await import('./import-user.ts')).importUser,
+  },
+  {
     name: 'policy check',
     load: async () => (await import('./policy-check.ts')).policyCheck,
   },

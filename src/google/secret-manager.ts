@@ -1,8 +1,9 @@
 /**
- * Secret Manager's AccessSecretVersion over gRPC, through Google's own client. The
- * client (all of google-gax and gRPC, ~150 ms to load) is imported only when a key or
- * a Secret-Manager-held policy is actually needed. Payloads are checked against their
- * CRC-32C, which the Node client does not do.
+ * Secret Manager over gRPC, through Google's own client: AccessSecretVersion for tvm,
+ * CreateSecret and AddSecretVersion for `tvm import-user`. The client (all of
+ * google-gax and gRPC, ~150 ms to load) is imported only when a key, a credential or a
+ * Secret-Manager-held policy is actually needed. Payloads are checked against their
+ * CRC-32C, which the Node client does not do, and sent with it.
  */
 import type {AuthClient} from 'google-auth-library';
 import type {SecretManagerServiceClient} from '@google-cloud/secret-manager';
@@ -27,18 +28,28 @@ export interface SecretReader {
   close(): Promise<void>;
 }
 
+/** Secret Manager's audience, for a self-signed JWT on a plaintext channel. */
+const SECRET_MANAGER_AUDIENCE = 'https://secretmanager.googleapis.com/';
+
+/** A lazily made Secret Manager client and the per-call options it needs. */
+interface Connection {
+  client(): Promise<SecretManagerServiceClient>;
+  /** Call options carrying the credential when grpc-js cannot (plaintext loopback). */
+  callOptions(timeoutMs: number): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
 /**
- * A SecretReader for `endpoint` (an https origin, or http:// for plaintext gRPC on
- * loopback) authenticating as `identity`.
+ * The client for `endpoint` (an https origin, or http:// for plaintext gRPC on
+ * loopback) authenticating as `identity`; the client library is imported on first use.
  */
-export function createSecretReader(
+function connect(
   endpoint: string,
   getIdentity: () => Promise<AuthClient>,
-): SecretReader {
+): Connection {
   const url = new URL(endpoint);
   const plaintext = url.protocol === 'http:';
   let client: Promise<SecretManagerServiceClient> | undefined;
-
   const getClient = () =>
     (client ??= (async () => {
       const {SecretManagerServiceClient} =
@@ -59,33 +70,48 @@ export function createSecretReader(
         universeDomain: 'googleapis.com',
       });
     })());
-
   return {
-    async access(versionName, timeoutMs) {
-      const c = await getClient();
+    client: getClient,
+    async callOptions(timeoutMs) {
       // grpc-js cannot attach call credentials to an insecure channel, so on
       // plaintext loopback the bearer token travels as call metadata instead.
       const headers = plaintext
-        ? await (await getIdentity()).getRequestHeaders()
+        ? await (await getIdentity()).getRequestHeaders(SECRET_MANAGER_AUDIENCE)
         : undefined;
+      return {
+        timeout: timeoutMs,
+        maxRetries: 0,
+        ...(headers
+          ? {
+              otherArgs: {
+                headers: {authorization: headers.get('authorization') ?? ''},
+              },
+            }
+          : {}),
+      };
+    },
+    async close() {
+      if (client) await (await client).close();
+    },
+  };
+}
+
+/**
+ * A SecretReader for `endpoint` (an https origin, or http:// for plaintext gRPC on
+ * loopback) authenticating as `identity`.
+ */
+export function createSecretReader(
+  endpoint: string,
+  getIdentity: () => Promise<AuthClient>,
+): SecretReader {
+  const connection = connect(endpoint, getIdentity);
+  return {
+    async access(versionName, timeoutMs) {
+      const c = await connection.client();
+      const options = await connection.callOptions(timeoutMs);
       let response;
       try {
-        [response] = await c.accessSecretVersion(
-          {name: versionName},
-          {
-            timeout: timeoutMs,
-            maxRetries: 0,
-            ...(headers
-              ? {
-                  otherArgs: {
-                    headers: {
-                      authorization: headers.get('authorization') ?? '',
-                    },
-                  },
-                }
-              : {}),
-          },
-        );
+        [response] = await c.accessSecretVersion({name: versionName}, options);
       } catch (e) {
         throw classifyGrpc(e, versionName);
       }
@@ -108,24 +134,93 @@ export function createSecretReader(
       }
       return bytes;
     },
-    async close() {
-      if (client) await (await client).close();
-    },
+    close: () => connection.close(),
   };
 }
 
-function classifyGrpc(e: unknown, versionName: string): UpstreamError {
+/** Adds secret versions (`tvm import-user`); one per command run. */
+export interface SecretWriter {
+  /**
+   * Adds a version holding `data` to `secret` (`projects/P/secrets/S`), creating the
+   * secret (automatic replication) when it does not exist. Resolves to the new
+   * version's number. The payload goes with its CRC-32C, which Secret Manager checks.
+   */
+  addVersion(
+    secret: string,
+    data: Buffer,
+    timeoutMs: number,
+  ): Promise<{version: number; created: boolean}>;
+  close(): Promise<void>;
+}
+
+/** gRPC status ALREADY_EXISTS. */
+const ALREADY_EXISTS = 6;
+
+/** A SecretWriter for `endpoint`, authenticating as `identity`. */
+export function createSecretWriter(
+  endpoint: string,
+  getIdentity: () => Promise<AuthClient>,
+): SecretWriter {
+  const connection = connect(endpoint, getIdentity);
+  return {
+    async addVersion(secret, data, timeoutMs) {
+      const m = /^(projects\/[^/]+)\/secrets\/([^/]+)$/.exec(secret);
+      if (!m) throw new TypeError(`not a secret name: ${secret}`);
+      const c = await connection.client();
+      let created = true;
+      try {
+        await c.createSecret(
+          {
+            parent: m[1],
+            secretId: m[2],
+            secret: {replication: {automatic: {}}},
+          },
+          await connection.callOptions(timeoutMs),
+        );
+      } catch (e) {
+        if ((e as {code?: unknown})?.code !== ALREADY_EXISTS) {
+          throw classifyGrpc(e, secret, 'CreateSecret');
+        }
+        created = false;
+      }
+      let version;
+      try {
+        [version] = await c.addSecretVersion(
+          {parent: secret, payload: {data, dataCrc32c: crc32c(data)}},
+          await connection.callOptions(timeoutMs),
+        );
+      } catch (e) {
+        throw classifyGrpc(e, secret, 'AddSecretVersion');
+      }
+      const number = /\/versions\/([0-9]+)$/.exec(version.name ?? '')?.[1];
+      if (number === undefined) {
+        throw new UpstreamError(
+          `Secret Manager answered no version name for ${secret}`,
+          false,
+        );
+      }
+      return {version: Number(number), created};
+    },
+    close: () => connection.close(),
+  };
+}
+
+function classifyGrpc(
+  e: unknown,
+  versionName: string,
+  method = 'AccessSecretVersion',
+): UpstreamError {
   const code = (e as {code?: unknown})?.code;
   if (typeof code === 'number') {
     const name = GRPC_NAMES[code] ?? `gRPC status ${code}`;
     return new UpstreamError(
-      `Secret Manager AccessSecretVersion ${versionName}: ${name}`,
+      `Secret Manager ${method} ${versionName}: ${name}`,
       RETRYABLE_GRPC.has(code),
     );
   }
   const name = (e as {name?: unknown})?.name;
   return new UpstreamError(
-    `Secret Manager AccessSecretVersion ${versionName}: ${typeof name === 'string' ? name : 'failed'}`,
+    `Secret Manager ${method} ${versionName}: ${typeof name === 'string' ? name : 'failed'}`,
     true,
   );
 }

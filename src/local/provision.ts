@@ -4,7 +4,9 @@
  * every service account the policy names is created with exactly the access the
  * Terraform module grants in production: token-creator on impersonated accounts, a key
  * in a Secret Manager secret (readable by the runtime account only) for key-minted ones;
- * and what a Workspace admin grants for domain-wide delegation.
+ * and what a Workspace admin grants for domain-wide delegation. Each user (`mint:
+ * user`) consents to its `consented_scopes` for an OAuth client of its own, and its
+ * authorized_user credential goes into its secret the same way.
  */
 import type {EmulatorState} from '../../emulator/src/index.ts';
 import {parseSecretVersionName} from '../google/secret-version.ts';
@@ -24,35 +26,36 @@ export function provisionForPolicy(
   ensureAccount(state, runtimeEmail, false);
   state.setDefaultIdentity(runtimeEmail);
   for (const sa of policy.serviceAccounts.values()) {
+    if (sa.mint === 'user') continue; // below, once Workspace users exist
     ensureAccount(state, sa.email, sa.lifetimeExtension);
     if (sa.mint === 'impersonate') {
       state.grantTokenCreator(runtime, sa.email);
       continue;
     }
-    const {secret, version, number} = parseSecretVersionName(sa.keySecret!)!;
-    const wanted = version === 'latest' ? 0 : number;
-    if (wanted === undefined) {
-      throw new Error(
-        `local mode cannot provision ${sa.keySecret}: name a version number or latest, not an alias`,
-      );
-    }
-    const key = JSON.stringify(state.createKey(sa.email), null, 2);
-    try {
-      state.createSecret(secret);
-    } catch {
-      // Already there; versions are added after the ones it has.
-    }
-    // The version the policy names must exist and hold the key: add versions up to
-    // it (a new secret's first version is 1), each with the key.
-    let made = 0;
-    do {
-      made = parseSecretVersionName(
-        state.addSecretVersion(secret, key),
-      )!.number!;
-    } while (made < wanted);
-    state.grantSecretAccessor(runtime, secret);
+    storeSecret(
+      state,
+      sa.keySecret!,
+      JSON.stringify(state.createKey(sa.email), null, 2),
+      runtime,
+    );
   }
   provisionDelegation(state, policy);
+  for (const sa of policy.serviceAccounts.values()) {
+    if (sa.mint !== 'user') continue;
+    // A user of the emulated Google (the Workspace user, when the policy made one)
+    // consents to the scopes the policy says, for an OAuth client of its own; the
+    // authorized_user file goes where the policy says.
+    const file = state.users.grantConsent({
+      email: sa.email,
+      scopes: [...sa.user!.consentedScopes],
+    });
+    storeSecret(
+      state,
+      sa.user!.credentialSecret,
+      JSON.stringify(file, null, 2),
+      runtime,
+    );
+  }
 }
 
 /**
@@ -87,6 +90,39 @@ function provisionDelegation(
   for (const [email, set] of scopes) {
     state.authorizeDelegation(email, [...set].sort());
   }
+}
+
+/**
+ * Makes the secret version `versionName` exist and hold `data` (every version added up
+ * to it holds it too), readable by `runtime` only.
+ */
+function storeSecret(
+  state: EmulatorState,
+  versionName: string,
+  data: string,
+  runtime: string,
+): void {
+  const {secret, version, number} = parseSecretVersionName(versionName)!;
+  const wanted = version === 'latest' ? 0 : number;
+  if (wanted === undefined) {
+    throw new Error(
+      `local mode cannot provision ${versionName}: name a version number or latest, not an alias`,
+    );
+  }
+  try {
+    state.createSecret(secret);
+  } catch {
+    // Already there; versions are added after the ones it has.
+  }
+  // The version the policy names must exist and hold the data: add versions up to it
+  // (a new secret's first version is 1), each with the data.
+  let made = 0;
+  do {
+    made = parseSecretVersionName(
+      state.addSecretVersion(secret, data),
+    )!.number!;
+  } while (made < wanted);
+  state.grantSecretAccessor(runtime, secret);
 }
 
 function ensureAccount(

@@ -362,10 +362,21 @@ void describe('OAuth 2.0 token endpoint (refresh_token grant) and tokeninfo of u
     assert.match(registered.userId, /^1[0-9]{20}$/);
     const r = await refresh({...imported, scope: CLOUD_PLATFORM});
     assert.equal(r.status, 200);
-    // The same refresh token twice is refused; so is a body that is not a consent.
-    const dup = await post({
+    // The same consent again is the same consent; the refresh token for another user
+    // is refused, and so is a body that is not a consent.
+    const again = await post({
       ...imported,
       email: 'carol@example.com',
+      scopes: [CLOUD_PLATFORM],
+    });
+    assert.equal(again.status, 200);
+    assert.equal(
+      ((await again.json()) as {userId: string}).userId,
+      registered.userId,
+    );
+    const dup = await post({
+      ...imported,
+      email: 'dave@example.com',
       scopes: [CLOUD_PLATFORM],
     });
     assert.equal(dup.status, 400);
