@@ -220,6 +220,14 @@ async function runPolicyExplain(args: string[], io: CliIo): Promise<number> {
     out(
       `  lifetime: ${d.lifetimeSeconds}s (grant max_lifetime ${d.grant.maxLifetimeSeconds}s${d.delegation ? '; delegated tokens always live 1h' : ''})`,
     );
+    const user = d.serviceAccount.user;
+    if (user) {
+      // A user's token: what tvm will ask Google for, and from which credential.
+      out(
+        `  user: refreshed from the authorized_user credential in ${user.credentialSecret}, asking Google for exactly these scopes`,
+      );
+      out(`  consented: ${[...user.consentedScopes].join(' ')}`);
+    }
     if (d.boundary) {
       const b = d.boundary.boundary;
       out(
