@@ -6,6 +6,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
 import {mkdtempSync, writeFileSync} from 'node:fs';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
@@ -153,6 +154,120 @@ void test('npm start: demo policy, fresh key, the printed curl vends a token tha
     );
     assert.ok(!s.out.includes(body.access_token as string));
     assert.match(s.out, /"message":"token granted"/);
+  } finally {
+    assert.equal(await stop(s), 0);
+  }
+});
+
+void test('npm start with a user (mint: user): provisioned; tvm import-user --local stores a credential made elsewhere, and the pasted entry vends', async () => {
+  const key = generateApiKey();
+  const dir = mkdtempSync(join(tmpdir(), 'tvm-local-users-'));
+  const policyPath = join(dir, 'users.yaml');
+  const policy = (extra: string) => `version: 1
+service_accounts:
+  ann:
+    mint: user
+    email: ann@example.com
+    credential_secret: projects/tvm-local/secrets/ann-credential/versions/latest
+    consented_scopes: [cloud-platform]
+${extra}clients:
+  mine:
+    api_keys:
+      - sha256: ${apiKeySha256Hex(key)}
+    allow:
+      - service_account: ann
+        scopes: [cloud-platform]
+${extra ? '      - service_account: ben\n        scopes: [cloud-platform]\n' : ''}`;
+  writeFileSync(policyPath, policy(''));
+  const port = await freePort();
+  const s = await start({
+    PORT: String(port),
+    TVM_POLICY: policyPath,
+    TVM_POLICY_REFRESH_SECONDS: '5',
+  });
+  const vend = async (audience: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/token`, {
+      method: 'POST',
+      headers: {'content-type': 'application/x-www-form-urlencoded'},
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: 'mine',
+        client_secret: key,
+        audience,
+        scope: 'cloud-platform',
+      }).toString(),
+    });
+    return {
+      status: res.status,
+      body: (await res.json()) as Record<string, unknown>,
+    };
+  };
+  const emulatorUrl = /emulator: +(http:\/\/127\.0\.0\.1:\d+)/.exec(s.out)?.[1];
+  const tokeninfo = async (token: unknown) =>
+    (await (
+      await fetch(`${emulatorUrl}/tokeninfo?access_token=${String(token)}`)
+    ).json()) as Record<string, string>;
+  try {
+    const ann = await vend('ann');
+    assert.equal(ann.status, 200, JSON.stringify(ann.body));
+    assert.equal(
+      (await tokeninfo(ann.body.access_token)).scope,
+      'https://www.googleapis.com/auth/cloud-platform',
+    );
+
+    // A credential as gcloud saved it, which the emulator has never seen.
+    const file = join(dir, 'adc.json');
+    const refreshToken = `1//0g${randomBytes(70).toString('base64url')}`;
+    const clientSecret = `d-${randomBytes(16).toString('base64url')}`;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        client_id:
+          '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com',
+        client_secret: clientSecret,
+        refresh_token: refreshToken,
+        type: 'authorized_user',
+      }),
+      {mode: 0o600},
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(root, 'bin/tvm.js'),
+        'import-user',
+        file,
+        '--local',
+        '--email',
+        'ben@example.com',
+        '--scopes',
+        'cloud-platform',
+      ],
+      {cwd: root, env: {...process.env, PORT: String(port)}, encoding: 'utf8'},
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!(r.stdout + r.stderr).includes(refreshToken));
+    assert.ok(!(r.stdout + r.stderr).includes(clientSecret));
+    const entry = r.stdout.slice(
+      r.stdout.indexOf('service_accounts:\n') + 'service_accounts:\n'.length,
+    );
+    assert.match(
+      entry,
+      /^ {2}ben:\n {4}mint: user\n {4}email: ben@example\.com\n {4}credential_secret: projects\/tvm-local\/secrets\/ben-credential\/versions\/1\n/,
+    );
+    writeFileSync(policyPath, policy(entry));
+    // The policy is re-read within 5 s; then ben's token comes from the imported client.
+    let ben = await vend('ben');
+    for (let i = 0; i < 40 && ben.status !== 200; i++) {
+      await new Promise(res => setTimeout(res, 250));
+      ben = await vend('ben');
+    }
+    assert.equal(ben.status, 200, JSON.stringify(ben.body));
+    const info = await tokeninfo(ben.body.access_token);
+    assert.equal(
+      info.aud,
+      '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com',
+    );
+    assert.ok(!s.out.includes(refreshToken) && !s.out.includes(clientSecret));
   } finally {
     assert.equal(await stop(s), 0);
   }
