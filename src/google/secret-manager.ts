@@ -143,7 +143,8 @@ export interface SecretWriter {
   /**
    * Adds a version holding `data` to `secret` (`projects/P/secrets/S`), creating the
    * secret (automatic replication) when it does not exist. Resolves to the new
-   * version's number. The payload goes with its CRC-32C, which Secret Manager checks.
+   * version's number and whether the secret was created. The payload goes with its
+   * CRC-32C, which Secret Manager checks.
    */
   addVersion(
     secret: string,
@@ -153,7 +154,8 @@ export interface SecretWriter {
   close(): Promise<void>;
 }
 
-/** gRPC status ALREADY_EXISTS. */
+/** gRPC statuses NOT_FOUND and ALREADY_EXISTS. */
+const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 
 /** A SecretWriter for `endpoint`, authenticating as `identity`. */
@@ -167,7 +169,29 @@ export function createSecretWriter(
       const m = /^(projects\/[^/]+)\/secrets\/([^/]+)$/.exec(secret);
       if (!m) throw new TypeError(`not a secret name: ${secret}`);
       const c = await connection.client();
-      let created = true;
+      const add = async () => {
+        const [version] = await c.addSecretVersion(
+          {parent: secret, payload: {data, dataCrc32c: crc32c(data)}},
+          await connection.callOptions(timeoutMs),
+        );
+        const number = /\/versions\/([0-9]+)$/.exec(version.name ?? '')?.[1];
+        if (number === undefined) {
+          throw new UpstreamError(
+            `Secret Manager answered no version name for ${secret}`,
+            false,
+          );
+        }
+        return Number(number);
+      };
+      // The version first: adding to an existing secret needs only
+      // roles/secretmanager.secretVersionAdder on it. A missing secret is made, then.
+      try {
+        return {version: await add(), created: false};
+      } catch (e) {
+        if ((e as {code?: unknown})?.code !== NOT_FOUND) {
+          throw classifyGrpc(e, secret, 'AddSecretVersion');
+        }
+      }
       try {
         await c.createSecret(
           {
@@ -178,28 +202,16 @@ export function createSecretWriter(
           await connection.callOptions(timeoutMs),
         );
       } catch (e) {
+        // Made meanwhile by someone else: add to it all the same.
         if ((e as {code?: unknown})?.code !== ALREADY_EXISTS) {
           throw classifyGrpc(e, secret, 'CreateSecret');
         }
-        created = false;
       }
-      let version;
       try {
-        [version] = await c.addSecretVersion(
-          {parent: secret, payload: {data, dataCrc32c: crc32c(data)}},
-          await connection.callOptions(timeoutMs),
-        );
+        return {version: await add(), created: true};
       } catch (e) {
         throw classifyGrpc(e, secret, 'AddSecretVersion');
       }
-      const number = /\/versions\/([0-9]+)$/.exec(version.name ?? '')?.[1];
-      if (number === undefined) {
-        throw new UpstreamError(
-          `Secret Manager answered no version name for ${secret}`,
-          false,
-        );
-      }
-      return {version: Number(number), created};
     },
     close: () => connection.close(),
   };

@@ -57,6 +57,11 @@ service_accounts:
     email: carol@example.com
     credential_secret: projects/tvm-local/secrets/carol-credential/versions/latest
     consented_scopes: [cloud-platform]
+  gail:
+    mint: user
+    email: gail@example.com
+    credential_secret: projects/tvm-local/secrets/gail-credential/versions/2
+    consented_scopes: [cloud-platform]
 clients:
   c1:
     api_keys:
@@ -69,6 +74,8 @@ clients:
       - service_account: bob
         scopes: [cloud-platform, drive.readonly]
       - service_account: carol
+        scopes: [cloud-platform]
+      - service_account: gail
         scopes: [cloud-platform]
 `;
 
@@ -633,6 +640,37 @@ void describe('user tokens (mint: user)', () => {
     );
   });
 
+  void test('a secret that does not hold an authorized_user credential: 502, the problems named, nothing of the secret said, Google not asked', async () => {
+    // Version 2 of gail's secret holds a service-account key instead.
+    const key = JSON.stringify(s.emulator.state.createKey(IMPORTER));
+    s.emulator.state.setSecretVersionState(
+      'projects/tvm-local/secrets/gail-credential/versions/2',
+      'DESTROYED',
+    );
+    s.emulator.state.addSecretVersion(
+      'projects/tvm-local/secrets/gail-credential',
+      key,
+    );
+    const policy = POLICY.replace(
+      'gail-credential/versions/2',
+      'gail-credential/versions/3',
+    );
+    writeFileSync(s.policyPath, renderPolicy(policy, keys));
+    await s.service.policies.refresh();
+    const r = await vend({audience: 'gail', scope: 'cloud-platform'});
+    assert.equal(r.status, 502);
+    assert.equal(r.body.error, 'temporarily_unavailable');
+    const a = audits().at(-1)!;
+    assert.equal(a.reason, 'ERR_UPSTREAM_REFUSED');
+    assert.equal(
+      a.detail,
+      'secret projects/tvm-local/secrets/gail-credential/versions/3 does not hold an authorized_user credential (project_id: unknown key; private_key_id: unknown key; private_key: unknown key; client_email: unknown key; auth_uri: unknown key; token_uri: unknown key; auth_provider_x509_cert_url: unknown key; client_x509_cert_url: unknown key; type: must be "authorized_user", not "service_account"; client_id: must be an OAuth client id, <number>-<id>.apps.googleusercontent.com; client_secret: must be 1 to 256 printable characters without spaces; refresh_token: must be 1 to 2048 printable characters without spaces)',
+    );
+    assert.equal(s.emulator.stats.count('oauth2.token'), 0);
+    writeFileSync(s.policyPath, renderPolicy(POLICY, keys));
+    await s.service.policies.refresh();
+  });
+
   void test('the IAM-shaped route vends a user token too, under the same policy', async () => {
     const res = await fetch(
       `${s.url}/v1/projects/-/serviceAccounts/alice@example.com:generateAccessToken`,
@@ -764,7 +802,7 @@ void describe('tvm import-user refuses what is not an authorized_user credential
     assert.equal(r.code, 1);
     assert.equal(
       r.stderr,
-      'tvm import-user: projects/other-proj/secrets/frank: Secret Manager CreateSecret projects/other-proj/secrets/frank: PERMISSION_DENIED\n',
+      'tvm import-user: projects/other-proj/secrets/frank: Secret Manager AddSecretVersion projects/other-proj/secrets/frank: PERMISSION_DENIED\n',
     );
   });
 });
