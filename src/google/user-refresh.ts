@@ -7,10 +7,11 @@
  * retries by itself, so the request is made here, through the library's own gaxios.
  */
 import {gaxios} from 'google-auth-library';
-import {z} from 'zod';
+import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {AuthorizedUser} from './authorized-user.ts';
 import type {IssuedToken} from './iam-credentials.ts';
+import {fetchImplementation} from './identity.ts';
 import {UpstreamError, classify, isRetryableStatus} from './upstream.ts';
 
 const WHAT = 'OAuth 2.0 token endpoint (refresh_token grant)';
@@ -64,6 +65,7 @@ export async function refreshUserToken(
   timeoutMs: number,
 ): Promise<IssuedToken> {
   const transport = new gaxios.Gaxios({
+    fetchImplementation,
     timeout: timeoutMs,
     retry: false,
     maxRedirects: 0,
