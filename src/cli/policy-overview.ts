@@ -181,7 +181,10 @@ export function renderTable(o: PolicyOverview, source: string): string {
         `${formatDuration(sa.iam_max_lifetime_seconds)}${sa.lifetime_extension ? ' (lifetime_extension)' : ''}`,
       ],
       [sa.granted_to.join(', ') || '(none)'],
-      sa.key_secret === null ? [] : [printable(sa.key_secret)],
+      // A user's credential sits where a key would (both are Secret Manager versions).
+      [sa.key_secret ?? sa.credential_secret]
+        .filter(v => v !== undefined && v !== null)
+        .map(v => printable(v)),
     ]),
   ];
   const lines = [

@@ -11,7 +11,7 @@ import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {AuthorizedUser} from './authorized-user.ts';
 import type {IssuedToken} from './iam-credentials.ts';
-import {fetchImplementation} from './identity.ts';
+import {fetchImplementation} from './fetch.ts';
 import {UpstreamError, classify, isRetryableStatus} from './upstream.ts';
 
 const WHAT = 'OAuth 2.0 token endpoint (refresh_token grant)';

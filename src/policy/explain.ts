@@ -73,6 +73,10 @@ export interface AccountOverview {
   readonly mint: MintMethod;
   /** For `mint: key`: the Secret Manager version of its key (a name, not the key). */
   readonly key_secret: string | null;
+  /** For `mint: user` only: the Secret Manager version of the user's credential. */
+  readonly credential_secret?: string;
+  /** For `mint: user` only: the scopes the user consented to. */
+  readonly consented_scopes?: readonly string[];
   readonly lifetime_extension: boolean;
   /** The IAM ceiling in force for the account. */
   readonly iam_max_lifetime_seconds: number;
@@ -269,6 +273,12 @@ export function policyOverview(
       email: sa.email,
       mint: sa.mint,
       key_secret: sa.keySecret ?? null,
+      ...(sa.user
+        ? {
+            credential_secret: sa.user.credentialSecret,
+            consented_scopes: [...sa.user.consentedScopes],
+          }
+        : {}),
       lifetime_extension: sa.lifetimeExtension,
       iam_max_lifetime_seconds: sa.iamMaxLifetimeSeconds,
       granted_to: grantedTo(sa.alias),

@@ -57,6 +57,11 @@ service_accounts:
     email: carol@example.com
     credential_secret: projects/tvm-local/secrets/carol-credential/versions/latest
     consented_scopes: [cloud-platform]
+  hugo:
+    mint: user
+    email: hugo@example.com
+    credential_secret: projects/tvm-local/secrets/hugo-credential/versions/latest
+    consented_scopes: [devstorage.read_only, userinfo.email]
   gail:
     mint: user
     email: gail@example.com
@@ -77,6 +82,13 @@ clients:
         scopes: [cloud-platform]
       - service_account: gail
         scopes: [cloud-platform]
+      - service_account: hugo
+        scopes: [devstorage.read_only]
+        access_boundary:
+          mode: force
+          rules:
+            - resource: //storage.googleapis.com/projects/_/buckets/hugo-share
+              permissions: [inRole:roles/storage.objectViewer]
 `;
 
 /** The monotonic clock, movable: the refusal pause is measured on it. */
@@ -669,6 +681,38 @@ void describe('user tokens (mint: user)', () => {
     assert.equal(s.emulator.stats.count('oauth2.token'), 0);
     writeFileSync(s.policyPath, renderPolicy(POLICY, keys));
     await s.service.policies.refresh();
+  });
+
+  void test('a grant with an access boundary downscopes the user’s token at STS: one refresh, one exchange, then the cache', async () => {
+    const r = await vend({audience: 'hugo', scope: 'devstorage.read_only'});
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.scope, `${G}devstorage.read_only`);
+    const info = await tokeninfo(r.body.access_token as string);
+    assert.equal(info.email, 'hugo@example.com');
+    assert.equal(info.scope, `${G}devstorage.read_only`);
+    assert.deepEqual(JSON.parse(String(info.access_boundary)), {
+      accessBoundary: {
+        accessBoundaryRules: [
+          {
+            availableResource:
+              '//storage.googleapis.com/projects/_/buckets/hugo-share',
+            availablePermissions: ['inRole:roles/storage.objectViewer'],
+          },
+        ],
+      },
+    });
+    assert.equal(s.emulator.stats.count('oauth2.token'), 1);
+    assert.equal(s.emulator.stats.count('sts.token'), 1);
+    const a = audits().at(-1)!;
+    assert.equal(a.serviceAccount, 'hugo@example.com');
+    assert.deepEqual((a.accessBoundary as {resources: string[]}).resources, [
+      '//storage.googleapis.com/projects/_/buckets/hugo-share',
+    ]);
+    const again = await vend({audience: 'hugo', scope: 'devstorage.read_only'});
+    assert.equal(again.body.access_token, r.body.access_token);
+    assert.equal(audits().at(-1)!.cached, true);
+    assert.equal(s.emulator.stats.count('oauth2.token'), 1);
+    assert.equal(s.emulator.stats.count('sts.token'), 1);
   });
 
   void test('the IAM-shaped route vends a user token too, under the same policy', async () => {

@@ -103,6 +103,26 @@ void describe('mint: user entries', () => {
       ],
     },
     {
+      name: 'ID tokens or domain-wide delegation on a user grant',
+      edit: p => {
+        aliceGrant(p).id_token = {audiences: ['https://app.example.com']};
+        aliceGrant(p).delegation = {
+          subjects: ['bob@example.com'],
+          scopes: ['cloud-platform'],
+        };
+      },
+      want: [
+        [
+          'clients.nightly-export.allow[1].id_token',
+          "not for a user (mint: user): tvm vends only alice's access tokens",
+        ],
+        [
+          'clients.nightly-export.allow[1].delegation',
+          'not for a user (mint: user): domain-wide delegation is for service accounts',
+        ],
+      ],
+    },
+    {
       name: 'a service account email',
       edit: p => (alice(p).email = 'bot@my-proj.iam.gserviceaccount.com'),
       want: [
@@ -330,6 +350,35 @@ void describe('tvm policy check and explain with a user entry', () => {
         `\\n {2}user: refreshed from the authorized_user credential in ${SECRET}, asking Google for exactly these scopes\\n {2}consented: ${G}cloud-platform ${G}userinfo\\.email openid\\n$`,
       ),
     );
+  });
+
+  void test('the overview (tvm policy explain FILE) shows the credential where a key would be, and the consent in JSON', async () => {
+    const path = file('overview.yaml', withUser());
+    const table = await tvm(['policy', 'explain', path]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `\\nalice +alice@example\\.com +user +1h +${NE} +${SECRET}\\n`,
+      ),
+    );
+    const json = await tvm(['policy', 'explain', path, '--format', 'json']);
+    const alice = (
+      JSON.parse(json.stdout) as {
+        service_accounts: Array<Record<string, unknown>>;
+      }
+    ).service_accounts.find(a => a.alias === 'alice');
+    assert.deepEqual(alice, {
+      alias: 'alice',
+      email: 'alice@example.com',
+      mint: 'user',
+      key_secret: null,
+      credential_secret: SECRET,
+      consented_scopes: [`${G}cloud-platform`, `${G}userinfo.email`, 'openid'],
+      lifetime_extension: false,
+      iam_max_lifetime_seconds: 3600,
+      granted_to: [NE],
+    });
   });
 
   void test('explain: DENY for a consented scope the grant does not allow, and for a lifetime under 1h', async () => {
