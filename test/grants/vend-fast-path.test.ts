@@ -32,7 +32,7 @@ clients:
         access_boundary:
           mode: force
           rules:
-            - resource: //storage.googleapis.com/projects/_/buckets/b
+            - resource: //storage.googleapis.com/projects/_/buckets/fast-path
               permissions: [inRole:roles/storage.objectViewer]
       - service_account: plain
         scopes: [devstorage.read_only]
