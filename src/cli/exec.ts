@@ -73,11 +73,19 @@ function run(
   env: Record<string, string | undefined>,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {stdio: 'inherit', env});
+    // Handlers first, then the child: a signal that arrives the moment CMD has
+    // started (CMD may already be talking to whoever sends it) must not find tvm
+    // with the default action, which would end tvm and leave CMD running.
+    const pending: NodeJS.Signals[] = [];
+    const cmdProcess: {child?: ReturnType<typeof spawn>} = {};
     const forward = (signal: NodeJS.Signals) => {
-      child.kill(signal);
+      if (cmdProcess.child) cmdProcess.child.kill(signal);
+      else pending.push(signal);
     };
     for (const s of FORWARDED) process.on(s, forward);
+    const child = spawn(cmd, args, {stdio: 'inherit', env});
+    cmdProcess.child = child;
+    for (const s of pending.splice(0)) child.kill(s);
     const done = () => {
       for (const s of FORWARDED) process.off(s, forward);
     };

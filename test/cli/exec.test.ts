@@ -123,15 +123,22 @@ void describe('tvm exec', () => {
       ['SIGINT', 130],
       ['SIGHUP', 129],
     ] as const) {
-      const run = sh('echo ready; while :; do sleep 0.05; done');
-      await new Promise<void>(resolve => {
+      // CMD is the process that gets the signal (exec): a shell loop would outlive it,
+      // as a shell waiting on a foreground job does when only the shell is signalled.
+      const run = sh('echo ready; exec sleep 20');
+      const ready = await new Promise<boolean>(resolve => {
         run.child.stdout!.on('data', (c: Buffer) => {
-          if (c.toString().includes('ready')) resolve();
+          if (c.toString().includes('ready')) resolve(true);
         });
+        run.child.once('exit', () => resolve(false));
       });
+      if (!ready) {
+        const r = await run.done;
+        assert.fail(`tvm exec ended before CMD ran: ${r.code} ${r.stderr}`);
+      }
       run.child.kill(signal);
       const r = await run.done;
-      assert.equal(r.code, want, signal);
+      assert.equal(r.code, want, `${signal} ${r.signal} ${r.stderr}`);
     }
   });
 
