@@ -1,11 +1,17 @@
 /**
  * Keyless minting: the IAM Service Account Credentials API's generateAccessToken,
  * called with the function's own identity. One attempt per call; retries and the
- * deadline are `withRetry`'s job.
+ * deadline are `withRetry`'s job. `callIamCredentials` makes every IAM Credentials
+ * call tvm makes (generateAccessToken, generateIdToken, signJwt).
  */
 import type {AuthClient} from 'google-auth-library';
 import * as z from 'zod';
-import {UpstreamError, classify} from './upstream.ts';
+import {
+  UpstreamError,
+  classifyWithCode,
+  googleStatus,
+  parseAnswer,
+} from './upstream.ts';
 import type {Clock} from '../clock.ts';
 
 /** A token as Google issued it. */
@@ -23,6 +29,57 @@ const GenerateAccessTokenResponse = z.object({
 /** Google's answers are small; anything bigger is refused unread. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
+/** One call of an IAM Credentials method on a service account. */
+export interface IamCredentialsCall<T> {
+  /** The service account. */
+  readonly email: string;
+  /** `generateAccessToken`, `generateIdToken`, `signJwt`. */
+  readonly method: string;
+  /** The request body, sent as JSON. */
+  readonly body: unknown;
+  readonly timeoutMs: number;
+  /** The answer's shape. */
+  readonly answer: z.ZodType<T>;
+  /** Who answered, in the messages of an answer of the wrong shape. */
+  readonly answerer: string;
+  /** A refusal's message carries Google's canonical status (`PERMISSION_DENIED`). */
+  readonly withStatus: boolean;
+}
+
+/**
+ * POST {endpoint}/v1/projects/-/serviceAccounts/{email}:{method} with the source
+ * client's bearer token, one attempt, the answer bounded and checked against its
+ * shape. Throws UpstreamError.
+ */
+export async function callIamCredentials<T>(
+  source: AuthClient,
+  endpoint: string,
+  call: IamCredentialsCall<T>,
+): Promise<T> {
+  let text: string;
+  try {
+    const res = await source.request<string>({
+      url: `${endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(call.email)}:${call.method}`,
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      data: JSON.stringify(call.body),
+      timeout: call.timeoutMs,
+      retry: false,
+      responseType: 'text',
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxRedirects: 0,
+    });
+    text = res.data;
+  } catch (e) {
+    throw classifyWithCode(
+      e,
+      `IAM Credentials ${call.method}`,
+      call.withStatus ? googleStatus(e) : undefined,
+    );
+  }
+  return parseAnswer(text, call.answer, call.answerer);
+}
+
 export interface GenerateAccessTokenRequest {
   readonly email: string;
   readonly scopes: readonly string[];
@@ -31,9 +88,8 @@ export interface GenerateAccessTokenRequest {
 }
 
 /**
- * POST {endpoint}/v1/projects/-/serviceAccounts/{email}:generateAccessToken with the
- * source client's bearer token. Validates the answer: a token and an expiry in the
- * future, or an UpstreamError (never a half-valid token).
+ * generateAccessToken for `req.email`. Validates the answer: a token and an expiry in
+ * the future, or an UpstreamError (never a half-valid token).
  */
 export async function generateAccessToken(
   source: AuthClient,
@@ -41,78 +97,21 @@ export async function generateAccessToken(
   clock: Clock,
   req: GenerateAccessTokenRequest,
 ): Promise<IssuedToken> {
-  const url = `${endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(req.email)}:generateAccessToken`;
-  let text: string;
-  try {
-    const res = await source.request<string>({
-      url,
-      method: 'POST',
-      headers: {'Content-Type': 'application/json'},
-      data: JSON.stringify({
-        scope: req.scopes,
-        lifetime: `${req.lifetimeSeconds}s`,
-      }),
-      timeout: req.timeoutMs,
-      retry: false,
-      responseType: 'text',
-      maxContentLength: MAX_RESPONSE_BYTES,
-      maxRedirects: 0,
-    });
-    text = res.data;
-  } catch (e) {
-    const err = classify(e, 'IAM Credentials generateAccessToken');
-    const status = googleStatus(e);
-    throw status
-      ? new UpstreamError(
-          `${err.message} (${status})`,
-          err.retryable,
-          err.status,
-        )
-      : err;
-  }
-  return parseIssued(text, clock);
-}
-
-function parseIssued(text: string, clock: Clock): IssuedToken {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new UpstreamError(
-      'IAM Credentials answered a body that is not JSON',
-      false,
-    );
-  }
-  const parsed = GenerateAccessTokenResponse.safeParse(json);
-  if (!parsed.success) {
-    throw new UpstreamError(
-      'IAM Credentials answered an unexpected body shape',
-      false,
-    );
-  }
-  const expiresAt = Date.parse(parsed.data.expireTime);
+  const answer = await callIamCredentials(source, endpoint, {
+    email: req.email,
+    method: 'generateAccessToken',
+    body: {scope: req.scopes, lifetime: `${req.lifetimeSeconds}s`},
+    timeoutMs: req.timeoutMs,
+    answer: GenerateAccessTokenResponse,
+    answerer: 'IAM Credentials',
+    withStatus: true,
+  });
+  const expiresAt = Date.parse(answer.expireTime);
   if (!(expiresAt > clock.now())) {
     throw new UpstreamError(
       'IAM Credentials answered a token that has already expired',
       false,
     );
   }
-  return {accessToken: parsed.data.accessToken, expiresAt};
-}
-
-/** Google's canonical status name (`PERMISSION_DENIED`) from an error body, if any. */
-export function googleStatus(e: unknown): string | undefined {
-  const data = (e as {response?: {data?: unknown}})?.response?.data;
-  let body: unknown = data;
-  if (typeof data === 'string') {
-    try {
-      body = JSON.parse(data);
-    } catch {
-      return undefined;
-    }
-  }
-  const status = (body as {error?: {status?: unknown}})?.error?.status;
-  return typeof status === 'string' && /^[A-Z_]{1,64}$/.test(status)
-    ? status
-    : undefined;
+  return {accessToken: answer.accessToken, expiresAt};
 }

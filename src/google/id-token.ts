@@ -13,14 +13,12 @@ import {JWT, type AuthClient} from 'google-auth-library';
 import {decodeJwt} from 'jose';
 import * as z from 'zod';
 import type {Clock} from '../clock.ts';
-import {googleStatus, type IssuedToken} from './iam-credentials.ts';
+import {callIamCredentials, type IssuedToken} from './iam-credentials.ts';
 import {tokenTransporter, type ServiceAccountKey} from './oauth2.ts';
 import {UpstreamError, classify} from './upstream.ts';
 
 /** Google's ID tokens are about a kilobyte; anything much bigger is not one. */
 const MAX_ID_TOKEN_CHARS = 8192;
-/** Google's answers are small; anything bigger is refused unread. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
 
 const GenerateIdTokenResponse = z.object({
   token: z.string().min(1).max(MAX_ID_TOKEN_CHARS),
@@ -45,53 +43,20 @@ export async function generateIdToken(
   clock: Clock,
   req: GenerateIdTokenRequest,
 ): Promise<IssuedToken> {
-  const url = `${endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(req.email)}:generateIdToken`;
-  let text: string;
-  try {
-    const res = await source.request<string>({
-      url,
-      method: 'POST',
-      headers: {'Content-Type': 'application/json'},
-      data: JSON.stringify({
-        audience: req.audience,
-        includeEmail: req.includeEmail,
-        useEmailAzp: req.includeEmail,
-      }),
-      timeout: req.timeoutMs,
-      retry: false,
-      responseType: 'text',
-      maxContentLength: MAX_RESPONSE_BYTES,
-      maxRedirects: 0,
-    });
-    text = res.data;
-  } catch (e) {
-    const err = classify(e, 'IAM Credentials generateIdToken');
-    const status = googleStatus(e);
-    throw status
-      ? new UpstreamError(
-          `${err.message} (${status})`,
-          err.retryable,
-          err.status,
-        )
-      : err;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new UpstreamError(
-      'IAM Credentials answered a body that is not JSON',
-      false,
-    );
-  }
-  const parsed = GenerateIdTokenResponse.safeParse(json);
-  if (!parsed.success) {
-    throw new UpstreamError(
-      'IAM Credentials answered an unexpected body shape',
-      false,
-    );
-  }
-  return readIdToken(parsed.data.token, req.audience, clock, 'IAM Credentials');
+  const answer = await callIamCredentials(source, endpoint, {
+    email: req.email,
+    method: 'generateIdToken',
+    body: {
+      audience: req.audience,
+      includeEmail: req.includeEmail,
+      useEmailAzp: req.includeEmail,
+    },
+    timeoutMs: req.timeoutMs,
+    answer: GenerateIdTokenResponse,
+    answerer: 'IAM Credentials',
+    withStatus: true,
+  });
+  return readIdToken(answer.token, req.audience, clock, 'IAM Credentials');
 }
 
 /**

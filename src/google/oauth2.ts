@@ -6,7 +6,7 @@
  */
 import {JWT, gaxios} from 'google-auth-library';
 import {fetchImplementation} from './fetch.ts';
-import {UpstreamError, classify} from './upstream.ts';
+import {UpstreamError, classifyWithCode, oauthErrorCode} from './upstream.ts';
 import type {IssuedToken} from './iam-credentials.ts';
 import type {Clock} from '../clock.ts';
 import {GOOGLE_ENDPOINTS} from './endpoints.ts';
@@ -47,6 +47,48 @@ export function tokenTransporter(
   return g;
 }
 
+/** Google's answers are small; anything bigger is refused unread. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/**
+ * POSTs `form` (application/x-www-form-urlencoded) to `url`, one attempt, no
+ * Authorization header, and answers the body as text, bounded. A failure is an
+ * UpstreamError named `what`, carrying Google's OAuth error code when it sent one.
+ */
+export async function postForm(
+  url: string,
+  form: Record<string, string>,
+  timeoutMs: number,
+  what: string,
+): Promise<string> {
+  const transporter = new gaxios.Gaxios({
+    fetchImplementation,
+    retry: false,
+    maxRedirects: 0,
+  });
+  try {
+    const res = await transporter.request<string>({
+      url,
+      method: 'POST',
+      headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+      data: new URLSearchParams(form).toString(),
+      timeout: timeoutMs,
+      responseType: 'text',
+      maxContentLength: MAX_RESPONSE_BYTES,
+    });
+    return res.data;
+  } catch (e) {
+    throw classifyWithCode(e, what, oauthErrorCode(e));
+  }
+}
+
+/** What an assertion signed with a key asks for. */
+export interface KeyAssertion {
+  readonly scopes: readonly string[];
+  /** The Workspace user to act for (domain-wide delegation). */
+  readonly subject?: string;
+}
+
 /**
  * Exchanges a self-signed assertion for an access token. Google's JWT-bearer tokens
  * always live one hour; the answer is checked for a token and a future expiry.
@@ -58,18 +100,39 @@ export async function jwtBearerToken(
   clock: Clock,
   timeoutMs: number,
 ): Promise<IssuedToken> {
+  return keyAssertionToken(key, {scopes}, tokenUrl, clock, timeoutMs, false);
+}
+
+/**
+ * A token for `ask` with `key`, through google-auth-library's JWT client, its token
+ * URL rewritten to `tokenUrl`. With `withOAuthCode`, a refusal's message carries
+ * Google's OAuth error code (`unauthorized_client`, `invalid_grant`).
+ */
+export async function keyAssertionToken(
+  key: ServiceAccountKey,
+  ask: KeyAssertion,
+  tokenUrl: string,
+  clock: Clock,
+  timeoutMs: number,
+  withOAuthCode: boolean,
+): Promise<IssuedToken> {
   const client = new JWT({
     email: key.client_email,
     key: key.private_key,
     keyId: key.private_key_id,
-    scopes: [...scopes],
+    scopes: [...ask.scopes],
+    subject: ask.subject,
     transporter: tokenTransporter(tokenUrl, timeoutMs),
   });
   let credentials;
   try {
     credentials = await client.authorize();
   } catch (e) {
-    throw classify(e, 'OAuth 2.0 token endpoint');
+    throw classifyWithCode(
+      e,
+      'OAuth 2.0 token endpoint',
+      withOAuthCode ? oauthErrorCode(e) : undefined,
+    );
   }
   const accessToken = credentials.access_token;
   // The library stamps expiry_date with the wall clock; carry it over to tvm's clock.

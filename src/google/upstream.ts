@@ -4,6 +4,7 @@
  * (Google answering 5xx or 429, timing out, or resetting the connection). Turns every upstream failure into a TvmError: 503 with
  * Retry-After when a retry may help, 502 when Google refused.
  */
+import type * as z from 'zod';
 import {TvmError} from '../errors.ts';
 
 /** A failure talking to Google, classified. `detail` is for operators and holds no secret. */
@@ -55,6 +56,74 @@ export function classify(e: unknown, what: string): UpstreamError {
     `${what} failed: ${code ?? name ?? 'unknown error'}`,
     true,
   );
+}
+
+/**
+ * `classify(e, what)`, with `code` (what Google's error body names, never its prose)
+ * added to the message for the operator when there is one.
+ */
+export function classifyWithCode(
+  e: unknown,
+  what: string,
+  code: string | undefined,
+): UpstreamError {
+  const err = classify(e, what);
+  return code
+    ? new UpstreamError(`${err.message} (${code})`, err.retryable, err.status)
+    : err;
+}
+
+/**
+ * The JSON answer `text` of `who`, checked against `schema`; anything else is a
+ * non-retryable UpstreamError (never a half-valid answer).
+ */
+export function parseAnswer<T>(
+  text: string,
+  schema: z.ZodType<T>,
+  who: string,
+): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UpstreamError(`${who} answered a body that is not JSON`, false);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new UpstreamError(`${who} answered an unexpected body shape`, false);
+  }
+  return parsed.data;
+}
+
+/** The JSON body of a failed request's answer, if it has one. */
+function errorBody(e: unknown): unknown {
+  const data = (e as {response?: {data?: unknown}})?.response?.data;
+  if (typeof data !== 'string') return data;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Google's canonical status name (`PERMISSION_DENIED`) from an error body, if any. */
+export function googleStatus(e: unknown): string | undefined {
+  const status = (errorBody(e) as {error?: {status?: unknown}})?.error?.status;
+  return typeof status === 'string' && /^[A-Z_]{1,64}$/.test(status)
+    ? status
+    : undefined;
+}
+
+/**
+ * The OAuth 2.0 `error` code (RFC 6749 §5.2) of a failed request's body, if it has one
+ * of the expected shape: a short lower-case word, never the description (which could
+ * quote the request).
+ */
+export function oauthErrorCode(e: unknown): string | undefined {
+  const code = (errorBody(e) as {error?: unknown})?.error;
+  return typeof code === 'string' && /^[a-z_]{1,64}$/.test(code)
+    ? code
+    : undefined;
 }
 
 /** Longest single upstream attempt; several fit in a caller's deadline. */

@@ -12,7 +12,12 @@ import type {Clock} from '../clock.ts';
 import type {AuthorizedUser} from './authorized-user.ts';
 import type {IssuedToken} from './iam-credentials.ts';
 import {fetchImplementation} from './fetch.ts';
-import {UpstreamError, classify, isRetryableStatus} from './upstream.ts';
+import {
+  UpstreamError,
+  classify,
+  isRetryableStatus,
+  parseAnswer,
+} from './upstream.ts';
 
 const WHAT = 'OAuth 2.0 token endpoint (refresh_token grant)';
 /** Google's answers are small; anything bigger is refused unread. */
@@ -94,7 +99,7 @@ export async function refreshUserToken(
     throw classify(e, WHAT);
   }
   if (status !== 200) throw refusal(status, text);
-  return parseAnswer(text, scopes, clock);
+  return readAnswer(text, scopes, clock);
 }
 
 /** A non-200 answer: a retryable failure, or Google's refusal with its OAuth error. */
@@ -126,22 +131,16 @@ function safeDescription(v: unknown): string | undefined {
   return clean.length > 120 ? `${clean.slice(0, 120)}…` : clean;
 }
 
-function parseAnswer(
+function readAnswer(
   text: string,
   scopes: readonly string[],
   clock: Clock,
 ): IssuedToken {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new UpstreamError(`${WHAT} answered a body that is not JSON`, false);
-  }
-  const parsed = RefreshResponse.safeParse(json);
-  if (!parsed.success) {
-    throw new UpstreamError(`${WHAT} answered an unexpected body shape`, false);
-  }
-  const {access_token: accessToken, expires_in: expiresIn, scope} = parsed.data;
+  const {
+    access_token: accessToken,
+    expires_in: expiresIn,
+    scope,
+  } = parseAnswer(text, RefreshResponse, WHAT);
   if (scope !== undefined && !sameScopes(scope, scopes)) {
     throw new UpstreamError(
       `${WHAT} granted other scopes than asked (${scope.split(' ').filter(Boolean).length} for ${scopes.length})`,

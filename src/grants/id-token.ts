@@ -13,7 +13,6 @@
 import type {Audit} from '../audit.ts';
 import type {Clock, MonotonicClock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
-import {fingerprint} from '../fingerprint.ts';
 import type {IdTokenMinter} from '../mint/id-token.ts';
 import type {CachedToken} from '../mint/token-cache.ts';
 import {MAX_AUDIENCE_CHARS, isAudienceText} from '../policy/audience.ts';
@@ -27,6 +26,7 @@ import {
 } from '../policy/types.ts';
 import {callerString} from '../text.ts';
 import {findGrant} from './authorize.ts';
+import {auditHandOut} from './vend.ts';
 
 /** What the caller asked for. */
 export interface IdTokenAsk {
@@ -155,24 +155,10 @@ function handOut(
   audit: Audit,
   token: CachedToken,
 ): VendedIdToken {
-  const expiresIn = Math.floor((token.expiresAt - deps.clock.now()) / 1000);
-  if (expiresIn <= 0) {
-    throw new TvmError(
-      'ERR_UPSTREAM_UNAVAILABLE',
-      'Google is temporarily unavailable; retry later',
-      {
-        detail: 'token expired before it could be handed out',
-        retryAfterSeconds: 1,
-      },
-    );
-  }
-  audit.tokenSha256 = token.tokenSha256 ?? fingerprint(token.accessToken);
-  audit.cached = token.cached;
-  audit.expiresIn = expiresIn;
   return {
     idToken: token.accessToken,
     expiresAt: token.expiresAt,
-    expiresIn,
+    expiresIn: auditHandOut(deps.clock, audit, token),
   };
 }
 

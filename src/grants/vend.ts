@@ -117,7 +117,26 @@ function handOut(
   audit: Audit,
   token: CachedToken,
 ): Vended {
-  const expiresIn = Math.floor((token.expiresAt - deps.clock.now()) / 1000);
+  const expiresIn = auditHandOut(deps.clock, audit, token);
+  return {
+    accessToken: token.accessToken,
+    expiresAt: token.expiresAt,
+    expiresIn,
+    scopes: decision.scopes,
+  };
+}
+
+/**
+ * Notes `token` in `audit` (its fingerprint, whether it came from the cache, its time
+ * left) and answers its seconds left; a token with none left is a 503, never handed
+ * out. Shared by every kind of token vended.
+ */
+export function auditHandOut(
+  clock: Clock,
+  audit: Audit,
+  token: CachedToken,
+): number {
+  const expiresIn = Math.floor((token.expiresAt - clock.now()) / 1000);
   if (expiresIn <= 0) {
     throw new TvmError(
       'ERR_UPSTREAM_UNAVAILABLE',
@@ -131,10 +150,5 @@ function handOut(
   audit.tokenSha256 = token.tokenSha256 ?? fingerprint(token.accessToken);
   audit.cached = token.cached;
   audit.expiresIn = expiresIn;
-  return {
-    accessToken: token.accessToken,
-    expiresAt: token.expiresAt,
-    expiresIn,
-    scopes: decision.scopes,
-  };
+  return expiresIn;
 }

@@ -14,16 +14,14 @@ import {
   signDelegationAssertion,
 } from '../google/delegation.ts';
 import type {IssuedToken} from '../google/iam-credentials.ts';
-import {
-  ATTEMPT_TIMEOUT_MS,
-  UpstreamError,
-  unavailable,
-  withRetry,
-  within,
-} from '../google/upstream.ts';
 import {DELEGATED_LIFETIME_SECONDS} from '../policy/types.ts';
 import type {KeyCache} from './key-cache.ts';
-import type {MintRequest} from './minter.ts';
+import {
+  capped,
+  retried,
+  throughCache,
+  type MintRequest,
+} from './through-cache.ts';
 import type {CachedToken, TokenCache} from './token-cache.ts';
 
 /** A mint for `subject` (lower-cased); the lifetime is always one hour. */
@@ -63,59 +61,50 @@ export function createDelegatedMinter(
       scopes: req.scopes,
     };
     if (sa.mint === 'key') {
-      return withRetry(
-        async left =>
+      return retried(
+        req.deadline,
+        'OAuth 2.0 token endpoint',
+        now,
+        async timeoutMs =>
           keyDelegatedToken(
             await keys.get(sa, req.deadline),
-            {...ask, timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS)},
+            {...ask, timeoutMs},
             deps.oauth2TokenUrl,
             clock,
           ),
-        {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
       );
     }
     // The signed assertion is good for an hour: a failed exchange is retried with it.
-    const assertion = await withRetry(
-      async left =>
+    const assertion = await retried(
+      req.deadline,
+      'IAM Credentials signJwt',
+      now,
+      async timeoutMs =>
         signDelegationAssertion(
           await deps.identity(),
           deps.iamCredentialsEndpoint,
           clock,
-          {...ask, timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS)},
+          {...ask, timeoutMs},
         ),
-      {deadline: req.deadline, what: 'IAM Credentials signJwt', now},
     );
-    return withRetry(
-      left =>
-        exchangeAssertion(
-          assertion,
-          deps.oauth2TokenUrl,
-          clock,
-          Math.min(left, ATTEMPT_TIMEOUT_MS),
-        ),
-      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
+    return retried(req.deadline, 'OAuth 2.0 token endpoint', now, timeoutMs =>
+      exchangeAssertion(assertion, deps.oauth2TokenUrl, clock, timeoutMs),
     );
   };
 
   return {
     mint(req) {
       const lifetime = DELEGATED_LIFETIME_SECONDS;
-      const key = delegatedCacheKey(req);
-      const cached = deps.tokenCache.peek(key, lifetime);
-      if (cached) return cached;
-      const minted = deps.tokenCache.get(key, lifetime, async () => {
-        const asked = clock.now();
-        const t = await issue(req);
-        // Never report (or cache) more than the hour asked for, whatever the skew.
-        return {
-          ...t,
-          expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000),
-        };
-      });
-      return within(minted, req.deadline - now(), 'mint').catch(
-        (e: unknown) => {
-          throw e instanceof UpstreamError ? unavailable(e) : e;
+      // Never report (or cache) more than the hour asked for, whatever the skew.
+      return throughCache(
+        deps.tokenCache,
+        now,
+        {
+          key: delegatedCacheKey(req),
+          lifetimeSeconds: lifetime,
+          deadline: req.deadline,
         },
+        () => capped(clock, lifetime, () => issue(req)),
       );
     },
   };

@@ -12,14 +12,8 @@
  */
 import type {Clock, MonotonicClock} from '../clock.ts';
 import {downscopeToken} from '../google/sts.ts';
-import {
-  ATTEMPT_TIMEOUT_MS,
-  UpstreamError,
-  unavailable,
-  withRetry,
-  within,
-} from '../google/upstream.ts';
 import type {AccessBoundary} from '../policy/access-boundary.ts';
+import {retried, throughCache} from './through-cache.ts';
 import type {CachedToken, TokenCache} from './token-cache.ts';
 
 export interface DownscopeMintRequest {
@@ -54,28 +48,28 @@ export function createDownscoper(deps: DownscoperDeps): Downscoper {
   const now = () => monotonic.now();
   return {
     downscope(req) {
-      const key = JSON.stringify([
-        'downscoped',
-        req.sourceKey,
-        req.boundary.sha256,
-      ]);
-      const cached = deps.tokenCache.peek(key, req.lifetimeSeconds);
-      if (cached) return cached;
-      const minted = deps.tokenCache.get(key, req.lifetimeSeconds, async () => {
-        const source = await req.source();
-        return withRetry(
-          left =>
+      return throughCache(
+        deps.tokenCache,
+        now,
+        {
+          key: JSON.stringify([
+            'downscoped',
+            req.sourceKey,
+            req.boundary.sha256,
+          ]),
+          lifetimeSeconds: req.lifetimeSeconds,
+          deadline: req.deadline,
+          what: 'downscope',
+        },
+        async () => {
+          const source = await req.source();
+          return retried(req.deadline, 'STS', now, timeoutMs =>
             downscopeToken(deps.stsEndpoint, clock, {
               token: source,
               boundaryJson: req.boundary.json,
-              timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
+              timeoutMs,
             }),
-          {deadline: req.deadline, what: 'STS', now},
-        );
-      });
-      return within(minted, req.deadline - now(), 'downscope').catch(
-        (e: unknown) => {
-          throw e instanceof UpstreamError ? unavailable(e) : e;
+          );
         },
       );
     },

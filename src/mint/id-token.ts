@@ -10,17 +10,11 @@ import type {Clock, MonotonicClock} from '../clock.ts';
 import type {IssuedToken} from '../google/iam-credentials.ts';
 import {generateIdToken, jwtBearerIdToken} from '../google/id-token.ts';
 import {
-  ATTEMPT_TIMEOUT_MS,
-  UpstreamError,
-  unavailable,
-  withRetry,
-  within,
-} from '../google/upstream.ts';
-import {
   ID_TOKEN_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
 import type {KeyCache} from './key-cache.ts';
+import {capped, retried, throughCache} from './through-cache.ts';
 import type {CachedToken, TokenCache} from './token-cache.ts';
 
 export interface IdTokenMintRequest {
@@ -61,54 +55,48 @@ export function createIdTokenMinter(deps: IdTokenMinterDeps): IdTokenMinter {
   const issue = (req: IdTokenMintRequest): Promise<IssuedToken> => {
     const sa = req.serviceAccount;
     if (sa.mint === 'impersonate') {
-      return withRetry(
-        async left =>
-          generateIdToken(
-            await deps.identity(),
-            deps.iamCredentialsEndpoint,
-            clock,
-            {
-              email: sa.email,
-              audience: req.audience,
-              includeEmail: req.includeEmail,
-              timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
-            },
-          ),
-        {deadline: req.deadline, what: 'IAM Credentials', now},
+      return retried(req.deadline, 'IAM Credentials', now, async timeoutMs =>
+        generateIdToken(
+          await deps.identity(),
+          deps.iamCredentialsEndpoint,
+          clock,
+          {
+            email: sa.email,
+            audience: req.audience,
+            includeEmail: req.includeEmail,
+            timeoutMs,
+          },
+        ),
       );
     }
-    return withRetry(
-      async left =>
+    return retried(
+      req.deadline,
+      'OAuth 2.0 token endpoint',
+      now,
+      async timeoutMs =>
         jwtBearerIdToken(
           await keys.get(sa, req.deadline),
           req.audience,
           deps.oauth2TokenUrl,
           clock,
-          Math.min(left, ATTEMPT_TIMEOUT_MS),
+          timeoutMs,
         ),
-      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
     );
   };
 
   return {
     mint(req) {
-      const key = idTokenCacheKey(req);
-      const cached = cache.peek(key, lifetime);
-      if (cached) return cached;
-      const minted = cache.get(key, lifetime, async () => {
-        const asked = clock.now();
-        const t = await issue(req);
-        // As for access tokens: never report (or cache) more than Google's hour from
-        // when it was asked, whatever the token's own clock says.
-        return {
-          ...t,
-          expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000),
-        };
-      });
-      return within(minted, req.deadline - now(), 'mint').catch(
-        (e: unknown) => {
-          throw e instanceof UpstreamError ? unavailable(e) : e;
+      // As for access tokens: never report (or cache) more than Google's hour from
+      // when it was asked, whatever the token's own clock says.
+      return throughCache(
+        cache,
+        now,
+        {
+          key: idTokenCacheKey(req),
+          lifetimeSeconds: lifetime,
+          deadline: req.deadline,
         },
+        () => capped(clock, lifetime, () => issue(req)),
       );
     },
   };

@@ -12,36 +12,22 @@ import {
 import {jwtBearerToken} from '../google/oauth2.ts';
 import type {SecretReader} from '../google/secret-manager.ts';
 import {
-  ATTEMPT_TIMEOUT_MS,
-  UpstreamError,
-  unavailable,
-  withRetry,
-  within,
-} from '../google/upstream.ts';
-import {
   KEY_MINTED_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
 import type {Logger} from '../log.ts';
 import {createKeyCache, type KeyCache} from './key-cache.ts';
-import type {CachedToken, TokenCache} from './token-cache.ts';
+import {
+  capped,
+  retried,
+  throughCache,
+  type MintRequest,
+  type Minter,
+} from './through-cache.ts';
+import type {TokenCache} from './token-cache.ts';
 import {createUserMinter} from './user.ts';
 
-export interface MintRequest {
-  readonly serviceAccount: ServiceAccount;
-  /** Full scope URLs, sorted and de-duplicated. */
-  readonly scopes: readonly string[];
-  /** The lifetime the caller is entitled to and asked for. */
-  readonly lifetimeSeconds: number;
-  /** Monotonic ms (on the minter's `monotonic` clock) by which minting must be over. */
-  readonly deadline: number;
-}
-
-/** Mints (or reuses) tokens. */
-export interface Minter {
-  /** A usable cached token at once; else a promise of one minted (or in flight). */
-  mint(req: MintRequest): CachedToken | Promise<CachedToken>;
-}
+export type {MintRequest, Minter} from './through-cache.ts';
 
 export interface MinterDeps {
   /** The function's own identity, resolved on first use. */
@@ -95,34 +81,34 @@ export function createMinter(deps: MinterDeps): Minter {
   const issue = (req: MintRequest): Promise<IssuedToken> => {
     const sa = req.serviceAccount;
     if (sa.mint === 'impersonate') {
-      return withRetry(
-        async left =>
-          generateAccessToken(
-            await deps.identity(),
-            deps.iamCredentialsEndpoint,
-            clock,
-            {
-              email: sa.email,
-              scopes: req.scopes,
-              lifetimeSeconds: req.lifetimeSeconds,
-              timeoutMs: Math.min(left, ATTEMPT_TIMEOUT_MS),
-            },
-          ),
-        {deadline: req.deadline, what: 'IAM Credentials', now},
+      return retried(req.deadline, 'IAM Credentials', now, async timeoutMs =>
+        generateAccessToken(
+          await deps.identity(),
+          deps.iamCredentialsEndpoint,
+          clock,
+          {
+            email: sa.email,
+            scopes: req.scopes,
+            lifetimeSeconds: req.lifetimeSeconds,
+            timeoutMs,
+          },
+        ),
       );
     }
-    return withRetry(
-      async left => {
+    return retried(
+      req.deadline,
+      'OAuth 2.0 token endpoint',
+      now,
+      async timeoutMs => {
         const key = await keys.get(sa, req.deadline);
         return jwtBearerToken(
           key,
           req.scopes,
           deps.oauth2TokenUrl,
           clock,
-          Math.min(left, ATTEMPT_TIMEOUT_MS),
+          timeoutMs,
         );
       },
-      {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
     );
   };
 
@@ -134,26 +120,15 @@ export function createMinter(deps: MinterDeps): Minter {
         req.serviceAccount.mint === 'key'
           ? KEY_MINTED_LIFETIME_SECONDS
           : req.lifetimeSeconds;
-      const key = cacheKey(req.serviceAccount, req.scopes, lifetime);
-      // The hot path: a usable cached token, handed out without a timer or a promise race.
-      const cached = cache.peek(key, lifetime);
-      if (cached) return cached;
-      const minted = cache.get(key, lifetime, async () => {
-        const asked = clock.now();
-        const t = await issue(req);
-        // Google stamps the expiry with its own clock; never report (or cache) more
-        // than the lifetime asked for, so skew cannot stretch a token past the grant.
-        return {
-          ...t,
-          expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000),
-        };
-      });
-      // A caller that joined a mint already in flight waits no longer than its own
-      // deadline either.
-      return within(minted, req.deadline - now(), 'mint').catch(
-        (e: unknown) => {
-          throw e instanceof UpstreamError ? unavailable(e) : e;
+      return throughCache(
+        cache,
+        now,
+        {
+          key: cacheKey(req.serviceAccount, req.scopes, lifetime),
+          lifetimeSeconds: lifetime,
+          deadline: req.deadline,
         },
+        () => capped(clock, lifetime, () => issue(req)),
       );
     },
   };

@@ -20,21 +20,20 @@ import {
   type AuthorizedUser,
 } from '../google/authorized-user.ts';
 import type {SecretReader} from '../google/secret-manager.ts';
-import {
-  ATTEMPT_TIMEOUT_MS,
-  UpstreamError,
-  refused,
-  unavailable,
-  withRetry,
-  within,
-} from '../google/upstream.ts';
+import {UpstreamError, refused} from '../google/upstream.ts';
 import {RefreshRefused, refreshUserToken} from '../google/user-refresh.ts';
 import type {Logger} from '../log.ts';
 import {
   USER_TOKEN_LIFETIME_SECONDS,
   type ServiceAccount,
 } from '../policy/types.ts';
-import type {MintRequest, Minter} from './minter.ts';
+import {
+  capped,
+  retried,
+  throughCache,
+  type MintRequest,
+  type Minter,
+} from './through-cache.ts';
 import {createSecretCache, type SecretSlot} from './secret-cache.ts';
 import type {TokenCache} from './token-cache.ts';
 
@@ -153,23 +152,25 @@ export function createUserMinter(deps: UserMinterDeps): Minter {
   ) => {
     const sa = req.serviceAccount;
     const at = slotOf(sa);
-    const asked = clock.now();
     try {
-      const t = await withRetry(
-        async left => {
-          const credential = await credentials.get(at, req.deadline);
-          return refreshUserToken(
-            credential,
-            req.scopes,
-            deps.oauth2TokenUrl,
-            clock,
-            Math.min(left, ATTEMPT_TIMEOUT_MS),
-          );
-        },
-        {deadline: req.deadline, what: 'OAuth 2.0 token endpoint', now},
-      );
       // Never report (or cache) more than the lifetime decided, whatever Google said.
-      return {...t, expiresAt: Math.min(t.expiresAt, asked + lifetime * 1000)};
+      return await capped(clock, lifetime, () =>
+        retried(
+          req.deadline,
+          'OAuth 2.0 token endpoint',
+          now,
+          async timeoutMs => {
+            const credential = await credentials.get(at, req.deadline);
+            return refreshUserToken(
+              credential,
+              req.scopes,
+              deps.oauth2TokenUrl,
+              clock,
+              timeoutMs,
+            );
+          },
+        ),
+      );
     } catch (e) {
       const cause = e instanceof TvmError ? e.cause : undefined;
       if (!(cause instanceof RefreshRefused)) throw e;
@@ -196,15 +197,16 @@ export function createUserMinter(deps: UserMinterDeps): Minter {
         lifetime,
         req.scopes,
       ]);
-      const cached = cache.peek(key, lifetime);
-      if (cached) return cached;
-      // A credential (or these scopes of it) Google refused a moment ago: not again yet.
-      const paused = recall(slotOf(sa).slot) ?? recall(key);
-      if (paused) throw refusedError(paused);
-      const minted = cache.get(key, lifetime, () => issue(req, key, lifetime));
-      return within(minted, req.deadline - now(), 'mint').catch(
-        (e: unknown) => {
-          throw e instanceof UpstreamError ? unavailable(e) : e;
+      return throughCache(
+        cache,
+        now,
+        {key, lifetimeSeconds: lifetime, deadline: req.deadline},
+        () => issue(req, key, lifetime),
+        () => {
+          // A credential (or these scopes of it) Google refused a moment ago: not
+          // again yet.
+          const paused = recall(slotOf(sa).slot) ?? recall(key);
+          if (paused) throw refusedError(paused);
         },
       );
     },
