@@ -28,6 +28,7 @@ import {UpstreamError} from '../google/upstream.ts';
 import {
   localStateDir,
   readEmulatorFile,
+  UnsafeEmulatorFile,
   type LocalEmulator,
 } from '../local/emulator-file.ts';
 import {isLoopbackAddress} from '../loopback.ts';
@@ -300,9 +301,16 @@ async function localEmulator(
 ): Promise<LocalEmulator> {
   const port = Number(env.PORT?.trim() || '8080');
   const dir = localStateDir(process.cwd(), port);
-  const found = Number.isInteger(port)
-    ? await readEmulatorFile(dir)
-    : undefined;
+  let found: LocalEmulator | undefined;
+  try {
+    found = Number.isInteger(port) ? await readEmulatorFile(dir) : undefined;
+  } catch (e) {
+    if (!(e instanceof UnsafeEmulatorFile)) throw e;
+    throw new CliError(
+      'ERR_CONFIG',
+      `${e.message}: refused, the credential goes only to this machine's local mode`,
+    );
+  }
   if (!found) {
     throw new CliError(
       'ERR_CONFIG',

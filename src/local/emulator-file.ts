@@ -4,9 +4,10 @@
  * may administer the emulated Secret Manager, both 0600; `tvm import-user --local`
  * reads them. One module for both sides, so they agree on the format.
  */
-import {readFile, writeFile} from 'node:fs/promises';
+import {readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import type {Emulator} from '../../emulator/src/index.ts';
+import {isLoopbackAddress} from '../loopback.ts';
 
 /** The account that may administer the emulated Secret Manager in local mode. */
 export const LOCAL_ADMIN_ACCOUNT =
@@ -58,18 +59,51 @@ export async function writeEmulatorFile(
   });
 }
 
-/** Reads `dir`/emulator.json; undefined when there is none or it is not one. */
+/**
+ * Reads `dir`/emulator.json; undefined when there is none or it is not one. A file
+ * that points anywhere but this machine, or that another user owns or may write, is
+ * refused with the reason (thrown): a command that trusts it sends a user's
+ * credential there.
+ */
 export async function readEmulatorFile(
   dir: string,
 ): Promise<LocalEmulator | undefined> {
+  const path = join(dir, 'emulator.json');
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(join(dir, 'emulator.json'), 'utf8'));
-  } catch {
+    const info = await stat(path);
+    if (info.size > 64 * 1024) return undefined;
+    json = JSON.parse(await readFile(path, 'utf8'));
+    const uid = process.getuid?.();
+    if (uid !== undefined && info.uid !== uid) {
+      throw new UnsafeEmulatorFile(`${path} belongs to another user`);
+    }
+    if (info.mode & 0o022) {
+      throw new UnsafeEmulatorFile(
+        `${path} may be written by others (mode ${(info.mode & 0o777).toString(8)})`,
+      );
+    }
+  } catch (e) {
+    if (e instanceof UnsafeEmulatorFile) throw e;
     return undefined;
   }
   const f = json as Partial<Record<keyof LocalEmulator, unknown>>;
   const all = [f.url, f.secretManager, f.projectId, f.credentials];
   if (!all.every(v => typeof v === 'string' && v !== '')) return undefined;
+  for (const address of [f.url, f.secretManager] as string[]) {
+    if (!isLoopbackAddress(address)) {
+      throw new UnsafeEmulatorFile(
+        `${path} names an emulator that is not on this machine`,
+      );
+    }
+  }
   return f as LocalEmulator;
+}
+
+/** An emulator.json that must not be trusted; the message says why. */
+export class UnsafeEmulatorFile extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
 }

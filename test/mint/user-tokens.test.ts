@@ -10,7 +10,13 @@
 import {after, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
-import {mkdirSync, mkdtempSync, writeFileSync} from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {AuthorizedUserFile} from '../../emulator/src/index.ts';
@@ -572,6 +578,68 @@ void describe('user tokens (mint: user)', () => {
       refreshesBefore + 2,
       'the revoked token is not used again',
     );
+  });
+
+  void test('local mode: an emulator.json that names another machine, or that others may write, is refused before anything is sent', async () => {
+    const env = await userEnv({PORT: '18124'});
+    const stateDir = localStateDir(env.HOME!, 18124);
+    mkdirSync(stateDir, {recursive: true});
+    await writeEmulatorFile(stateDir, s.emulator);
+    const emulatorJson = join(stateDir, 'emulator.json');
+    const honest = JSON.parse(readFileSync(emulatorJson, 'utf8')) as Record<
+      string,
+      string
+    >;
+    const file = {
+      client_id:
+        '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com',
+      client_secret: `d-${randomBytes(16).toString('base64url')}`,
+      refresh_token: `1//0g${randomBytes(70).toString('base64url')}`,
+      type: 'authorized_user',
+    };
+    for (const v of [file.client_secret, file.refresh_token]) {
+      rememberSecret(v);
+      secrets.push(v);
+    }
+    const path = join(env.HOME!, 'adc.json');
+    writeFileSync(path, JSON.stringify(file), {mode: 0o600});
+    const importLocal = () =>
+      tvm(
+        env,
+        'import-user',
+        path,
+        '--local',
+        '--email',
+        'eve@example.com',
+        '--scopes',
+        'cloud-platform',
+      );
+    for (const [what, change, want] of [
+      [
+        'a url off this machine',
+        {url: 'http://attacker.example:80'},
+        /names an emulator that is not on this machine: refused/,
+      ],
+      [
+        'a Secret Manager off this machine',
+        {secretManager: 'attacker.example:443'},
+        /names an emulator that is not on this machine: refused/,
+      ],
+    ] as const) {
+      writeFileSync(emulatorJson, JSON.stringify({...honest, ...change}), {
+        mode: 0o600,
+      });
+      const r = await importLocal();
+      assert.equal(r.code, 2, what);
+      assert.match(r.stderr, want, what);
+      assertNoSecret(r.stdout + r.stderr, secrets, what);
+    }
+    writeFileSync(emulatorJson, JSON.stringify(honest));
+    chmodSync(emulatorJson, 0o666);
+    const loose = await importLocal();
+    assert.equal(loose.code, 2);
+    assert.match(loose.stderr, /may be written by others \(mode 666\)/);
+    assert.equal(s.emulator.state.users.consent(file.refresh_token), undefined);
   });
 
   void test('local mode: tvm import-user --local (bin/tvm.js, as a user runs it) stores a credential made elsewhere and tells the emulator; the printed entry, pasted, vends', async () => {
