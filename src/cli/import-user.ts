@@ -11,7 +11,7 @@
  * (email and scopes), so local mode can vend tokens from it.
  */
 
-import {readFile, stat} from 'node:fs/promises';
+import {open, readFile} from 'node:fs/promises';
 import {parseArgs} from 'node:util';
 import {GoogleAuth, JWT, type AuthClient} from 'google-auth-library';
 import {CONFIG_SETTINGS} from '../config.ts';
@@ -211,20 +211,40 @@ function aliasFor(email: string | undefined): string {
   return ALIAS_PATTERN.test(base) ? base : 'user';
 }
 
-/** Reads and parses FILE, refusing an oversized one before reading it. */
+/** The first `limit` bytes of `file` (fewer when it ends sooner). */
+async function readAtMost(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const {bytesRead} = await handle.read(buffer, length, limit - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads and parses FILE, reading no more of it than the limit allows. */
 async function readCredential(file: string, io: CliIo) {
   let text: string;
   try {
     if (io.readFile) {
       text = await io.readFile(file);
     } else {
-      if ((await stat(file)).size > MAX_AUTHORIZED_USER_BYTES) {
+      // At most one byte over the limit is read, whatever FILE is (a pipe, a
+      // device or /proc file reports no size).
+      const bytes = await readAtMost(file, MAX_AUTHORIZED_USER_BYTES + 1);
+      if (bytes.length > MAX_AUTHORIZED_USER_BYTES) {
         return {
           ok: false as const,
           problems: [`larger than ${MAX_AUTHORIZED_USER_BYTES} bytes`],
         };
       }
-      text = await readFile(file, 'utf8');
+      text = bytes.toString('utf8');
     }
   } catch (e) {
     throw new CliError('ERR_USAGE', `cannot read ${file}: ${fsReason(e)}`);

@@ -9,6 +9,7 @@
  */
 import {after, before, beforeEach, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
+import {execFileSync, spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {
   chmodSync,
@@ -853,6 +854,38 @@ void describe('tvm import-user refuses what is not an authorized_user credential
       problems: ['larger than 16384 bytes'],
     },
   ];
+  void test('a pipe that never ends (no size to stat): refused after reading one byte past the limit', async () => {
+    const fifo = join(dir, `adc-fifo-${secrets.length}`);
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    // 64 MiB offered; tvm must stop after 16 KiB and one byte.
+    const writer = spawn(
+      'sh',
+      ['-c', `head -c 67108864 /dev/zero > '${fifo}'`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    let stderr = '';
+    const before = process.memoryUsage().rss;
+    const code = await main(
+      ['import-user', fifo, '--secret', 'projects/tvm-local/secrets/never'],
+      {
+        stdout: {write: () => true},
+        stderr: {write: (c: string) => (stderr += c)},
+        env: {
+          TVM_LOCAL: '1',
+          TVM_SECRET_MANAGER_ENDPOINT: s.emulator.secretManagerEndpoint,
+          GOOGLE_APPLICATION_CREDENTIALS: importerKey,
+        },
+      },
+    );
+    const grew = process.memoryUsage().rss - before;
+    await new Promise(r => writer.once('exit', r));
+    assert.equal(code, 1);
+    assert.match(stderr, /larger than 16384 bytes/);
+    assert.ok(grew < 32 * 1024 * 1024, `RSS grew ${grew} bytes`);
+  });
+
   for (const c of cases) {
     void test(c.name, async () => {
       const r = await importUser(c.file, [
