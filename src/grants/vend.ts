@@ -94,7 +94,10 @@ function mintNarrowed(
     sourceKey: JSON.stringify([
       request.serviceAccount.mint,
       request.serviceAccount.email,
-      request.serviceAccount.keySecret ?? '',
+      // The secret the source token is made from: a key's, or a user's credential.
+      request.serviceAccount.keySecret ??
+        request.serviceAccount.user?.credentialSecret ??
+        '',
       request.lifetimeSeconds,
       request.scopes,
       subject ?? '',

@@ -782,6 +782,28 @@ void describe('user tokens (mint: user)', () => {
     assert.equal(audits().at(-1)!.cached, true);
     assert.equal(s.emulator.stats.count('oauth2.token'), 1);
     assert.equal(s.emulator.stats.count('sts.token'), 1);
+
+    // The entry pointed at another credential secret (here: a pinned version):
+    // nothing made from the old one is handed out, downscoped tokens included.
+    writeFileSync(
+      s.policyPath,
+      renderPolicy(POLICY, keys).replace(
+        'hugo-credential/versions/latest',
+        'hugo-credential/versions/1',
+      ),
+    );
+    await s.service.policies.refresh();
+    const repointed = await vend({
+      audience: 'hugo',
+      scope: 'devstorage.read_only',
+    });
+    assert.equal(repointed.status, 200, JSON.stringify(repointed.body));
+    assert.notEqual(repointed.body.access_token, r.body.access_token);
+    assert.equal(audits().at(-1)!.cached, false);
+    assert.equal(s.emulator.stats.count('oauth2.token'), 2);
+    assert.equal(s.emulator.stats.count('sts.token'), 2);
+    writeFileSync(s.policyPath, renderPolicy(POLICY, keys));
+    await s.service.policies.refresh();
   });
 
   void test('the IAM-shaped route vends a user token too, under the same policy', async () => {
