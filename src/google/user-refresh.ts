@@ -30,6 +30,13 @@ const RefreshResponse = z.object({
   scope: z.string().max(8192).optional(),
 });
 
+/** OAuth errors that say the credential itself is refused (RFC 6749 §5.2). */
+const CREDENTIAL_REFUSED: ReadonlySet<string> = new Set([
+  'invalid_grant',
+  'invalid_client',
+  'unauthorized_client',
+]);
+
 /**
  * Google refused the refresh for good (a 4xx with an OAuth error): the refresh token
  * expired or was revoked (`invalid_grant`), the OAuth client is gone or its secret
@@ -53,7 +60,7 @@ export class RefreshRefused extends UpstreamError {
 
   /** True when the credential itself is refused, whatever the scopes asked. */
   get credentialRefused(): boolean {
-    return this.error !== 'invalid_scope';
+    return CREDENTIAL_REFUSED.has(this.error);
   }
 }
 
@@ -113,10 +120,17 @@ function refusal(status: number, text: string): UpstreamError {
   } catch {
     // Not JSON: the status says enough.
   }
-  const error =
-    typeof body?.error === 'string' && /^[a-z_]{1,64}$/.test(body.error)
-      ? body.error
-      : 'unknown_error';
+  const error = typeof body?.error === 'string' ? body.error : '';
+  // Only Google's word on the credential or the scopes pauses them; anything else (an
+  // HTML 404 from a wrong endpoint, a proxy's page, another OAuth error) is a plain
+  // upstream refusal, with the status for the operator.
+  if (!CREDENTIAL_REFUSED.has(error) && error !== 'invalid_scope') {
+    return new UpstreamError(
+      `${WHAT} answered HTTP ${status}${/^[a-z_]{1,64}$/.test(error) ? ` ${error}` : ''}`,
+      false,
+      status,
+    );
+  }
   return new RefreshRefused(
     status,
     error,
@@ -142,9 +156,11 @@ function readAnswer(
     scope,
   } = parseAnswer(text, RefreshResponse, WHAT);
   if (scope !== undefined && !sameScopes(scope, scopes)) {
-    throw new UpstreamError(
-      `${WHAT} granted other scopes than asked (${scope.split(' ').filter(Boolean).length} for ${scopes.length})`,
-      false,
+    // Paused like a scope Google refused: asking again would get the same answer.
+    throw new RefreshRefused(
+      200,
+      'invalid_scope',
+      `granted other scopes than asked (${scope.split(' ').filter(Boolean).length} for ${scopes.length})`,
     );
   }
   if (!(expiresIn > 0)) {
@@ -157,6 +173,12 @@ function readAnswer(
 }
 
 function sameScopes(granted: string, asked: readonly string[]): boolean {
+  // Google may add `openid` to what a refresh grants (it comes with an email scope);
+  // it carries no API access. Anything else beyond what was asked is refused.
   const g = new Set(granted.split(' ').filter(Boolean));
-  return g.size === new Set(asked).size && asked.every(s => g.has(s));
+  const want = new Set(asked);
+  return (
+    asked.every(s => g.has(s)) &&
+    [...g].every(s => want.has(s) || s === 'openid')
+  );
 }
