@@ -30,7 +30,7 @@ import {
 import {handleToken, oauth2StatusReply} from './oauth2.ts';
 import {json, malformedJson, text, type Reply} from './reply.ts';
 import {handleSts, stsStatusReply} from './sts.ts';
-import {handleConsentRegistration, handleRevoke} from './users.ts';
+import {handleConsentRegistration, handleRevoke} from './user-grants.ts';
 import {
   handleAccountJwks,
   handleCerts,

@@ -14,7 +14,7 @@ import {delegatedUser, signedByAccount} from './delegation.ts';
 import {json, type Reply} from './reply.ts';
 import type {WorkspaceUser} from './state.ts';
 import {issueIdToken} from './tokens.ts';
-import {handleRefreshGrant} from './users.ts';
+import {handleRefreshGrant} from './user-grants.ts';
 
 /** Google's token URL; assertions may name it or the emulator's own token URL. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';

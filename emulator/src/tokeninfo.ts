@@ -13,7 +13,7 @@ import {publicJwk, type SigningKey} from './keys.ts';
 import {bearerToken} from './principal.ts';
 import {json, type Reply} from './reply.ts';
 import {selfSignedCertificate} from './x509.ts';
-import {userTokenInfo} from './users.ts';
+import {userTokenInfo} from './user-grants.ts';
 
 const INVALID = (): Reply => oauthError(400, 'invalid_token', 'Invalid Value');
 
