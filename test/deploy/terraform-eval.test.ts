@@ -187,6 +187,24 @@ void describe(
         },
         want: /id_tokens and sign_jwt apply to mint = "impersonate"/,
       },
+      {
+        name: 'a user without the secret of its credential',
+        vars: {
+          service_accounts: {
+            alice: {email: 'alice@example.com', mint: 'user'},
+          },
+        },
+        want: /key_secret_id is required with mint = "key" or "user"/,
+      },
+      {
+        name: 'a user email on an impersonated account',
+        vars: {
+          service_accounts: {
+            alice: {email: 'alice@example.com'},
+          },
+        },
+        want: /user-managed service account email/,
+      },
     ];
     void test('refused, each with its own message', async () => {
       const results = await all(bad, c =>
@@ -286,6 +304,11 @@ void describe(
               mint: 'key',
               key_secret_id: 'etl-key',
             },
+            alice: {
+              email: 'alice@example.com',
+              mint: 'user',
+              key_secret_id: 'projects/user-creds/secrets/alice-credential',
+            },
           },
         },
         [
@@ -324,6 +347,7 @@ void describe(
       }
       assert.deepEqual(r.values.key_secret_names, [
         'projects/my-tvm-project/secrets/etl-key',
+        'projects/user-creds/secrets/alice-credential',
       ]);
     });
   },

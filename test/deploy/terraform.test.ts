@@ -159,7 +159,7 @@ void describe('terraform: the module validates what users type', () => {
     {variable: 'service_accounts', mentions: /iam\\\\\.gserviceaccount/},
     {
       variable: 'service_accounts',
-      mentions: /contains\(\["impersonate", "key"\]/,
+      mentions: /contains\(\["impersonate", "key", "user"\]/,
     },
     {variable: 'build_service_account', mentions: /gserviceaccount/},
     {variable: 'issuer_url', mentions: /\^https:/},
@@ -461,7 +461,7 @@ void describe('terraform: least-privilege grants of the module', () => {
     assert.equal(role.body.project, '${each.value.project}');
   });
 
-  void test('secret access is granted on the policy secret and on each key secret, to the runtime account', () => {
+  void test('secret access is granted on the policy secret and on each key or user credential secret, to the runtime account', () => {
     const grants = iam.filter(
       d => d.body.role === 'roles/secretmanager.secretAccessor',
     );
@@ -508,7 +508,7 @@ void describe('terraform: least-privilege grants of the module', () => {
     assert.equal(keys.body.for_each, '${local.key_secret_names}');
     assert.match(
       String(locals(mod).get('key_secret_names')),
-      /if sa\.mint == "key"/,
+      /if contains\(\["key", "user"\], sa\.mint\)/,
     );
   });
 

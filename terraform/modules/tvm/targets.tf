@@ -35,6 +35,6 @@ locals {
   key_secret_names = toset([
     for sa in values(var.service_accounts) :
     startswith(sa.key_secret_id, "projects/") ? sa.key_secret_id : "projects/${var.project_id}/secrets/${sa.key_secret_id}"
-    if sa.mint == "key"
+    if contains(["key", "user"], sa.mint)
   ])
 }

@@ -271,6 +271,9 @@ variable "service_accounts" {
     secret that holds the account's JSON key (a secret ID in project_id, or
     projects/P/secrets/S), the same secret as the policy's key_secret. Terraform
     never creates keys.
+    mint = "user" (a user's consent, not a service account: email is the user's)
+    grants the same on key_secret_id, the secret of the policy's credential_secret,
+    which tvm import-user fills.
   EOT
   default     = {}
 
@@ -280,22 +283,26 @@ variable "service_accounts" {
   }
 
   validation {
-    condition     = alltrue([for sa in values(var.service_accounts) : can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", sa.email))])
-    error_message = "Each service_accounts email must be a user-managed service account email: name@project-id.iam.gserviceaccount.com. Default service accounts are too broad to hand out."
+    condition = alltrue([for sa in values(var.service_accounts) :
+      sa.mint == "user"
+      ? can(regex("^[^@\\s/]+@[^@\\s/]+\\.[^@\\s/]+$", sa.email))
+      : can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", sa.email))
+    ])
+    error_message = "Each service_accounts email must be a user-managed service account email: name@project-id.iam.gserviceaccount.com (default service accounts are too broad to hand out), or with mint = \"user\" the user's email."
   }
 
   validation {
-    condition     = alltrue([for sa in values(var.service_accounts) : contains(["impersonate", "key"], sa.mint)])
-    error_message = "Each service_accounts mint must be one of impersonate, key."
+    condition     = alltrue([for sa in values(var.service_accounts) : contains(["impersonate", "key", "user"], sa.mint)])
+    error_message = "Each service_accounts mint must be one of impersonate, key, user."
   }
 
   validation {
     condition = alltrue([for sa in values(var.service_accounts) :
-      sa.mint == "key"
+      contains(["key", "user"], sa.mint)
       ? sa.key_secret_id != null && can(regex("^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/secrets/)?[A-Za-z0-9_-]{1,255}$", sa.key_secret_id))
       : sa.key_secret_id == null
     ])
-    error_message = "key_secret_id is required with mint = \"key\" (a secret ID, or projects/P/secrets/S, without /versions/) and must be absent with mint = \"impersonate\"."
+    error_message = "key_secret_id is required with mint = \"key\" or \"user\" (a secret ID, or projects/P/secrets/S, without /versions/) and must be absent with mint = \"impersonate\"."
   }
 
   validation {
