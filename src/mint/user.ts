@@ -145,7 +145,36 @@ export function createUserMinter(deps: UserMinterDeps): Minter {
     parse: bytes => parseCredential(bytes, sa),
   });
 
-  const issue = async (
+  // Refreshes of one credential, one at a time: after a pause ends (or on a cold
+  // start), callers asking for different scope sets must not each find out from Google
+  // that the credential is refused. Each waits for the refresh before it, then checks
+  // the pause again. Refreshes are rare (a token is cached for most of its hour).
+  const inFlight = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(slot: string, run: () => Promise<T>): Promise<T> => {
+    const start = () => {
+      const paused = recall(slot);
+      if (paused) throw refusedError(paused);
+      return run();
+    };
+    const before = inFlight.get(slot);
+    const mine = (before ?? Promise.resolve()).then(start);
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight.set(slot, settled);
+    void settled.then(() => {
+      if (inFlight.get(slot) === settled) inFlight.delete(slot);
+    });
+    return mine;
+  };
+
+  const issue = (req: MintRequest, scopeKey: string, lifetime: number) =>
+    oneAtATime(slotOf(req.serviceAccount).slot, () =>
+      refresh(req, scopeKey, lifetime),
+    );
+
+  const refresh = async (
     req: MintRequest,
     scopeKey: string,
     lifetime: number,

@@ -63,7 +63,7 @@ service_accounts:
     mint: user
     email: carol@example.com
     credential_secret: projects/tvm-local/secrets/carol-credential/versions/latest
-    consented_scopes: [cloud-platform]
+    consented_scopes: [userinfo.email, cloud-platform]
   hugo:
     mint: user
     email: hugo@example.com
@@ -86,7 +86,7 @@ clients:
       - service_account: bob
         scopes: [cloud-platform, drive.readonly]
       - service_account: carol
-        scopes: [cloud-platform]
+        scopes: [userinfo.email, cloud-platform]
       - service_account: gail
         scopes: [cloud-platform]
       - service_account: hugo
@@ -556,6 +556,21 @@ void describe('user tokens (mint: user)', () => {
       2,
     );
 
+    // After the next pause, callers asking for different scope sets at once: one
+    // refresh finds the credential refused, the others wait for it and are told so.
+    monotonic.offset += 61_000;
+    const mixed = await Promise.all(
+      ['cloud-platform', 'userinfo.email', 'cloud-platform userinfo.email']
+        .flatMap(scope => Array.from({length: 5}, () => scope))
+        .map(scope => vend({audience: 'carol', scope})),
+    );
+    for (const r of mixed) assert.equal(r.status, 502);
+    assert.equal(refreshes(), refreshesBefore + 3, 'one upstream call');
+    assert.equal(
+      s.logs.slice(linesBefore).filter(l => l.severity === 'ERROR').length,
+      3,
+    );
+
     // The operator imports a new consent; after the next pause it is used.
     const renewed = consent('carol@example.com', [CLOUD]);
     assert.equal(
@@ -576,7 +591,7 @@ void describe('user tokens (mint: user)', () => {
     );
     assert.equal(
       refreshes(),
-      refreshesBefore + 2,
+      refreshesBefore + 3,
       'the revoked token is not used again',
     );
   });
