@@ -60,6 +60,12 @@ export function entryName(profile: Profile, request: TokenRequest): string {
     request.audience,
     [...request.scopes].sort(),
     request.lifetime ?? null,
+    // Delegated and downscoped tokens are other tokens too (absent: the same
+    // entry names as before they existed).
+    ...(request.subject !== undefined ? ['subject', request.subject] : []),
+    ...(request.accessBoundary !== undefined
+      ? ['access_boundary', request.accessBoundary]
+      : []),
     // An ID token is another token than the account's access token.
     ...(request.idToken
       ? ['id_token', request.idToken.audience, request.idToken.includeEmail]

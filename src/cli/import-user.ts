@@ -11,7 +11,7 @@
  * (email and scopes), so local mode can vend tokens from it.
  */
 
-import {open, readFile} from 'node:fs/promises';
+import {readFile} from 'node:fs/promises';
 import {parseArgs} from 'node:util';
 import {GoogleAuth, JWT, type AuthClient} from 'google-auth-library';
 import {CONFIG_SETTINGS} from '../config.ts';
@@ -41,7 +41,14 @@ import {
 import {normalizeScope} from '../policy/scope.ts';
 import {asciiLower} from '../text.ts';
 import {CliError, fsReason} from './errors.ts';
-import {EXIT_FAILED, EXIT_OK, println, type CliIo, type Command} from './io.ts';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  println,
+  readAtMost,
+  type CliIo,
+  type Command,
+} from './io.ts';
 
 export const importUser: Command = {
   name: 'import-user',
@@ -209,23 +216,6 @@ function aliasFor(email: string | undefined): string {
     .replace(/^[^a-z]+|-+$/g, '')
     .slice(0, 63);
   return ALIAS_PATTERN.test(base) ? base : 'user';
-}
-
-/** The first `limit` bytes of `file` (fewer when it ends sooner). */
-async function readAtMost(file: string, limit: number): Promise<Buffer> {
-  const handle = await open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(limit);
-    let length = 0;
-    while (length < limit) {
-      const {bytesRead} = await handle.read(buffer, length, limit - length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Reads and parses FILE, reading no more of it than the limit allows. */

@@ -1,3 +1,5 @@
+import {open} from 'node:fs/promises';
+
 /**
  * What a command may touch, passed in so tests (and embedders) can supply their own:
  * `process` itself satisfies this interface.
@@ -41,4 +43,24 @@ export interface Command {
 /** Writes a line. */
 export function println(out: CliIo['stdout'], line = ''): void {
   out.write(`${line}\n`);
+}
+
+/**
+ * The first `limit` bytes of `file` (fewer when it ends sooner), whatever it is: a
+ * pipe, a device or a /proc file reports no size, so the size is never trusted.
+ */
+export async function readAtMost(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const {bytesRead} = await handle.read(buffer, length, limit - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
 }

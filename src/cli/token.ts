@@ -9,7 +9,7 @@
 import {parseArgs} from 'node:util';
 import {getToken, type CachedToken} from './cache.ts';
 import {CliError} from './errors.ts';
-import {EXIT_OK, println, type CliIo, type Command} from './io.ts';
+import {EXIT_OK, println, readAtMost, type CliIo, type Command} from './io.ts';
 import {cacheDir, loadConfig, selectProfile, type Profile} from './profiles.ts';
 import {requestToken, type TokenRequest} from './vend.ts';
 
@@ -20,10 +20,15 @@ export const REQUEST_OPTIONS = {
   audience: {type: 'string'},
   scope: {type: 'string', multiple: true},
   lifetime: {type: 'string'},
+  subject: {type: 'string'},
+  'access-boundary': {type: 'string'},
 } as const;
 
 export const REQUEST_ARGS =
-  '[--profile NAME] [--audience SA] [--scope S]... [--lifetime SECONDS] [--config FILE]';
+  '[--profile NAME] [--audience SA] [--scope S]... [--lifetime SECONDS] [--subject USER] [--access-boundary FILE] [--config FILE]';
+
+/** The largest access boundary file read (tvm refuses more than 8 KiB anyway). */
+const MAX_BOUNDARY_FILE_BYTES = 8 * 1024;
 
 /** `tvm token`'s own: an ID token instead, and the account named apart from its audience. */
 const ID_TOKEN_OPTIONS = {
@@ -89,6 +94,10 @@ export interface RequestValues {
   audience?: string;
   scope?: string[];
   lifetime?: string;
+  /** Domain-wide delegation: the user the token acts for. */
+  subject?: string;
+  /** A file holding a Credential Access Boundary as JSON (`-`: standard input). */
+  'access-boundary'?: string;
   /** `tvm token` only: `--audience` is then the ID token's audience. */
   'id-token'?: boolean;
   'service-account'?: string;
@@ -115,6 +124,15 @@ export async function resolveRequest(
   const config = await loadConfig(env);
   const profile = selectProfile(config, values.profile, env);
   if (values['id-token']) {
+    if (
+      values.subject !== undefined ||
+      values['access-boundary'] !== undefined
+    ) {
+      throw new CliError(
+        'ERR_USAGE',
+        '--subject and --access-boundary apply to access tokens, not to --id-token',
+      );
+    }
     return {profile, request: idTokenRequest(values, profile, config.path)};
   }
   if (values['include-email']) {
@@ -150,7 +168,75 @@ export async function resolveRequest(
     }
     lifetime = Number(values.lifetime);
   }
-  return {profile, request: {audience, scopes, lifetime}};
+  const subject = values.subject?.trim();
+  if (subject !== undefined && !/^[^@\s]+@[^@\s]+$/.test(subject)) {
+    throw new CliError(
+      'ERR_USAGE',
+      '--subject is the email of the user the token acts for, e.g. alice@corp.example',
+    );
+  }
+  const accessBoundary =
+    values['access-boundary'] === undefined
+      ? undefined
+      : await readBoundary(values['access-boundary']);
+  return {
+    profile,
+    request: {
+      audience,
+      scopes,
+      lifetime,
+      ...(subject !== undefined ? {subject} : {}),
+      ...(accessBoundary !== undefined ? {accessBoundary} : {}),
+    },
+  };
+}
+
+/**
+ * The Credential Access Boundary in `file` (`-`: standard input), as one line of JSON:
+ * read up to the limit, parsed here so a typo is said before tvm is asked.
+ */
+async function readBoundary(file: string): Promise<string> {
+  let text: string;
+  try {
+    text =
+      file === '-'
+        ? await readStdin(MAX_BOUNDARY_FILE_BYTES + 1)
+        : (await readAtMost(file, MAX_BOUNDARY_FILE_BYTES + 1)).toString(
+            'utf8',
+          );
+  } catch (e) {
+    throw new CliError(
+      'ERR_USAGE',
+      `cannot read --access-boundary ${file}: ${(e as {code?: string}).code ?? String(e)}`,
+    );
+  }
+  if (Buffer.byteLength(text) > MAX_BOUNDARY_FILE_BYTES) {
+    throw new CliError(
+      'ERR_USAGE',
+      `--access-boundary ${file} is larger than ${MAX_BOUNDARY_FILE_BYTES} bytes`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new CliError(
+      'ERR_USAGE',
+      `--access-boundary ${file} is not JSON: write it as Google's {"accessBoundary": {"accessBoundaryRules": [...]}}`,
+    );
+  }
+  return JSON.stringify(parsed);
+}
+
+async function readStdin(limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= limit) break;
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /**

@@ -26,6 +26,10 @@ export interface TokenRequest {
   readonly audience: string;
   readonly scopes: readonly string[];
   readonly lifetime?: number;
+  /** Domain-wide delegation: the user the token acts for (tvm's `subject`). */
+  readonly subject?: string;
+  /** A Credential Access Boundary, as JSON (tvm's `access_boundary`). */
+  readonly accessBoundary?: string;
   /** An ID token instead of an access token: its audience, and the email claim. */
   readonly idToken?: {
     readonly audience: string;
@@ -91,6 +95,10 @@ export async function requestToken(
     if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
     if (request.lifetime !== undefined) {
       form.set('lifetime', String(request.lifetime));
+    }
+    if (request.subject !== undefined) form.set('subject', request.subject);
+    if (request.accessBoundary !== undefined) {
+      form.set('access_boundary', request.accessBoundary);
     }
   }
   const sentAt = now();
