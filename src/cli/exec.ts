@@ -8,7 +8,7 @@
  * report it). The token file is removed when CMD ends.
  */
 
-import {spawn} from 'node:child_process';
+import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {constants, tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -51,46 +51,75 @@ async function runExec(args: string[], io: CliIo): Promise<number> {
   });
   const [cmd, ...cmdArgs] = args.slice(dash + 1) as [string, ...string[]];
   const token = await tokenFor(values, io);
-  const dir = await mkdtemp(join(tmpdir(), 'tvm-exec-'));
+  // Signals are CMD's from before it starts until its token file is gone: a signal
+  // that found tvm with the default action would end tvm and leave CMD running, or
+  // leave the file behind.
+  const signals = forwardSignals();
   try {
-    const file = join(dir, 'access-token');
-    await writeFile(file, token.accessToken, {mode: 0o600, flag: 'wx'});
-    const env = {
-      ...envOf(io, values),
-      CLOUDSDK_AUTH_ACCESS_TOKEN: token.accessToken,
-      GOOGLE_OAUTH_ACCESS_TOKEN: token.accessToken,
-      TVM_ACCESS_TOKEN_FILE: file,
-    };
-    return await run(cmd, cmdArgs, env);
+    const dir = await mkdtemp(join(tmpdir(), 'tvm-exec-'));
+    try {
+      const file = join(dir, 'access-token');
+      await writeFile(file, token.accessToken, {mode: 0o600, flag: 'wx'});
+      const env = {
+        ...envOf(io, values),
+        CLOUDSDK_AUTH_ACCESS_TOKEN: token.accessToken,
+        GOOGLE_OAUTH_ACCESS_TOKEN: token.accessToken,
+        TVM_ACCESS_TOKEN_FILE: file,
+      };
+      return await run(cmd, cmdArgs, env, signals);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
   } finally {
-    await rm(dir, {recursive: true, force: true});
+    signals.release();
   }
+}
+
+interface Forwarding {
+  /** From now on, signals go to `child`; those that came before it, at once. */
+  to(child: ChildProcess): void;
+  /** Stops catching signals. */
+  release(): void;
+}
+
+/**
+ * Catches the signals CMD must see and passes them on. From a terminal, Ctrl-C and
+ * Ctrl-\ reach the whole foreground process group, CMD included: those are not sent
+ * a second time (a second interrupt means "stop now" to many tools), only caught.
+ */
+function forwardSignals(): Forwarding {
+  const fromTerminal = process.stdin.isTTY === true;
+  const pending: NodeJS.Signals[] = [];
+  let target: ChildProcess | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    if (fromTerminal && (signal === 'SIGINT' || signal === 'SIGQUIT')) return;
+    if (target === undefined) pending.push(signal);
+    else if (target.exitCode === null && target.signalCode === null) {
+      target.kill(signal);
+    }
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+  return {
+    to(child) {
+      target = child;
+      for (const s of pending.splice(0)) child.kill(s);
+    },
+    release() {
+      for (const s of FORWARDED) process.off(s, forward);
+    },
+  };
 }
 
 function run(
   cmd: string,
   args: string[],
   env: Record<string, string | undefined>,
+  signals: Forwarding,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    // Handlers first, then the child: a signal that arrives the moment CMD has
-    // started (CMD may already be talking to whoever sends it) must not find tvm
-    // with the default action, which would end tvm and leave CMD running.
-    const pending: NodeJS.Signals[] = [];
-    const cmdProcess: {child?: ReturnType<typeof spawn>} = {};
-    const forward = (signal: NodeJS.Signals) => {
-      if (cmdProcess.child) cmdProcess.child.kill(signal);
-      else pending.push(signal);
-    };
-    for (const s of FORWARDED) process.on(s, forward);
     const child = spawn(cmd, args, {stdio: 'inherit', env});
-    cmdProcess.child = child;
-    for (const s of pending.splice(0)) child.kill(s);
-    const done = () => {
-      for (const s of FORWARDED) process.off(s, forward);
-    };
+    signals.to(child);
     child.once('error', e => {
-      done();
       const code = (e as {code?: unknown}).code;
       reject(
         new CliError(
@@ -103,7 +132,6 @@ function run(
       );
     });
     child.once('exit', (code, signal) => {
-      done();
       resolve(
         signal !== null ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1),
       );
