@@ -21,6 +21,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -162,7 +163,11 @@ async function main(): Promise<void> {
       },
     },
   );
+  // emulator.json names this emulator's ports: gone with it, so no command trusts a
+  // port someone else may hold next.
+  const forget = () => rmSync(join(stateDir, 'emulator.json'), {force: true});
   const stop = async () => {
+    forget();
     child.kill('SIGTERM');
     redis?.child.kill('SIGTERM');
     await emulator.close();
@@ -171,6 +176,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
   child.on('exit', code => {
+    forget();
     redis?.child.kill('SIGTERM');
     void emulator.close().then(() => process.exit(code ?? 1));
   });

@@ -151,6 +151,13 @@ function routeFor(path: string, ctx: Context): Route | undefined {
   if (path === '/revoke' || path === '/o/oauth2/revoke') {
     return simple(undefined, handleRevoke, oauth2StatusReply);
   }
+  if (path === '/emulator/v1/instance') {
+    return simple(
+      undefined,
+      async () => json(200, {instance: ctx.state.instanceId}),
+      () => json(500, {}),
+    );
+  }
   if (path === '/emulator/v1/userConsents') {
     return simple(undefined, handleConsentRegistration, () => json(500, {}));
   }

@@ -8,7 +8,7 @@
  * default; any other project id named by the provisioning API is created on first use
  * with a stable project number derived from its id.
  */
-import {createHash, randomInt} from 'node:crypto';
+import {createHash, randomBytes, randomInt} from 'node:crypto';
 import {
   generateSigningKeySync,
   keyFile,
@@ -23,6 +23,12 @@ export type SecretVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED';
 
 /** The provisioning API of the emulator. */
 export interface EmulatorState {
+  /**
+   * A random id of this emulator instance, answered at GET /emulator/v1/instance (not
+   * a Google route): local mode writes it beside the emulator's address, so a command
+   * can tell the running emulator from whatever holds its old port now.
+   */
+  readonly instanceId: string;
   /** The default project (metadata server, key files of unknown-domain accounts). */
   readonly projectId: string;
   readonly projectNumber: string;
@@ -162,6 +168,7 @@ export function parseSecretName(name: string): ParsedSecretName | undefined {
 
 /** The state of one emulator instance. */
 export class State implements EmulatorState {
+  readonly instanceId = randomBytes(16).toString('hex');
   readonly projectId: string;
   readonly projectNumber: string;
   readonly tokens: TokenStore;

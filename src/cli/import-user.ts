@@ -26,6 +26,7 @@ import {
 import {createSecretWriter} from '../google/secret-manager.ts';
 import {UpstreamError} from '../google/upstream.ts';
 import {
+  isRunning,
   localStateDir,
   readEmulatorFile,
   UnsafeEmulatorFile,
@@ -325,6 +326,12 @@ async function localEmulator(
     throw new CliError(
       'ERR_CONFIG',
       `no local mode found in ${dir}: start one with npm start (PORT=${env.PORT ?? '8080'}) and run this from the same directory`,
+    );
+  }
+  if (!(await isRunning(found))) {
+    throw new CliError(
+      'ERR_CONFIG',
+      `the local mode of ${dir} is not running (its emulator does not answer as the one that wrote the file): start it with npm start (PORT=${env.PORT ?? '8080'})`,
     );
   }
   return found;

@@ -4,8 +4,9 @@
  * may administer the emulated Secret Manager, both 0600; `tvm import-user --local`
  * reads them. One module for both sides, so they agree on the format.
  */
-import {readFile, stat, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {constants} from 'node:fs';
+import {lstat, open, writeFile} from 'node:fs/promises';
+import {dirname, join} from 'node:path';
 import type {Emulator} from '../../emulator/src/index.ts';
 import {isLoopbackAddress} from '../loopback.ts';
 
@@ -23,6 +24,8 @@ export interface LocalEmulator {
   readonly projectId: string;
   /** A service-account key file of LOCAL_ADMIN_ACCOUNT. */
   readonly credentials: string;
+  /** The emulator's instance id (GET /emulator/v1/instance answers it while it runs). */
+  readonly instance: string;
 }
 
 /** `.tvm-local/<port>` under `root`: where local mode on `port` keeps its files. */
@@ -53,6 +56,7 @@ export async function writeEmulatorFile(
     secretManager: emulator.secretManagerEndpoint,
     projectId: state.projectId,
     credentials,
+    instance: state.instanceId,
   };
   await writeFile(join(dir, 'emulator.json'), JSON.stringify(file, null, 2), {
     mode: 0o600,
@@ -69,26 +73,48 @@ export async function readEmulatorFile(
   dir: string,
 ): Promise<LocalEmulator | undefined> {
   const path = join(dir, 'emulator.json');
+  const uid = process.getuid?.();
+  // The folders first (another user who may write them could swap the file), then
+  // the file itself, opened without following a link, checked and read through the
+  // same handle: what is checked is what is read.
+  for (const folder of [dirname(dir), dir]) {
+    let info;
+    try {
+      info = await lstat(folder);
+    } catch {
+      return undefined;
+    }
+    if (!info.isDirectory()) {
+      throw new UnsafeEmulatorFile(`${folder} is not a plain directory`);
+    }
+    ownedAndClosed(folder, info, uid);
+  }
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as {code?: string}).code === 'ELOOP') {
+      throw new UnsafeEmulatorFile(`${path} is a symbolic link`);
+    }
+    return undefined;
+  }
   let json: unknown;
   try {
-    const info = await stat(path);
-    if (info.size > 64 * 1024) return undefined;
-    json = JSON.parse(await readFile(path, 'utf8'));
-    const uid = process.getuid?.();
-    if (uid !== undefined && info.uid !== uid) {
-      throw new UnsafeEmulatorFile(`${path} belongs to another user`);
-    }
-    if (info.mode & 0o022) {
-      throw new UnsafeEmulatorFile(
-        `${path} may be written by others (mode ${(info.mode & 0o777).toString(8)})`,
-      );
-    }
+    const info = await handle.stat();
+    if (!info.isFile()) return undefined;
+    ownedAndClosed(path, info, uid);
+    const buffer = Buffer.alloc(MAX_FILE_BYTES + 1);
+    const {bytesRead} = await handle.read(buffer, 0, buffer.length, 0);
+    if (bytesRead > MAX_FILE_BYTES) return undefined;
+    json = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8'));
   } catch (e) {
     if (e instanceof UnsafeEmulatorFile) throw e;
     return undefined;
+  } finally {
+    await handle.close();
   }
   const f = json as Partial<Record<keyof LocalEmulator, unknown>>;
-  const all = [f.url, f.secretManager, f.projectId, f.credentials];
+  const all = [f.url, f.secretManager, f.projectId, f.credentials, f.instance];
   if (!all.every(v => typeof v === 'string' && v !== '')) return undefined;
   for (const address of [f.url, f.secretManager] as string[]) {
     if (!isLoopbackAddress(address)) {
@@ -98,6 +124,42 @@ export async function readEmulatorFile(
     }
   }
   return f as LocalEmulator;
+}
+
+/** emulator.json is a few hundred bytes. */
+const MAX_FILE_BYTES = 64 * 1024;
+
+/** Refuses `path` unless this user owns it and no one else may write it. */
+function ownedAndClosed(
+  path: string,
+  info: {uid: number; mode: number},
+  uid: number | undefined,
+): void {
+  if (uid !== undefined && info.uid !== uid) {
+    throw new UnsafeEmulatorFile(`${path} belongs to another user`);
+  }
+  if (info.mode & 0o022) {
+    throw new UnsafeEmulatorFile(
+      `${path} may be written by others (mode ${(info.mode & 0o777).toString(8)})`,
+    );
+  }
+}
+
+/**
+ * True when the emulator `file` describes is the one running at its address now: a
+ * file left by a local mode that stopped names ports anyone may hold since.
+ */
+export async function isRunning(file: LocalEmulator): Promise<boolean> {
+  try {
+    const res = await fetch(`${file.url}/emulator/v1/instance`, {
+      signal: AbortSignal.timeout(2000),
+      redirect: 'error',
+    });
+    const body = (await res.json()) as {instance?: unknown};
+    return res.status === 200 && body.instance === file.instance;
+  } catch {
+    return false;
+  }
 }
 
 /** An emulator.json that must not be trusted; the message says why. */

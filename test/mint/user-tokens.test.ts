@@ -16,6 +16,8 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -655,6 +657,34 @@ void describe('user tokens (mint: user)', () => {
     const loose = await importLocal();
     assert.equal(loose.code, 2);
     assert.match(loose.stderr, /may be written by others \(mode 666\)/);
+
+    // A file left by a local mode that stopped: its ports answer as another emulator.
+    chmodSync(emulatorJson, 0o600);
+    writeFileSync(
+      emulatorJson,
+      JSON.stringify({...honest, instance: 'f'.repeat(32)}),
+    );
+    const stale = await importLocal();
+    assert.equal(stale.code, 2);
+    assert.match(stale.stderr, /is not running \(its emulator does not answer/);
+
+    // A link in place of the file (to one that would pass every other check).
+    const elsewhere = join(env.HOME!, 'elsewhere.json');
+    writeFileSync(elsewhere, JSON.stringify(honest), {mode: 0o600});
+    rmSync(emulatorJson);
+    symlinkSync(elsewhere, emulatorJson);
+    const linked = await importLocal();
+    assert.equal(linked.code, 2);
+    assert.match(linked.stderr, /emulator\.json is a symbolic link: refused/);
+
+    // A folder others may write (they could swap the file in it).
+    rmSync(emulatorJson);
+    writeFileSync(emulatorJson, JSON.stringify(honest), {mode: 0o600});
+    chmodSync(stateDir, 0o777);
+    const open = await importLocal();
+    chmodSync(stateDir, 0o700);
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /18124 may be written by others \(mode 777\)/);
     assert.equal(s.emulator.state.users.consent(file.refresh_token), undefined);
   });
 
