@@ -14,6 +14,8 @@ import {JwtRejected} from '../errors.ts';
 export const MAX_JWT_CHARS = 8192;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const KID = /^[\x20-\x7e]{1,256}$/;
+/** Stateless when not streaming, so one serves every call. */
+const UTF8 = new TextDecoder('utf-8', {fatal: true});
 
 /** A JWT split and decoded, not verified. */
 export interface UnverifiedJwt {
@@ -104,9 +106,7 @@ function checkHeader(header: Record<string, unknown>): void {
 function decodeObject(segment: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    const text = new TextDecoder('utf-8', {fatal: true}).decode(
-      Buffer.from(segment, 'base64url'),
-    );
+    const text = UTF8.decode(Buffer.from(segment, 'base64url'));
     value = JSON.parse(text);
   } catch {
     throw new JwtRejected('malformed', `the JWT ${what} is not JSON`);
