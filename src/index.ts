@@ -1,7 +1,8 @@
 /**
- * The Cloud Function entry: reads the configuration, builds the service, registers
- * it as the HTTP function `tvm`; before that, two settings that make the framework's
- * own defaults safe for a security service.
+ * The Cloud Function entry: reads the configuration, builds the service, puts it
+ * behind the request guard that answers every request the framework's server receives
+ * (src/request-guard.ts), and registers it as the HTTP function `tvm`; before that, two
+ * settings that make the framework's own defaults safe should it ever serve a request.
  */
 import {http} from '@google-cloud/functions-framework';
 import {parseConfig} from './config.ts';
@@ -20,8 +21,15 @@ guardParserErrorLogs();
 
 const config = parseConfig(process.env);
 const logger = createLogger(config.logLevel);
-// Every request passes tvm's guard before the framework's body parsers and path
-// decoding (see there); installed before the framework creates its server.
-installRequestGuard({logger, trustedProxyHops: config.trustedProxyHops});
-
-http('tvm', (await createService(config, {logger})).app);
+const {app} = await createService(config, {logger});
+// Every request passes tvm's guard and is answered by tvm, never by the framework's
+// body parsers and path decoding (see there); installed before the framework creates
+// its server, which it does once this module is loaded.
+installRequestGuard({
+  serve: app,
+  logger,
+  trustedProxyHops: config.trustedProxyHops,
+});
+// The framework's CLI looks the target up by name; it would serve it should the
+// guard's seam ever be gone.
+http('tvm', app);

@@ -1,15 +1,16 @@
 /**
- * The request guard: what every request must pass before functions-framework sees it.
+ * The front door: what every request must pass, and then who answers it.
  *
  * functions-framework (pinned in package.json; its server is built in
  * node_modules/@google-cloud/functions-framework/build/src/server.js) runs body-parser
  * on every request, on every path, with a 1 GiB limit counted after decompression, and
- * matches `/{*splat}` by percent-decoding the path. A 464-byte brotli body inflates to
- * 1 GiB in the instance's memory; a malformed escape (`/%E0%A4%A`) gets Express's HTML
- * 400 page. It offers no hook before either, but it loads the function's module before
- * it creates its server with `http.createServer(app)`. That call is the seam:
- * `installRequestGuard` wraps the listener handed to it, so every request meets
- * `guardRequest` first, which
+ * matches `/{*splat}` by percent-decoding the path; it runs every request through a
+ * dozen Express layers and a `domain` before the function sees it. A 464-byte brotli
+ * body inflates to 1 GiB in the instance's memory; a malformed escape (`/%E0%A4%A`)
+ * gets Express's HTML 400 page. It offers no hook before any of that, but it loads the
+ * function's module before it creates its server with `http.createServer(app)`. That
+ * call is the seam: `installRequestGuard` swaps the listener handed to it for tvm's
+ * own (src/http/app.ts) behind `guardRequest`, which
  *
  * - refuses a malformed percent-escape in the path: 400, tvm's JSON;
  * - refuses any `Content-Encoding` other than `identity`: 415, before a byte is read, so
@@ -19,16 +20,20 @@
  *   connection closed) the moment it passes MAX_BODY_BYTES — chunked bodies included;
  * - answers the paths functions-framework would answer itself without calling the
  *   function (`/favicon.ico`, `/robots.txt` and below, its default ignored routes):
- *   tvm's JSON 404, audited like every other answer;
- * - hands the framework a request whose body it has read (at most MAX_BODY_BYTES) as
- *   `rawBody`, marked as parsed, so the framework's parsers parse nothing: tvm parses
- *   every body itself.
+ *   tvm's JSON 404, audited like every other answer, so they read the same either way;
+ * - hands tvm the request with its body read (at most MAX_BODY_BYTES) as `rawBody`.
  *
- * Each refusal is one audit line (`auditRefusal`). test/hostile/seam.test.ts fails when
- * a framework upgrade stops creating its server this way.
+ * The framework's own app is never called: the framework starts the process, loads the
+ * module, listens on PORT and stops on SIGTERM, as Cloud Functions runs it; tvm answers
+ * every request itself, with nothing parsed, decoded or wrapped before it. The same
+ * listener is registered as the `tvm` function (src/index.ts), so should a framework
+ * upgrade stop creating its server this way the framework would still serve tvm, its
+ * own parsers first; test/hostile/seam.test.ts fails when that happens.
+ *
+ * Each refusal is one audit line (`auditRefusal`).
  */
 import http, {
-  IncomingMessage,
+  type IncomingMessage,
   type RequestListener,
   type Server,
   type ServerResponse,
@@ -39,11 +44,13 @@ import {TvmError, type TvmErrorCode} from './errors.ts';
 import {googleStatus, wireError} from './http/errors.ts';
 import {GENERATE_ACCESS_TOKEN_PATH} from './http/iam-endpoint.ts';
 import {GENERATE_ID_TOKEN_PATH} from './http/iam-id-token-endpoint.ts';
-import {MAX_BODY_BYTES} from './http/request.ts';
+import {clientAddress, MAX_BODY_BYTES, targetPath} from './http/request.ts';
 import type {Logger} from './log.ts';
 import {callerString} from './text.ts';
 
 export interface RequestGuardOptions {
+  /** Serves every request that passes: tvm (src/http/app.ts). */
+  readonly serve: RequestListener;
   /** Where refusals are audited. */
   readonly logger: Logger;
   /** Proxies in front of the function (config `trustedProxyHops`), for the audit's address. */
@@ -55,7 +62,8 @@ export interface RequestGuardOptions {
 const INSTALLED = Symbol.for('tvm.requestGuard');
 
 /**
- * Makes every server created from now on with `http.createServer` guard its requests.
+ * Makes every server created from now on with `http.createServer` serve
+ * `options.serve` behind the guard, in place of the listener it is given.
  * Idempotent; call it from the module functions-framework loads (src/index.ts).
  */
 export function installRequestGuard(options: RequestGuardOptions): void {
@@ -64,7 +72,7 @@ export function installRequestGuard(options: RequestGuardOptions): void {
   const original = http.createServer;
   const patched = (...args: unknown[]): Server => {
     const i = args.findIndex(a => typeof a === 'function');
-    if (i >= 0) args[i] = guardListener(args[i] as RequestListener, options);
+    if (i >= 0) args[i] = guardListener(options.serve, options);
     return (original as (...a: unknown[]) => Server).apply(http, args);
   };
   target.createServer = patched as typeof http.createServer;
@@ -74,7 +82,7 @@ export function installRequestGuard(options: RequestGuardOptions): void {
 /** `listener`, behind the guard. */
 export function guardListener(
   listener: RequestListener,
-  options: RequestGuardOptions,
+  options: Omit<RequestGuardOptions, 'serve'>,
 ): RequestListener {
   const guard: Guard = {
     trail: createAuditTrail({
@@ -85,7 +93,7 @@ export function guardListener(
     hops: options.trustedProxyHops ?? 0,
   };
   return function (this: unknown, req, res) {
-    guardRequest(req, res, guard, passed => listener.call(this, passed, res));
+    guardRequest(req, res, guard, () => listener.call(this, req, res));
   };
 }
 
@@ -109,12 +117,12 @@ type Refusal = {
   readonly detail: string;
 };
 
-/** Checks `req`; calls `pass` with a request whose body is read and capped, or refuses. */
+/** Checks `req`; calls `pass` once its body is read and capped (`rawBody`), or refuses. */
 function guardRequest(
-  req: IncomingMessage,
+  req: IncomingMessage & {rawBody?: Buffer},
   res: ServerResponse,
   guard: Guard,
-  pass: (req: IncomingMessage) => void,
+  pass: () => void,
 ): void {
   const started = systemMonotonicClock.now();
   const {limit} = guard;
@@ -124,7 +132,8 @@ function guardRequest(
     return;
   }
   if (!hasBody(req)) {
-    pass(req);
+    req.rawBody = NO_BODY;
+    pass();
     return;
   }
   const chunks: Buffer[] = [];
@@ -143,20 +152,12 @@ function guardRequest(
     chunks.push(chunk);
   });
   req.on('end', () => {
-    if (!over) readFor(req, Buffer.concat(chunks, size), pass);
+    if (over) return;
+    req.rawBody = Buffer.concat(chunks, size);
+    pass();
   });
   // A client that goes away mid-body: nothing to answer, nothing for the framework.
   req.on('error', () => undefined);
-}
-
-/**
- * The path of a request target without its query: origin-form (`/token?x`) as it is,
- * absolute-form (`http://host/token`, RFC 9112 §3.2.2) its path, as Express reads it.
- */
-export function targetPath(url = '/'): string {
-  if (url.startsWith('/')) return url.split('?')[0]!;
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/.exec(url);
-  return m?.[1] ?? '/';
 }
 
 /**
@@ -223,48 +224,12 @@ function tooLarge(limit: number, how: 'declared' | 'read'): Refusal {
   };
 }
 
-/**
- * As body-parser decides it (type-is `hasBody`): a Transfer-Encoding or any
- * Content-Length, `0` included. Such a request always goes through readFor, so the
- * framework's parsers never look at it.
- */
+/** As body-parser decides it (type-is `hasBody`): a Transfer-Encoding or any Content-Length, `0` included. */
 function hasBody(req: IncomingMessage): boolean {
   return (
     req.headers['transfer-encoding'] !== undefined ||
     req.headers['content-length'] !== undefined
   );
-}
-
-/**
- * Hands the framework a request like `original` whose body has been read: `rawBody` is
- * the bytes (where functions-framework's own parsers would have put them, and where
- * src/http/request.ts reads them) and the stream is over, so body-parser takes it
- * as parsed already (body-parser's read: `onFinished.isFinished(req)`) and parses
- * nothing: no inflating, no HTML error page for a body it cannot parse, no echo of the
- * body in its error. tvm parses every body itself.
- */
-function readFor(
-  original: IncomingMessage,
-  body: Buffer,
-  pass: (req: IncomingMessage) => void,
-): void {
-  const r = new IncomingMessage(original.socket) as IncomingMessage & {
-    rawBody?: Buffer;
-  };
-  r.method = original.method;
-  r.url = original.url;
-  r.httpVersion = original.httpVersion;
-  r.httpVersionMajor = original.httpVersionMajor;
-  r.httpVersionMinor = original.httpVersionMinor;
-  r.headers = original.headers;
-  r.rawHeaders = original.rawHeaders;
-  r.trailers = original.trailers;
-  r.rawTrailers = original.rawTrailers;
-  r.rawBody = body;
-  r.complete = true;
-  r.once('end', () => pass(r));
-  r.push(null);
-  r.resume();
 }
 
 /**
@@ -333,6 +298,9 @@ function closeWithoutReading(req: IncomingMessage, res: ServerResponse): void {
 
 const LINGER_MS = 2000;
 
+/** The body of a request that sends none. */
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * The one place a guard refusal becomes an audit line: through src/audit.ts's trail,
  * as tvm's routes write theirs. Returns the request id.
@@ -356,22 +324,4 @@ function auditRefusal(
   });
   guard.trail.deny(audit, status, error);
   return audit.requestId;
-}
-
-/**
- * The client's address as Express computes it with `trust proxy` = hops: the entry
- * the last trusted hop appended to X-Forwarded-For, never one the caller wrote.
- */
-function clientAddress(req: IncomingMessage, hops: number): string | undefined {
-  const forwarded = req.headers['x-forwarded-for'];
-  const chain = [
-    req.socket.remoteAddress,
-    ...(typeof forwarded === 'string'
-      ? forwarded
-          .split(',')
-          .map(s => s.trim())
-          .reverse()
-      : []),
-  ];
-  return chain[Math.min(hops, chain.length - 1)];
 }

@@ -4,7 +4,6 @@
  * emulator, a frozen clock or a captured logger.
  */
 import {gcpMetadata, type AuthClient} from 'google-auth-library';
-import type {Express} from 'express';
 import {createAuditTrail} from './audit.ts';
 import {createAuthenticate} from './auth/authenticate.ts';
 import {
@@ -20,7 +19,7 @@ import {
   type SecretReader,
 } from './google/secret-manager.ts';
 import {DEFAULT_MINT_DEADLINE_MS} from './grants/vend.ts';
-import {createApp} from './http/app.ts';
+import {createApp, type App} from './http/app.ts';
 import {
   createRateLimiters,
   type RateLimitStoreFactory,
@@ -67,8 +66,8 @@ export interface ServiceOptions {
 }
 
 export interface Service {
-  /** The request handler registered as the `tvm` function. */
-  readonly app: Express;
+  /** The request listener that serves tvm (src/http/app.ts). */
+  readonly app: App;
   readonly policies: PolicySource;
   readonly tokenCache: TokenCache;
   /** The shared store, when TVM_REDIS_URL is set. */

@@ -1,10 +1,16 @@
 /**
  * The HTTP surface: POST /token, the IAM Credentials-shaped generateAccessToken and
- * generateIdToken, GET /healthz (and /health), JSON 404/405 for the rest. An express app handed to
- * functions-framework as the `tvm` function; every error leaves through the one
- * mapping of its surface (src/http/errors.ts), nothing escapes to the framework.
+ * generateIdToken, GET /healthz (and /health), JSON 404/405 for the rest. One request
+ * listener on Node's own request and response: src/request-guard.ts hands it every
+ * request once the body is read, and it is also registered as the `tvm` function, so
+ * functions-framework could serve it too. Every error leaves through the one mapping
+ * of its surface (src/http/errors.ts); nothing escapes.
+ *
+ * Routes are matched as Express matched them when this was an Express app: `/token`,
+ * `/healthz` and `/health` in any case and with or without a trailing slash, the IAM
+ * paths exactly; the per-IP limit comes before anything else a token route reads.
  */
-import express, {type NextFunction, type Request, type Response} from 'express';
+import type {IncomingMessage, ServerResponse} from 'node:http';
 import type {AuditTrail} from '../audit.ts';
 import type {Authenticate} from '../auth/authenticate.ts';
 import type {MonotonicClock} from '../clock.ts';
@@ -27,7 +33,14 @@ import {
   idTokenAccountOf,
 } from './iam-id-token-endpoint.ts';
 import type {RateLimiters} from './rate-limit.ts';
-import {beginAudit, sentBasic} from './request.ts';
+import {
+  beginAudit,
+  clientAddress,
+  sentBasic,
+  targetPath,
+  type Exchange,
+} from './request.ts';
+import {sendJson} from './respond.ts';
 import {createTokenEndpoint} from './token-endpoint.ts';
 
 /** The token routes, whose refusals are decisions (and take their route's shape). */
@@ -48,125 +61,137 @@ export interface AppDeps extends VendDeps {
   readonly trustedProxyHops: number;
 }
 
-/** Builds the express app that serves tvm. */
-export function createApp(deps: AppDeps): express.Express {
-  const {policies, limiters, trail, monotonic} = deps;
+/**
+ * tvm as a request listener. `rawBody`: the body, already read and capped (by
+ * src/request-guard.ts, or by functions-framework's parsers); read here when absent.
+ */
+export type App = (
+  req: IncomingMessage & {rawBody?: Buffer},
+  res: ServerResponse,
+) => void;
+
+const TOKEN_PATH = /^\/token\/?$/i;
+// /healthz as Cloud Functions users expect it; /health too, since Cloud Run's own
+// front end reserves some paths that end in `z`.
+const HEALTH_PATH = /^\/healthz?\/?$/i;
+
+/** Builds the listener that serves tvm. */
+export function createApp(deps: AppDeps): App {
+  const {policies, limiters, trail, monotonic, trustedProxyHops} = deps;
   const handleToken = createTokenEndpoint(deps);
   const handleGenerateAccessToken = createIamEndpoint(deps);
   const handleGenerateIdToken = createIamIdTokenEndpoint(deps);
 
-  const app = express();
-  // Exactly the proxies that exist: the client address is the entry the last trusted
-  // hop appended, never one the caller wrote (express-rate-limit #134, #363).
-  app.set('trust proxy', deps.trustedProxyHops);
-  app.disable('x-powered-by');
-  app.set('etag', false);
+  /**
+   * Refusals before a handler ran (405, the per-IP limit, 404), in the route's shape,
+   * each audited: those on tvm's routes as decisions, the rest (a scanner's probes of
+   * paths tvm does not serve) at a lower severity.
+   */
+  const refuse = (x: Exchange, route: TokenRoute | undefined, err: unknown) => {
+    if (x.res.headersSent) return;
+    const audit = beginAudit(trail, x);
+    let status: number;
+    if (route === 'iam') {
+      audit.grantType = generateAccessTokenGrant.name;
+      audit.requestedAccount = callerString(accountOf(x.path));
+      status = sendGoogleError(x.res, err);
+    } else if (route === 'iam-id') {
+      audit.grantType = generateIdTokenGrant.name;
+      audit.requestedAccount = callerString(idTokenAccountOf(x.path));
+      status = sendGoogleError(x.res, err);
+    } else {
+      status = sendOAuthError(x.res, err, sentBasic(x.req));
+    }
+    trail.deny(audit, status, err, route === undefined);
+  };
 
-  app.use((req, res, next) => {
-    // Latency in the audit record is measured from here, the request's arrival.
-    res.locals.startedAt = monotonic.now();
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    // The common request goes straight to its handler, as the routes below would send
-    // it (the per-IP limit first), without walking them; any other spelling of the
-    // path walks them.
-    if (req.method === 'POST' && req.path === '/token') {
-      res.locals.route = 'token' satisfies TokenRoute;
-      limiters.perIp(req, res, (err?: unknown) => {
-        if (err === undefined) handleToken(req, res);
-        else next(err);
-      });
+  /** A token route: POST only, the per-IP limit before anything else is read. */
+  const tokenRoute = (
+    x: Exchange,
+    route: TokenRoute,
+    handle: (x: Exchange) => void,
+  ) => {
+    if (x.req.method !== 'POST') {
+      methodNotAllowed(x, route, ['POST']);
       return;
     }
-    next();
-  });
+    const pending = limiters.perIp(x.res, x.ip);
+    if (pending === undefined) handle(x);
+    else
+      pending.then(
+        () => handle(x),
+        (e: unknown) => refuse(x, route, e),
+      );
+  };
 
-  // Token routes: POST only, the per-IP limit before anything else is read. Express
-  // matches them in any case and with a trailing slash (`/TOKEN`, `/token/`): the
-  // route, not the path as written, says which shape a refusal takes.
-  const postOnly =
-    (route: TokenRoute) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      res.locals.route = route;
-      if (req.method !== 'POST') {
-        methodNotAllowed(res, next, ['POST']);
-        return;
-      }
-      limiters.perIp(req, res, next);
-    };
-  app.all('/token', postOnly('token'));
-  app.post('/token', handleToken);
-  app.all(GENERATE_ACCESS_TOKEN_PATH, postOnly('iam'));
-  app.post(
-    GENERATE_ACCESS_TOKEN_PATH,
-    (req, res) => void handleGenerateAccessToken(req, res),
-  );
-  app.all(GENERATE_ID_TOKEN_PATH, postOnly('iam-id'));
-  app.post(
-    GENERATE_ID_TOKEN_PATH,
-    (req, res) => void handleGenerateIdToken(req, res),
-  );
-
-  // /healthz as Cloud Functions users expect it; /health too, since Cloud Run's own
-  // front end reserves some paths that end in `z`.
-  app.all(['/healthz', '/health'], (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      methodNotAllowed(res, next, ['GET', 'HEAD']);
+  const health = (x: Exchange) => {
+    if (x.req.method !== 'GET' && x.req.method !== 'HEAD') {
+      methodNotAllowed(x, undefined, ['GET', 'HEAD']);
       return;
     }
     const s = policies.status();
-    res.setHeader('Cache-Control', 'no-store');
+    x.res.setHeader('Cache-Control', 'no-store');
     if (s.ok) {
-      res.status(200).json({status: 'ok'});
+      sendJson(x.res, 200, {status: 'ok'});
     } else {
-      res
-        .status(503)
-        .json({status: 'unavailable', reason: publicReason(s.reason)});
+      sendJson(x.res, 503, {
+        status: 'unavailable',
+        reason: publicReason(s.reason),
+      });
     }
-  });
+  };
 
-  app.use((_req, _res, next) => {
-    next(new TvmError('ERR_NOT_FOUND', 'no such route'));
-  });
+  /** 405 with the methods the route allows (RFC 9110 §15.5.6). */
+  const methodNotAllowed = (
+    x: Exchange,
+    route: TokenRoute | undefined,
+    allow: readonly string[],
+  ) => {
+    x.res.setHeader('Allow', allow.join(', '));
+    refuse(
+      x,
+      route,
+      new TvmError(
+        'ERR_METHOD_NOT_ALLOWED',
+        'method not allowed on this route',
+      ),
+    );
+  };
 
-  // Refusals before a handler ran (405, the per-IP limit, 404), in the route's shape,
-  // each audited: those on tvm's routes as decisions, the rest (a scanner's probes of
-  // paths tvm does not serve) at a lower severity.
-  app.use(
-    // Express recognises an error handler by its four parameters.
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-      if (res.headersSent) return;
-      const route = res.locals.route as TokenRoute | undefined;
-      const audit = beginAudit(trail, req, res);
-      let status: number;
-      if (route === 'iam') {
-        audit.grantType = generateAccessTokenGrant.name;
-        audit.requestedAccount = callerString(accountOf(req.path));
-        status = sendGoogleError(res, err);
-      } else if (route === 'iam-id') {
-        audit.grantType = generateIdTokenGrant.name;
-        audit.requestedAccount = callerString(idTokenAccountOf(req.path));
-        status = sendGoogleError(res, err);
+  return function tvm(req, res) {
+    const x: Exchange = {
+      req,
+      res,
+      path: targetPath(req.url),
+      ip: clientAddress(req, trustedProxyHops),
+      // Latency in the audit record is measured from here.
+      startedAt: monotonic.now(),
+    };
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    let route: TokenRoute | undefined;
+    try {
+      const {path} = x;
+      // The common request first, by its usual spelling.
+      if (path === '/token' || TOKEN_PATH.test(path)) {
+        route = 'token';
+        tokenRoute(x, route, handleToken);
+      } else if (GENERATE_ACCESS_TOKEN_PATH.test(path)) {
+        route = 'iam';
+        tokenRoute(x, route, x => void handleGenerateAccessToken(x));
+      } else if (GENERATE_ID_TOKEN_PATH.test(path)) {
+        route = 'iam-id';
+        tokenRoute(x, route, x => void handleGenerateIdToken(x));
+      } else if (HEALTH_PATH.test(path)) {
+        health(x);
       } else {
-        status = sendOAuthError(res, err, sentBasic(req));
+        refuse(x, undefined, new TvmError('ERR_NOT_FOUND', 'no such route'));
       }
-      trail.deny(audit, status, err, route === undefined);
-    },
-  );
-
-  return app;
-}
-
-/** 405 with the methods the route allows (RFC 9110 §15.5.6). */
-function methodNotAllowed(
-  res: Response,
-  next: NextFunction,
-  allow: readonly string[],
-): void {
-  res.setHeader('Allow', allow.join(', '));
-  next(
-    new TvmError('ERR_METHOD_NOT_ALLOWED', 'method not allowed on this route'),
-  );
+    } catch (e) {
+      // The per-IP limit refuses by throwing; the handlers answer every outcome
+      // themselves, so anything else here is a fault, answered 500.
+      refuse(x, route, e);
+    }
+  };
 }
 
 /** What /healthz may say publicly: the kind of failure, not the policy's contents. */

@@ -6,8 +6,9 @@
  * Anything that is not a TvmError is a 500 with a fixed description: nothing from
  * inside reaches the caller.
  */
-import type {Response} from 'express';
+import type {ServerResponse} from 'node:http';
 import {TvmError, type TvmErrorCode} from '../errors.ts';
+import {sendJson} from './respond.ts';
 
 /** How a refusal looks on the wire. */
 export interface WireError {
@@ -77,7 +78,7 @@ export function googleStatus(wire: WireError): number {
 }
 
 /** Headers every refusal carries: Retry-After when a retry may help, no caching. */
-function commonHeaders(res: Response, e: unknown): void {
+function commonHeaders(res: ServerResponse, e: unknown): void {
   if (e instanceof TvmError && e.retryAfterSeconds !== undefined) {
     res.setHeader(
       'Retry-After',
@@ -93,7 +94,7 @@ function commonHeaders(res: Response, e: unknown): void {
  * scheme to use again (RFC 6749 §5.2, `WWW-Authenticate`).
  */
 export function sendOAuthError(
-  res: Response,
+  res: ServerResponse,
   e: unknown,
   basic: boolean,
 ): number {
@@ -107,14 +108,15 @@ export function sendOAuthError(
   }
   commonHeaders(res, e);
   res.setHeader('Pragma', 'no-cache');
-  res
-    .status(wire.status)
-    .json({error: wire.oauth, error_description: description});
+  sendJson(res, wire.status, {
+    error: wire.oauth,
+    error_description: description,
+  });
   return wire.status;
 }
 
 /** Sends `e` in Google's error envelope `{"error":{code,message,status}}`; returns the status. */
-export function sendGoogleError(res: Response, e: unknown): number {
+export function sendGoogleError(res: ServerResponse, e: unknown): number {
   const wire = wireError(e);
   const status = googleStatus(wire);
   const message =
@@ -123,8 +125,6 @@ export function sendGoogleError(res: Response, e: unknown): number {
       : 'Internal error encountered.';
   if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="tvm"');
   commonHeaders(res, e);
-  res
-    .status(status)
-    .json({error: {code: status, message, status: wire.google}});
+  sendJson(res, status, {error: {code: status, message, status: wire.google}});
   return status;
 }

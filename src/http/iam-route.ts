@@ -6,7 +6,6 @@
  * the answer (or a refusal in Google's error envelope) audited. What differs from one
  * method to the other is an `IamMethod`.
  */
-import type {Request, Response} from 'express';
 import type * as z from 'zod';
 import type {Audit} from '../audit.ts';
 import {TvmError} from '../errors.ts';
@@ -14,7 +13,13 @@ import type {Grant} from '../grants/grant.ts';
 import {policyInForce} from '../policy-source.ts';
 import {callerString} from '../text.ts';
 import {sendGoogleError} from './errors.ts';
-import {beginAudit, readRawBody, refuseRepeatedMembers} from './request.ts';
+import {
+  beginAudit,
+  readRawBody,
+  refuseRepeatedMembers,
+  type Exchange,
+} from './request.ts';
+import {sendJson} from './respond.ts';
 import type {RouteDeps} from './token-endpoint.ts';
 
 /** What the route reads before authentication: the bearer. */
@@ -48,23 +53,21 @@ export function createIamRoute<Body, Ask, D, V>(
 ) {
   const {trail} = deps;
   const {grant} = method;
-  return async function handleIamMethod(
-    req: Request,
-    res: Response,
-  ): Promise<void> {
-    const audit = beginAudit(trail, req, res);
+  return async function handleIamMethod(x: Exchange): Promise<void> {
+    const {req, res} = x;
+    const audit = beginAudit(trail, x);
     audit.grantType = grant.name;
     try {
-      const account = accountIn(method.path, req.path);
+      const account = accountIn(method.path, x.path);
       audit.requestedAccount = callerString(account);
       const policy = await policyInForce(deps.policies);
       const caller = await deps.authenticate(
         policy,
         grant.credentials({authorization: req.headers.authorization}),
-        req.ip ?? '',
+        x.ip,
         audit,
       );
-      await deps.limiters.perClient(req, res, caller.client.id);
+      await deps.limiters.perClient(res, caller.client.id);
       const ask = method.ask(
         await readIamBody(req, method.body, method.expected),
         account,
@@ -74,7 +77,7 @@ export function createIamRoute<Body, Ask, D, V>(
       const vended = await method.vend(deps, decision, audit);
       res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Pragma', 'no-cache');
-      res.status(200).json(method.answer(vended));
+      sendJson(res, 200, method.answer(vended));
       trail.allow(audit);
     } catch (e) {
       if (res.headersSent) return;
@@ -99,7 +102,7 @@ export function accountIn(pattern: RegExp, path: string): string {
  * invalid_request (400), 413, 415.
  */
 async function readIamBody<Body>(
-  req: Request,
+  req: Exchange['req'],
   schema: z.ZodType<Body & {delegates?: readonly string[] | null}>,
   expected: string,
 ): Promise<Body> {

@@ -14,7 +14,7 @@
  * (a shared one) is waited for.
  */
 import {createHash} from 'node:crypto';
-import type {Request, RequestHandler, Response} from 'express';
+import type {ServerResponse} from 'node:http';
 import {
   ipKeyGenerator,
   type ClientRateLimitInfo,
@@ -27,19 +27,16 @@ import {TvmError} from '../errors.ts';
 /** Makes the store for one limiter; `prefix` keeps limiters apart in a shared store. */
 export type RateLimitStoreFactory = (prefix: string) => Store | undefined;
 
+/**
+ * Each limiter counts a request and sets its headers on `res`: it returns undefined
+ * when the request may go on (at once, with an in-memory store), a promise when the
+ * store must be waited for; it throws (or rejects with) a TvmError when over.
+ */
 export interface RateLimiters {
-  /** Middleware: limits by client address (IPv6 by /56), before authentication. */
-  readonly perIp: RequestHandler;
-  /**
-   * Limits by authenticated client id: undefined when the request may go on (at once,
-   * with an in-memory store), a promise when the store must be waited for; throws (or
-   * rejects with) a TvmError when over.
-   */
-  perClient(
-    req: Request,
-    res: Response,
-    clientId: string,
-  ): Promise<void> | undefined;
+  /** Limits by client address (IPv6 by /56), before authentication. */
+  perIp(res: ServerResponse, ip: string): Promise<void> | undefined;
+  /** Limits by authenticated client id. */
+  perClient(res: ServerResponse, clientId: string): Promise<void> | undefined;
 }
 
 const WINDOW_MS = 60_000;
@@ -77,18 +74,8 @@ export function createRateLimiters(options: {
     return key;
   };
   return {
-    perIp(req, res, next) {
-      let pending: Promise<void> | undefined;
-      try {
-        pending = perIp(res, ipKey(req.ip ?? 'unknown'));
-      } catch (e) {
-        next(e);
-        return;
-      }
-      if (pending) pending.then(() => next(), next);
-      else next();
-    },
-    perClient: (_req, res, clientId) => perClient(res, clientId),
+    perIp: (res, ip) => perIp(res, ipKey(ip || 'unknown')),
+    perClient,
   };
 }
 
@@ -101,7 +88,7 @@ function createLimiter(
   limit: number,
   store: Store,
   clock: Clock,
-): (res: Response, key: string) => Promise<void> | undefined {
+): (res: ServerResponse, key: string) => Promise<void> | undefined {
   const windowSeconds = Math.ceil(WINDOW_MS / 1000);
   void Promise.resolve(
     store.init?.({windowMs: WINDOW_MS, limit} as unknown as Options),
@@ -120,14 +107,18 @@ function createLimiter(
     }
     return pk;
   };
-  const counted = (res: Response, key: string, info: ClientRateLimitInfo) => {
+  const counted = (
+    res: ServerResponse,
+    key: string,
+    info: ClientRateLimitInfo,
+  ) => {
     if (res.headersSent) return;
     const remaining = Math.max(limit - info.totalHits, 0);
     const reset = info.resetTime
       ? Math.max(0, Math.ceil((info.resetTime.getTime() - clock.now()) / 1000))
       : windowSeconds;
-    res.append('RateLimit', `"${name}"; r=${remaining}; t=${reset}`);
-    res.append(
+    res.appendHeader('RateLimit', `"${name}"; r=${remaining}; t=${reset}`);
+    res.appendHeader(
       'RateLimit-Policy',
       `"${name}"; q=${limit}; w=${windowSeconds}; pk=:${partitionKey(key)}:`,
     );

@@ -1,46 +1,87 @@
 /**
- * Reading requests: the body, size-capped; a token request (RFC 6749 §3.2) as
+ * Reading requests: what every route reads once on arrival (`Exchange`: the path, the
+ * client's address); the body, size-capped; a token request (RFC 6749 §3.2) as
  * application/x-www-form-urlencoded or application/json with the same names, into a
  * map of single-valued parameters (repeated parameters are refused, RFC 6749 §3.2;
  * empty ones count as absent, §3.1); and what the audit records of the request.
  */
-import type {Request, Response} from 'express';
-import type {Audit, AuditTrail, RequestFacts} from '../audit.ts';
+import type {IncomingMessage, ServerResponse} from 'node:http';
+import type {Audit, AuditTrail} from '../audit.ts';
 import {basicClientId} from '../auth/client-credentials.ts';
 import {TvmError} from '../errors.ts';
 import {callerString, safeName} from '../text.ts';
 
 /**
- * Begins the audit record of `req` and names it in `X-Request-Id`, so a caller can
+ * One request as tvm's routes see it: Node's own request and response, and what
+ * src/http/app.ts read of them once on arrival.
+ */
+export interface Exchange {
+  /** `rawBody`: the body, when already read (src/request-guard.ts reads every one). */
+  readonly req: IncomingMessage & {rawBody?: Buffer};
+  readonly res: ServerResponse;
+  /** The path, without its query (`targetPath`). */
+  readonly path: string;
+  /** The client's address (`clientAddress`). */
+  readonly ip: string;
+  /** Monotonic ms at which the request arrived; latency in the audit is counted from here. */
+  readonly startedAt: number;
+}
+
+/**
+ * The path of a request target without its query: origin-form (`/token?x`) as it is,
+ * absolute-form (`http://host/token`, RFC 9112 §3.2.2) its path, as Express reads it.
+ */
+export function targetPath(url = '/'): string {
+  if (url.startsWith('/')) {
+    const q = url.indexOf('?');
+    return q < 0 ? url : url.slice(0, q);
+  }
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/.exec(url);
+  return m?.[1] ?? '/';
+}
+
+/**
+ * The client's address as Express computes it with `trust proxy` = `hops`: the entry
+ * the last trusted hop appended to X-Forwarded-For, never one the caller wrote
+ * (express-rate-limit #134, #363); the peer's address when no proxy is trusted.
+ */
+export function clientAddress(req: IncomingMessage, hops: number): string {
+  const peer = req.socket.remoteAddress ?? '';
+  const forwarded = req.headers['x-forwarded-for'];
+  if (hops === 0 || typeof forwarded !== 'string') return peer;
+  const chain = [
+    peer,
+    ...forwarded
+      .split(',')
+      .map(s => s.trim())
+      .reverse(),
+  ];
+  return chain[Math.min(hops, chain.length - 1)]!;
+}
+
+/**
+ * Begins the audit record of `x` and names it in `X-Request-Id`, so a caller can
  * quote the request to the operator, who finds its record.
  */
-export function beginAudit(
-  trail: AuditTrail,
-  req: Request,
-  res: Response,
-): Audit {
-  const audit = trail.begin(requestFacts(req, res));
-  res.setHeader('X-Request-Id', audit.requestId);
+export function beginAudit(trail: AuditTrail, x: Exchange): Audit {
+  const {req} = x;
+  const trace = req.headers['x-cloud-trace-context'];
+  const audit = trail.begin({
+    method: req.method ?? '',
+    path: x.path,
+    remoteIp: x.ip,
+    userAgent: req.headers['user-agent'],
+    traceContext: typeof trace === 'string' ? trace : undefined,
+    startedAt: x.startedAt,
+  });
+  x.res.setHeader('X-Request-Id', audit.requestId);
   // Who the request claims to be, until authentication says more.
   audit.client = callerString(basicClientId(req.headers.authorization));
   return audit;
 }
 
-/** What the audit records of `req`; `res.locals.startedAt` is stamped on arrival. */
-function requestFacts(req: Request, res: Response): RequestFacts {
-  const trace = req.headers['x-cloud-trace-context'];
-  return {
-    method: req.method,
-    path: req.path,
-    remoteIp: req.ip,
-    userAgent: req.headers['user-agent'],
-    traceContext: typeof trace === 'string' ? trace : undefined,
-    startedAt: res.locals.startedAt as number,
-  };
-}
-
 /** The request authenticated with HTTP Basic (RFC 7617). */
-export function sentBasic(req: Request): boolean {
+export function sentBasic(req: IncomingMessage): boolean {
   return /^Basic\b/i.test(req.headers.authorization ?? '');
 }
 
@@ -63,7 +104,7 @@ const URL_FORBIDDEN = new Set([
  * tvm sees the request); a promise only when it must still be read here.
  */
 export function readTokenParams(
-  req: Request,
+  req: Exchange['req'],
 ): ReadonlyMap<string, string> | Promise<ReadonlyMap<string, string>> {
   refuseSecretsInUrl(req);
   const type = mediaType(req.headers['content-type']);
@@ -82,7 +123,7 @@ export function readTokenParams(
   if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
     throw new TvmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be UTF-8');
   }
-  const body = bodyOf(req);
+  const body = readRawBody(req);
   return Buffer.isBuffer(body)
     ? parseBody(type, body)
     : body.then(b => parseBody(type, b));
@@ -100,10 +141,11 @@ function parseBody(type: string, body: Buffer): ReadonlyMap<string, string> {
   return type === 'application/json' ? parseJson(decoded) : parseForm(decoded);
 }
 
-function refuseSecretsInUrl(req: Request): void {
-  const q = req.originalUrl.indexOf('?');
+function refuseSecretsInUrl(req: IncomingMessage): void {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
   if (q < 0) return;
-  const params = new URLSearchParams(req.originalUrl.slice(q + 1));
+  const params = new URLSearchParams(url.slice(q + 1));
   for (const name of params.keys()) {
     if (URL_FORBIDDEN.has(name)) {
       throw new TvmError(
@@ -123,15 +165,11 @@ function mediaType(header: string | undefined): string {
 }
 
 /**
- * The raw body, at most MAX_BODY_BYTES. Behind functions-framework the body has already been read (its
- * `rawBody`); served any other way it is read here, capped.
+ * The raw body, at most MAX_BODY_BYTES: at once when it has already been read (by
+ * src/request-guard.ts, or by functions-framework's parsers, which keep it as
+ * `rawBody` too), else read here, capped.
  */
-export async function readRawBody(req: Request): Promise<Buffer> {
-  return bodyOf(req);
-}
-
-/** The raw body: at once when it has already been read, else read here. */
-function bodyOf(req: Request): Buffer | Promise<Buffer> {
+export function readRawBody(req: Exchange['req']): Buffer | Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > MAX_BODY_BYTES) {
     throw new TvmError(
@@ -139,14 +177,13 @@ function bodyOf(req: Request): Buffer | Promise<Buffer> {
       `the body must not exceed ${MAX_BODY_BYTES} bytes`,
     );
   }
-  const saved = (req as Request & {rawBody?: unknown}).rawBody;
+  const saved = req.rawBody;
   if (Buffer.isBuffer(saved)) return checkSize(saved);
-  if (req.readableEnded || req.body !== undefined)
-    return checkSize(Buffer.alloc(0));
+  if (req.readableEnded) return Buffer.alloc(0);
   return readStream(req);
 }
 
-async function readStream(req: Request): Promise<Buffer> {
+async function readStream(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

@@ -4,7 +4,7 @@
  * authenticated (src/auth/) and limited per client, the grant decides, the token is
  * vended, and the answer is an OAuth 2.0 token response or error — each audited.
  */
-import type {Request, Response} from 'express';
+import type {ServerResponse} from 'node:http';
 import type {Audit, AuditTrail} from '../audit.ts';
 import {callerString} from '../text.ts';
 import type {Authenticate} from '../auth/authenticate.ts';
@@ -23,7 +23,13 @@ import {policyInForce, type PolicySource} from '../policy-source.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import {sendOAuthError} from './errors.ts';
 import type {RateLimiters} from './rate-limit.ts';
-import {beginAudit, readTokenParams, sentBasic} from './request.ts';
+import {
+  beginAudit,
+  readTokenParams,
+  sentBasic,
+  type Exchange,
+} from './request.ts';
+import {sendJson} from './respond.ts';
 
 /** What the HTTP routes need: the policy, authentication, limits, audit and vending. */
 export interface RouteDeps extends VendDeps {
@@ -40,14 +46,16 @@ export interface RouteDeps extends VendDeps {
  *
  * Each step goes on at once when its answer is at hand and waits only when it is not
  * (`step`), so the common request — body already read, a policy in force, an API key,
- * a cached token — is answered within the call, with no promise made: under
- * functions-framework every promise costs extra (its request `domain` turns on promise
- * hooks). The steps and their order are those of docs/architecture.md.
+ * a cached token — is answered within the call, with no promise made (and served as
+ * the framework would serve it, inside a request `domain` with promise hooks on, each
+ * promise would cost several times more). The steps and their order are those of
+ * docs/architecture.md.
  */
 export function createTokenEndpoint(deps: RouteDeps) {
   const {trail, policies} = deps;
-  return function handleToken(req: Request, res: Response): void {
-    const audit = beginAudit(trail, req, res);
+  return function handleToken(x: Exchange): void {
+    const {req, res} = x;
+    const audit = beginAudit(trail, x);
     const refuse = (e: unknown): void => {
       if (res.headersSent) return;
       trail.deny(audit, sendOAuthError(res, e, sentBasic(req)), e);
@@ -65,11 +73,11 @@ export function createTokenEndpoint(deps: RouteDeps) {
           const request = {params, authorization: req.headers.authorization};
           const credentials = grant.credentials(request);
           step(
-            deps.authenticate(policy, credentials, req.ip ?? '', audit),
+            deps.authenticate(policy, credentials, x.ip, audit),
             refuse,
             caller => {
               step(
-                deps.limiters.perClient(req, res, caller.client.id),
+                deps.limiters.perClient(res, caller.client.id),
                 refuse,
                 () => {
                   if (
@@ -87,7 +95,7 @@ export function createTokenEndpoint(deps: RouteDeps) {
                   step(vend(deps, decision, audit), refuse, vended => {
                     res.setHeader('Cache-Control', 'no-store');
                     res.setHeader('Pragma', 'no-cache');
-                    res.status(200).json({
+                    sendJson(res, 200, {
                       access_token: vended.accessToken,
                       token_type: 'Bearer',
                       expires_in: vended.expiresIn,
@@ -117,7 +125,7 @@ export function createTokenEndpoint(deps: RouteDeps) {
  */
 function answerIdToken(
   deps: RouteDeps,
-  res: Response,
+  res: ServerResponse,
   refuse: (e: unknown) => void,
   r: {
     policy: CompiledPolicy;
@@ -132,7 +140,7 @@ function answerIdToken(
   step(vendIdToken(deps, decision, r.audit), refuse, vended => {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
-    res.status(200).json({
+    sendJson(res, 200, {
       access_token: vended.idToken,
       issued_token_type: TOKEN_TYPE_ID_TOKEN,
       token_type: 'N_A',

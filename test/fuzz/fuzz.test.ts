@@ -14,26 +14,18 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {Agent, request} from 'node:http';
-import {Writable} from 'node:stream';
 import fc from 'fast-check';
 import {generateKeyPair, SignJWT} from 'jose';
 import {GENERATE_ACCESS_TOKEN_PATH as IAM_PATH} from '../../src/http/iam-endpoint.ts';
 import {GENERATE_ID_TOKEN_PATH as IAM_ID_PATH} from '../../src/http/iam-id-token-endpoint.ts';
-import {createLogger} from '../../src/log.ts';
 import {PolicyError, parsePolicy} from '../../src/policy/index.ts';
-import {installRequestGuard} from '../../src/request-guard.ts';
 import {
   fakeDns,
   startIssuer,
   startOidcStack,
   type TestIssuer,
 } from '../support/oidc.ts';
-import {
-  allLogs,
-  assertNoSecretsLogged,
-  newKey,
-  type Stack,
-} from '../support/stack.ts';
+import {assertNoSecretsLogged, newKey, type Stack} from '../support/stack.ts';
 
 const RUNS = Number(process.env.TVM_FUZZ_RUNS ?? 500);
 const SEED = process.env.TVM_FUZZ_SEED
@@ -61,18 +53,6 @@ process.on('unhandledRejection', e => unhandled.push(e));
 
 before(async () => {
   issuer = await startIssuer('https://idp.test');
-  // The guard's refusals are logged where the stack's are, for the same secret scan.
-  installRequestGuard({
-    logger: createLogger(
-      'debug',
-      new Writable({
-        write(chunk, _e, cb) {
-          for (const l of String(chunk).split('\n')) if (l) allLogs.push(l);
-          cb();
-        },
-      }),
-    ),
-  });
   s = await startOidcStack({
     fetch: fakeDns({[issuer.origin]: issuer.loopback}),
     keys: {fuzz: key},

@@ -1,7 +1,8 @@
 /**
  * The seam tvm's request guard (src/request-guard.ts) depends on: functions-framework,
  * pinned exactly, creates its server with `http.createServer` after loading the
- * function's module. If an upgrade changes either, these fail.
+ * function's module, so the guard can put tvm's own listener in place of the
+ * framework's app. If an upgrade changes either, these fail.
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import {Writable} from 'node:stream';
 import {http as registerHttp} from '@google-cloud/functions-framework';
 import {getTestServer} from '@google-cloud/functions-framework/testing';
 import {createLogger} from '../../src/log.ts';
-import {installRequestGuard, targetPath} from '../../src/request-guard.ts';
+import {targetPath} from '../../src/http/request.ts';
+import {installRequestGuard} from '../../src/request-guard.ts';
 
 const root = join(import.meta.dirname, '../..');
 const readJson = (p: string) =>
@@ -50,12 +52,20 @@ void test("the framework's server is created through http.createServer, so the g
       },
     }),
   );
-  installRequestGuard({logger});
   let reached = 0;
-  registerHttp('seam', (req, res) => {
-    reached++;
-    const raw = (req as {rawBody?: Buffer}).rawBody;
-    res.status(200).json({raw: raw?.toString('utf8'), parsed: req.body});
+  installRequestGuard({
+    logger,
+    serve(req, res) {
+      reached++;
+      const raw = (req as {rawBody?: Buffer}).rawBody;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({raw: raw?.toString('utf8')}));
+    },
+  });
+  let frameworkReached = 0;
+  registerHttp('seam', (_req, res) => {
+    frameworkReached++;
+    res.status(500).end();
   });
   const server = getTestServer('seam');
   await new Promise<void>(r => server.listen(0, '127.0.0.1', r));
@@ -108,14 +118,15 @@ void test("the framework's server is created through http.createServer, so the g
     }
     reached = 0;
 
-    // What passes the guard reaches the framework's parsers and the function intact.
+    // What passes the guard reaches tvm's listener, the body intact; the framework's
+    // app (its parsers, its function) never runs.
     const ok = await fetch(`${url}/anything`, {
       method: 'POST',
       headers: {'content-type': 'application/json'},
       body: JSON.stringify({a: 'b'.repeat(1000)}),
     });
     assert.equal(ok.status, 200);
-    // The bytes as sent, as rawBody; the framework's parsers parsed nothing.
+    // The bytes as sent, as rawBody.
     assert.deepEqual(await ok.json(), {
       raw: JSON.stringify({a: 'b'.repeat(1000)}),
     });
@@ -140,6 +151,12 @@ void test("the framework's server is created through http.createServer, so the g
     });
     assert.equal(empty.status, 200);
     assert.deepEqual(await empty.json(), {raw: ''});
+
+    // A request without a body: an empty rawBody.
+    const get = await fetch(`${url}/anything`);
+    assert.deepEqual(await get.json(), {raw: ''});
+    assert.equal(reached, 4);
+    assert.equal(frameworkReached, 0, "the framework's app never ran");
   } finally {
     server.closeAllConnections();
     await new Promise(r => server.close(r));

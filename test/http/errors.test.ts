@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
 import {describe, test} from 'node:test';
-import type {Response} from 'express';
+import type {ServerResponse} from 'node:http';
 import {
   JwtRejected,
   KeysUnavailable,
@@ -24,24 +24,31 @@ import {withErrorTable} from '../../scripts/errors-table.ts';
 function recorder() {
   const out = {
     status: 0,
-    headers: new Map<string, string>(),
+    headers: new Map<string, string | number>(),
     body: undefined as unknown,
   };
   const res = {
-    setHeader(name: string, value: string) {
+    setHeader(name: string, value: string | number) {
       out.headers.set(name.toLowerCase(), value);
       return res;
     },
-    status(s: number) {
+    set statusCode(s: number) {
       out.status = s;
-      return res;
     },
-    json(b: unknown) {
-      out.body = b;
-      return res;
+    end(text: string) {
+      out.body = JSON.parse(text);
+      assert.equal(
+        out.headers.get('content-length'),
+        Buffer.byteLength(text),
+        'Content-Length is the byte length of the body',
+      );
+      assert.equal(
+        out.headers.get('content-type'),
+        'application/json; charset=utf-8',
+      );
     },
   };
-  return {res: res as unknown as Response, out};
+  return {res: res as unknown as ServerResponse, out};
 }
 
 void describe('error mapping: every code', () => {

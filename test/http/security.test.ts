@@ -6,6 +6,7 @@
 import {after, before, describe, mock, test} from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import {createServer} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {createAuditTrail} from '../../src/audit.ts';
 import {authenticateApiKey} from '../../src/auth/api-key.ts';
@@ -249,7 +250,7 @@ void describe('unexpected failure', () => {
       mintDeadlineMs: 15_000,
       trustedProxyHops: config.trustedProxyHops,
     });
-    const server = app.listen(0, '127.0.0.1');
+    const server = createServer(app).listen(0, '127.0.0.1');
     await new Promise(r => server.once('listening', r));
     try {
       const {port} = server.address() as AddressInfo;

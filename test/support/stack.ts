@@ -1,7 +1,9 @@
 /**
- * Test harness: the local Google emulator and tvm served by functions-framework's own
- * server (the one Cloud Functions runs), on loopback, with logs captured so tests can
- * assert on audit lines and scan for secrets.
+ * Test harness: the local Google emulator and tvm served as the deployed function
+ * serves it (its listener behind the request guard, src/request-guard.ts, on a Node
+ * server; test/hostile/seam.test.ts and the CLI tests cover functions-framework's own
+ * server), on loopback, with logs captured so tests can assert on audit lines and scan
+ * for secrets.
  */
 import {after} from 'node:test';
 import {Writable} from 'node:stream';
@@ -9,9 +11,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {AddressInfo} from 'node:net';
-import type {Server} from 'node:http';
-import {http as registerHttp} from '@google-cloud/functions-framework';
-import {getTestServer} from '@google-cloud/functions-framework/testing';
+import {createServer, type Server} from 'node:http';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import type {Clock} from '../../src/clock.ts';
 import {parseConfig, type Config} from '../../src/config.ts';
@@ -23,6 +23,7 @@ import {
 } from '../../src/local/provision.ts';
 import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
+import {guardListener} from '../../src/request-guard.ts';
 import {
   createService,
   type Service,
@@ -88,8 +89,6 @@ export interface StackOptions {
   >;
 }
 
-let counter = 0;
-
 /** Renders a policy template with key hashes. */
 export function renderPolicy(
   policy: string,
@@ -138,15 +137,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cb();
     },
   });
+  const logger = createLogger('debug', sink);
   const service = await createService(config, {
     clock: options.clock,
-    logger: createLogger('debug', sink),
+    logger,
     mintDeadlineMs: options.mintDeadlineMs,
     ...options.service,
   });
-  const name = `tvm-test-${process.pid}-${++counter}`;
-  registerHttp(name, service.app);
-  const server: Server = getTestServer(name);
+  const server: Server = createServer(
+    guardListener(service.app, {
+      logger,
+      trustedProxyHops: config.trustedProxyHops,
+    }),
+  );
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const {port} = server.address() as AddressInfo;
   await service.policies.ready();
