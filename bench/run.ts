@@ -2,7 +2,10 @@
  * `npm run bench`: tvm against a bare functions-framework handler, measured in the
  * same run, on loopback; the targets of docs/architecture.md's hot path as ratios:
  *
- * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections.
+ * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections;
+ *   beside the bare handler, the `floor` (the same answer served as tvm is served, by a
+ *   listener behind the request guard, the framework's app never running), so the cost
+ *   of tvm's own work shows apart from what it saves by not running the framework's app.
  *   With Redis (`p1-redis`): two instances sharing one redis-server (started here on
  *   a loopback port, AUTH on), the load split across both, against one instance
  *   without Redis; skipped, saying why, when redis-server is not on PATH.
@@ -217,7 +220,13 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type Kind = 'bare' | 'tvm';
+/**
+ * `bare`: a handler registered with functions-framework, served through its app (the
+ * baseline of every target). `floor`: the same answer from a listener put behind
+ * src/request-guard.ts as tvm's is, the framework's app never running: what tvm's own
+ * work costs is its distance from here.
+ */
+type Kind = 'bare' | 'floor' | 'tvm';
 
 interface Target {
   readonly kind: Kind;
@@ -236,9 +245,12 @@ async function serve(
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args =
-    target.kind === 'bare'
-      ? ['--target=bare', `--source=${join(dir, 'bare.mjs')}`]
-      : ['--target=tvm', `--source=${join(root, 'build/src/index.mjs')}`];
+    target.kind === 'tvm'
+      ? ['--target=tvm', `--source=${join(root, 'build/src/index.mjs')}`]
+      : [
+          `--target=${target.kind}`,
+          `--source=${join(dir, `${target.kind}.mjs`)}`,
+        ];
   const t = performance.now();
   const child = spawn(
     process.execPath,
@@ -438,6 +450,25 @@ const body = {access_token: 'x'.repeat(64), token_type: 'Bearer', expires_in: 89
 http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.json(body); });
 `,
   );
+  // The floor: that answer served as tvm is served (P1 only).
+  writeFileSync(
+    join(dir, 'floor.mjs'),
+    `import {http} from ${JSON.stringify(join(root, 'node_modules/@google-cloud/functions-framework/build/src/index.js'))};
+import {installRequestGuard} from ${JSON.stringify(join(root, 'build/src/request-guard.js'))};
+import {createLogger} from ${JSON.stringify(join(root, 'build/src/log.js'))};
+const body = {access_token: 'x'.repeat(64), token_type: 'Bearer', expires_in: 899, scope: 'https://www.googleapis.com/auth/bigquery.readonly'};
+const serve = (req, res) => {
+  const text = JSON.stringify(body);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+};
+installRequestGuard({serve, logger: createLogger('info')});
+http('floor', serve);
+`,
+  );
+  const floor: Target = {kind: 'floor', env: {}};
 
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
@@ -513,9 +544,11 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
   for (const c of want('p1') ? CONCURRENCY : []) {
     warm[c] = await rounds([
       {name: 'bare', target: bare, job: apiKeyJob(c)},
+      {name: 'floor', target: floor, job: apiKeyJob(c)},
       {name: 'tvm', target: tvm, job: apiKeyJob(c)},
     ]);
     const b = warm[c]!.bare!;
+    const fl = warm[c]!.floor!;
     const t = warm[c]!.tvm!;
     say(`P1 warm vend (API key, cache hit), ${c} connections:`);
     say(
@@ -529,6 +562,12 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
     );
     say(
       `  server CPU per request: bare ${showSeries(b.cpuUs, 'µs')}   tvm ${showSeries(t.cpuUs, 'µs')}   ratio ${f2(t.cpuUs.median / b.cpuUs.median)}x`,
+    );
+    say(
+      `  floor  ${showSeries(fl.rps, 'req/s')}   CPU ${showSeries(fl.cpuUs, 'µs/req')}   (the same answer served as tvm is, without the framework's app)`,
+    );
+    say(
+      `  tvm vs floor: throughput ${f2(t.rps.median / fl.rps.median)}x   CPU per request ${f2(t.cpuUs.median / fl.cpuUs.median)}x (+${Math.round(t.cpuUs.median - fl.cpuUs.median)} µs: tvm's own work)`,
     );
   }
 
@@ -623,7 +662,10 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
   // P4: RSS after the load, 1,000 API-key clients, measured at half and at the end.
   if (want('p4')) {
     const authorizations = memoryKeys.map((k, i) => basic(`c${i}`, k));
-    const memory: Record<Kind, {half: number; full: number; errors: number}> = {
+    const memory: Record<
+      'bare' | 'tvm',
+      {half: number; full: number; errors: number}
+    > = {
       bare: {half: 0, full: 0, errors: 0},
       tvm: {half: 0, full: 0, errors: 0},
     };
@@ -683,6 +725,8 @@ http('bare', (req, res) => { res.setHeader('Cache-Control', 'no-store'); res.jso
             throughput: r.tvm!.rps.median / r.bare!.rps.median,
             p99: r.tvm!.p99.median / r.bare!.p99.median,
             cpuPerRequest: r.tvm!.cpuUs.median / r.bare!.cpuUs.median,
+            floorThroughput: r.tvm!.rps.median / r.floor!.rps.median,
+            floorCpuPerRequest: r.tvm!.cpuUs.median / r.floor!.cpuUs.median,
           },
         },
       ]),
