@@ -1,9 +1,10 @@
 /**
  * Secret Manager over gRPC, through Google's own client: AccessSecretVersion for tvm,
  * CreateSecret and AddSecretVersion for `tvm import-user`. The client (all of
- * google-gax and gRPC, ~150 ms to load) is imported only when a key, a credential or a
- * Secret-Manager-held policy is actually needed. Payloads are checked against their
- * CRC-32C, which the Node client does not do, and sent with it.
+ * google-gax and gRPC, the largest load of a cold start) is imported only when a key,
+ * a credential or a Secret-Manager-held policy is actually needed; the build bundles it
+ * into chunks of its own, loaded then. Payloads are checked against their CRC-32C,
+ * which the Node client does not do, and sent with it.
  */
 import type {AuthClient} from 'google-auth-library';
 import type {SecretManagerServiceClient} from '@google-cloud/secret-manager';
@@ -52,8 +53,12 @@ function connect(
   let client: Promise<SecretManagerServiceClient> | undefined;
   const getClient = () =>
     (client ??= (async () => {
-      const {SecretManagerServiceClient} =
-        await import('@google-cloud/secret-manager');
+      // The v1 client alone: the package's index also loads v1beta2 and a class for
+      // every message of the API, which tvm never uses. Both imports take the
+      // CommonJS module's exports as `default`, as Node and the bundle both give it.
+      const {SecretManagerServiceClient} = (
+        await import('@google-cloud/secret-manager/build/src/v1/index.js')
+      ).default;
       const port = url.port ? Number(url.port) : 443;
       if (!plaintext) {
         return new SecretManagerServiceClient({
@@ -62,7 +67,7 @@ function connect(
           authClient: await getIdentity(),
         });
       }
-      const grpc = await import('@grpc/grpc-js');
+      const grpc = (await import('@grpc/grpc-js')).default;
       return new SecretManagerServiceClient({
         apiEndpoint: url.hostname,
         port,

@@ -1,0 +1,225 @@
+/**
+ * The built bundle (build/src/index.mjs, what `npm start` and the buildpack serve) with
+ * the Secret Manager client bundled into it: Google's gRPC client, google-gax, grpc-js
+ * and protobufjs live in chunks of their own, imported only when something is read from
+ * Secret Manager. Served by the functions-framework CLI against the emulator, it reads
+ * its policy from a secret version and a service-account key from another, so the
+ * bundled client (its protos, its gRPC channel, the CRC-32C check) is what talks to
+ * the emulator. `npm test` builds first.
+ */
+import {after, before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn, type ChildProcess} from 'node:child_process';
+import {readdirSync, readFileSync} from 'node:fs';
+import {createServer, type AddressInfo} from 'node:net';
+import {join} from 'node:path';
+import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
+import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
+import {emulatorEnvironment} from '../../src/local/environment.ts';
+import {
+  LOCAL_RUNTIME_ACCOUNT,
+  provisionForPolicy,
+} from '../../src/local/provision.ts';
+import {parsePolicy} from '../../src/policy/index.ts';
+
+const root = join(import.meta.dirname, '../..');
+const built = join(root, 'build/src');
+const framework = join(
+  root,
+  'node_modules/@google-cloud/functions-framework/build/src/main.js',
+);
+
+const key = generateApiKey();
+const POLICY = `version: 1
+service_accounts:
+  reporting:
+    email: reporting@tvm-local.iam.gserviceaccount.com
+  etl:
+    email: etl@tvm-local.iam.gserviceaccount.com
+    mint: key
+    key_secret: projects/tvm-local/secrets/etl-key/versions/latest
+clients:
+  nightly:
+    api_keys:
+      - sha256: ${apiKeySha256Hex(key)}
+    allow:
+      - service_account: reporting
+        scopes: [bigquery.readonly]
+        max_lifetime: 15m
+      - service_account: etl
+        scopes: [cloud-platform]
+        max_lifetime: 1h
+`;
+
+/** Every module of the bundle: index.mjs and its chunks, with their text. */
+function bundleFiles(): Map<string, string> {
+  const files = new Map<string, string>();
+  files.set('index.mjs', readFileSync(join(built, 'index.mjs'), 'utf8'));
+  for (const name of readdirSync(join(built, 'chunks'))) {
+    files.set(
+      `chunks/${name}`,
+      readFileSync(join(built, 'chunks', name), 'utf8'),
+    );
+  }
+  return files;
+}
+
+void describe('the built bundle', () => {
+  void test('carries the Secret Manager client in chunks of its own, imported on demand', () => {
+    const files = bundleFiles();
+    // No module imports the gRPC stack from node_modules (esbuild writes an external
+    // as `from "x"`, `import("x")` or `__require("x")`): it is in the bundle.
+    const external =
+      /(?:\bfrom |\bimport\(|__require\()"(?:@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)(?:\/[^"]*)?"/;
+    for (const [name, text] of files) {
+      assert.ok(
+        !external.test(text),
+        `${name} imports ${external.exec(text)?.[0]}`,
+      );
+    }
+    // The client's chunk is reached from index.mjs by a dynamic import only.
+    const client = [...files].find(([, text]) =>
+      text.includes('node_modules/@google-cloud/secret-manager/'),
+    );
+    assert.ok(client, 'a chunk holds the Secret Manager client');
+    const chunk = client[0].slice('chunks/'.length);
+    const index = files.get('index.mjs')!;
+    assert.ok(
+      index.includes(`import("./chunks/${chunk}")`),
+      'imported on demand',
+    );
+    assert.ok(!index.includes(`from "./chunks/${chunk}"`), 'not at start');
+  });
+
+  void describe('served by the functions-framework CLI, the policy in Secret Manager', () => {
+    let emulator: Emulator;
+    let child: ChildProcess;
+    let base: string;
+    const output: string[] = [];
+
+    before(async () => {
+      emulator = await startEmulator();
+      provisionForPolicy(emulator.state, parsePolicy(POLICY));
+      const secret = 'projects/tvm-local/secrets/tvm-policy';
+      emulator.state.createSecret(secret);
+      const version = emulator.state.addSecretVersion(secret, POLICY);
+      emulator.state.grantSecretAccessor(
+        `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
+        secret,
+      );
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      child = spawn(
+        process.execPath,
+        [
+          framework,
+          '--target=tvm',
+          `--port=${port}`,
+          `--source=${join(built, 'index.mjs')}`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            NODE_ENV: 'production',
+            ...emulatorEnvironment(emulator),
+            TVM_POLICY: version,
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      child.stdout!.on('data', (d: Buffer) => output.push(String(d)));
+      child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
+      await waitHealthy(`${base}/healthz`, output);
+    });
+
+    after(async () => {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise(r => child.once('exit', r));
+        child.kill('SIGTERM');
+        await gone;
+      }
+      await emulator?.close();
+    });
+
+    const vend = async (audience: string, scope: string) => {
+      const res = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`nightly:${key}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          audience,
+          scope,
+        }).toString(),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as Record<string, unknown>,
+      };
+    };
+
+    void test('the policy was read through the bundled gRPC client', () => {
+      assert.ok(emulator.stats.count('secretmanager.access') >= 1);
+      assert.match(output.join(''), /"message":"policy loaded"/);
+    });
+
+    void test('it vends an impersonated token', async () => {
+      const before = emulator.stats.count('iam.generateAccessToken');
+      const r = await vend('reporting', 'bigquery.readonly');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.token_type, 'Bearer');
+      assert.equal(typeof r.body.access_token, 'string');
+      assert.equal(
+        r.body.scope,
+        'https://www.googleapis.com/auth/bigquery.readonly',
+      );
+      assert.equal(emulator.stats.count('iam.generateAccessToken'), before + 1);
+    });
+
+    void test('it mints with a key read from Secret Manager', async () => {
+      const reads = emulator.stats.count('secretmanager.access');
+      const grants = emulator.stats.count('oauth2.token');
+      const r = await vend('etl', 'cloud-platform');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.token_type, 'Bearer');
+      assert.equal(typeof r.body.access_token, 'string');
+      assert.equal(
+        r.body.scope,
+        'https://www.googleapis.com/auth/cloud-platform',
+      );
+      assert.equal(emulator.stats.count('secretmanager.access'), reads + 1);
+      assert.equal(emulator.stats.count('oauth2.token'), grants + 1);
+    });
+
+    void test('nothing was printed but JSON log lines', () => {
+      for (const line of output.join('').split('\n')) {
+        if (!line) continue;
+        assert.doesNotThrow(() => JSON.parse(line) as unknown, line);
+      }
+      assert.ok(!output.join('').includes(key), 'the API key is in no log');
+    });
+  });
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise(r => srv.close(r));
+  return port;
+}
+
+async function waitHealthy(url: string, output: string[]): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+  throw new Error(`not healthy: ${url}\n${output.join('')}`);
+}
