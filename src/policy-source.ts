@@ -37,6 +37,10 @@ export interface PolicySourceDeps {
   /** A file or a Secret Manager version, as parsed from TVM_POLICY (src/config.ts). */
   readonly source: PolicyLocation | undefined;
   readonly parse: (text: string, source?: string) => CompiledPolicy;
+  /**
+   * The Secret Manager reader: the policy's own when it lives there, and the one the
+   * keys and users' credentials it names are read through.
+   */
   readonly secrets: () => SecretReader;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -61,6 +65,22 @@ export function createPolicySource(deps: PolicySourceDeps): PolicySource {
     return readFile(from.path, 'utf8');
   };
 
+  // A policy whose accounts mint with keys or users' credentials has its requests read
+  // Secret Manager: the client library (the largest load of a cold start) is loaded
+  // with the policy, not on the first such request. A failure to load shows on that
+  // request, as it would have.
+  const prepareFor = (next: CompiledPolicy): void => {
+    if (!readsSecretManager(next)) return;
+    try {
+      void deps
+        .secrets()
+        .prepare?.()
+        .catch(() => undefined);
+    } catch {
+      // reported by the first read, likewise
+    }
+  };
+
   const refresh = async (): Promise<void> => {
     if (!source) return;
     try {
@@ -80,6 +100,7 @@ export function createPolicySource(deps: PolicySourceDeps): PolicySource {
           'policy loaded',
         );
       }
+      if (next.digest !== policy?.digest) prepareFor(next);
       policy = next;
       failure = undefined;
       stale = false;
@@ -124,6 +145,14 @@ export function createPolicySource(deps: PolicySourceDeps): PolicySource {
       if (timer) clearInterval(timer);
     },
   };
+}
+
+/** Whether requests under `policy` read Secret Manager: keys and users' credentials. */
+export function readsSecretManager(policy: CompiledPolicy): boolean {
+  for (const account of policy.serviceAccounts.values()) {
+    if (account.mint === 'key' || account.mint === 'user') return true;
+  }
+  return false;
 }
 
 /** The policy in force, waiting for the first load; TvmError 503 when there is none. */

@@ -26,6 +26,11 @@ const GRPC_NAMES: Record<number, string> = {
 export interface SecretReader {
   /** The payload of `versionName`, verified against its CRC-32C. */
   access(versionName: string, timeoutMs: number): Promise<Buffer>;
+  /**
+   * Loads the client library now, without a call or any I/O, so that the first read
+   * does not pay for it. Readers with nothing to load need not have it.
+   */
+  prepare?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,6 +46,20 @@ interface Connection {
 }
 
 /**
+ * Google's client library: the v1 client alone (the package's index also loads v1beta2
+ * and a class for every message of the API, which tvm never uses) and grpc-js. Both
+ * imports take the CommonJS module's exports as `default`, as Node and the bundle both
+ * give it; the module system loads each once.
+ */
+async function loadLibrary() {
+  const {SecretManagerServiceClient} = (
+    await import('@google-cloud/secret-manager/build/src/v1/index.js')
+  ).default;
+  const grpc = (await import('@grpc/grpc-js')).default;
+  return {SecretManagerServiceClient, grpc};
+}
+
+/**
  * The client for `endpoint` (an https origin, or http:// for plaintext gRPC on
  * loopback) authenticating as `identity`; the client library is imported on first use.
  */
@@ -53,12 +72,7 @@ function connect(
   let client: Promise<SecretManagerServiceClient> | undefined;
   const getClient = () =>
     (client ??= (async () => {
-      // The v1 client alone: the package's index also loads v1beta2 and a class for
-      // every message of the API, which tvm never uses. Both imports take the
-      // CommonJS module's exports as `default`, as Node and the bundle both give it.
-      const {SecretManagerServiceClient} = (
-        await import('@google-cloud/secret-manager/build/src/v1/index.js')
-      ).default;
+      const {SecretManagerServiceClient, grpc} = await loadLibrary();
       const port = url.port ? Number(url.port) : 443;
       if (!plaintext) {
         return new SecretManagerServiceClient({
@@ -67,7 +81,6 @@ function connect(
           authClient: await getIdentity(),
         });
       }
-      const grpc = (await import('@grpc/grpc-js')).default;
       return new SecretManagerServiceClient({
         apiEndpoint: url.hostname,
         port,
@@ -138,6 +151,11 @@ export function createSecretReader(
         }
       }
       return bytes;
+    },
+    // The library only: the client itself needs the function's identity, which is
+    // resolved on first use.
+    prepare: async () => {
+      await loadLibrary();
     },
     close: () => connection.close(),
   };
