@@ -15,12 +15,13 @@
  * not say which client ids exist; checks after the signature explain themselves.
  */
 
+import type {JWTPayload} from 'jose';
 import type {Clock} from '../clock.ts';
 import {TvmError} from '../errors.ts';
 import {JwtRejected, KeysUnavailable} from '../errors.ts';
 import {inspectJwt} from '../oidc/jws.ts';
 import {shown} from '../text.ts';
-import type {KeyResolver} from '../oidc/keys.ts';
+import type {KeyResolver, VerificationKey} from '../oidc/keys.ts';
 import {BEFORE_SIGNATURE, LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import type {Client, CompiledPolicy} from '../policy/types.ts';
 import {ReplayStoreFull, type ReplayStore} from './replay-store.ts';
@@ -42,21 +43,27 @@ export interface AssertionDeps {
   readonly clock: Clock;
 }
 
-/** The client that signed `assertion`, or TvmError invalid_client (also when its keys cannot be fetched). */
-export async function authenticateAssertion(
+/**
+ * The client that signed `assertion`. Refusals are TvmError invalid_client (also when
+ * its keys cannot be fetched), or 503 when the replay guard cannot record it: thrown
+ * at once when the assertion is refused before any key is used, else a rejection.
+ * Written without async functions, so that the common case (pinned keys, the
+ * in-memory replay guard) makes no promise beyond jose's and one `then`.
+ */
+export function authenticateAssertion(
   policy: CompiledPolicy,
   claimedClientId: string | undefined,
   assertion: string,
   deps: AssertionDeps,
 ): Promise<Client> {
   try {
-    return await check(policy, claimedClientId, assertion, deps);
+    return check(policy, claimedClientId, assertion, deps);
   } catch (e) {
     throw asTvmError(e);
   }
 }
 
-async function check(
+function check(
   policy: CompiledPolicy,
   claimedClientId: string | undefined,
   assertion: string,
@@ -69,7 +76,9 @@ async function check(
       'TVM_ISSUER is unset: client assertions cannot be checked',
     );
   }
-  const {payload: claimed} = inspectJwt(assertion);
+  const audience = deps.issuer;
+  const jwt = inspectJwt(assertion);
+  const claimed = jwt.payload;
   if (typeof claimed.iss !== 'string' || claimed.iss !== claimed.sub) {
     throw new JwtRejected(
       'iss_sub',
@@ -92,36 +101,64 @@ async function check(
       client ? 'client has no private_key_jwt' : 'unknown client',
     );
   }
-  let payload;
-  try {
-    payload = await verifyJwt(assertion, {
-      getKey: await deps.keys.keysFor(trust.keys),
+  const verify = (key: VerificationKey): Promise<Client> =>
+    verifyJwt(jwt, {
+      key,
       algorithms: trust.algorithms,
       issuer: clientId,
       subject: clientId,
       requiredClaims: ['exp', 'jti'],
       clock: deps.clock,
-    });
-  } catch (e) {
-    // Until the signature is verified, the answer must not depend on whether the
-    // client exists (an alg this client does not allow would otherwise say it does).
-    if (e instanceof JwtRejected && BEFORE_ASSERTION_SIGNATURE.has(e.reason)) {
-      throw new JwtRejected(
-        e.reason,
-        'client authentication failed',
-        e.message,
-      );
-    }
-    throw e;
+    }).then(
+      payload => {
+        try {
+          const fresh = afterSignature(payload, clientId, audience, deps);
+          return typeof fresh === 'boolean'
+            ? notReplayed(fresh, client)
+            : fresh.then(f => notReplayed(f, client)).catch(rethrownAsTvmError);
+        } catch (e) {
+          throw asTvmError(e);
+        }
+      },
+      (e: unknown) => {
+        throw asTvmError(hiddenBeforeSignature(e));
+      },
+    );
+  const key = deps.keys.keyFor(trust.keys, jwt);
+  return key instanceof Promise
+    ? key.then(verify, rethrownAsTvmError)
+    : verify(key);
+}
+
+/**
+ * Until the signature is verified, the answer must not depend on whether the client
+ * exists (an alg this client does not allow would otherwise say it does).
+ */
+function hiddenBeforeSignature(e: unknown): unknown {
+  if (e instanceof JwtRejected && BEFORE_ASSERTION_SIGNATURE.has(e.reason)) {
+    return new JwtRejected(e.reason, 'client authentication failed', e.message);
   }
-  const base = deps.issuer;
+  return e;
+}
+
+/**
+ * The checks of a verified assertion: its audience, its life, its `jti`, which the
+ * replay guard then records (at once for the in-memory guard). Answers whether the
+ * `jti` is fresh.
+ */
+function afterSignature(
+  payload: JWTPayload,
+  clientId: string,
+  audience: string,
+  deps: AssertionDeps,
+): boolean | Promise<boolean> {
   if (
     typeof payload.aud !== 'string' ||
-    (payload.aud !== base && payload.aud !== `${base}/token`)
+    (payload.aud !== audience && payload.aud !== `${audience}/token`)
   ) {
     throw new JwtRejected(
       'bad_aud',
-      `the assertion aud must be the single string ${shown(base)} (or ${shown(`${base}/token`)})`,
+      `the assertion aud must be the single string ${shown(audience)} (or ${shown(`${audience}/token`)})`,
     );
   }
   const now = deps.clock.now() / 1000;
@@ -139,10 +176,13 @@ async function check(
       'the assertion jti must be 1 to 256 characters',
     );
   }
-  const fresh = await deps.replay.remember(
+  return deps.replay.remember(
     `${clientId}\n${jti}`,
     (exp + LEEWAY_SECONDS) * 1000,
   );
+}
+
+function notReplayed(fresh: boolean, client: Client): Client {
   if (!fresh) {
     throw new JwtRejected(
       'replay',
@@ -150,6 +190,10 @@ async function check(
     );
   }
   return client;
+}
+
+function rethrownAsTvmError(e: unknown): never {
+  throw asTvmError(e);
 }
 
 function asTvmError(e: unknown): unknown {

@@ -21,56 +21,70 @@ import type {CallerNotes} from './caller.ts';
 export const UNVERIFIED =
   "the subject token could not be verified: it must come from a trusted issuer and be signed with one of that issuer's keys; the audit record of this request (X-Request-Id) says which check failed";
 
-/** The client `token` authenticates; `notes` get its issuer and subject. */
-export async function authenticateOidcSubject(
+/**
+ * The client `token` authenticates; `notes` get its issuer and subject, as claimed
+ * (read once, before anything is verified) and then as verified. Refusals are
+ * TvmError: thrown at once when the token is refused before any key is used, else a
+ * rejection.
+ */
+export function authenticateOidcSubject(
   policy: CompiledPolicy,
   token: string,
   deps: SubjectTokenDeps,
   notes: CallerNotes,
   hint?: ClientHint,
 ): Promise<SubjectIdentity> {
-  noteClaims(token, notes);
   try {
-    const identity = await authenticateSubjectToken(policy, token, deps, hint);
-    notes.issuer = identity.issuer;
-    notes.subject = callerString(identity.subject);
-    return identity;
+    const jwt = inspectJwt(token);
+    noteClaims(jwt.payload, notes);
+    return authenticateSubjectToken(policy, jwt, deps, hint).then(
+      identity => {
+        notes.issuer = identity.issuer;
+        notes.subject = callerString(identity.subject);
+        return identity;
+      },
+      (e: unknown) => {
+        throw refusal(e);
+      },
+    );
   } catch (e) {
-    if (e instanceof JwtRejected) {
-      // Until the signature is verified, the answer says nothing of the trust; the
-      // operator reads the explanation in the audit record.
-      const hidden = BEFORE_SIGNATURE.has(e.reason);
-      const detail = [e.reason, hidden ? e.message : undefined, e.detail]
-        .filter(Boolean)
-        .join(': ');
-      throw new TvmError('ERR_INVALID_GRANT', hidden ? UNVERIFIED : e.message, {
-        detail: `subject_token ${detail}`,
-      });
-    }
-    if (e instanceof KeysUnavailable) {
-      throw new TvmError(
-        'ERR_UPSTREAM_UNAVAILABLE',
-        "the subject token's issuer keys could not be fetched; retry later",
-        {detail: e.detail, retryAfterSeconds: 5},
-      );
-    }
-    throw e;
+    throw refusal(e);
   }
+}
+
+/** A refusal of the subject token as this caller type answers it. */
+function refusal(e: unknown): unknown {
+  if (e instanceof JwtRejected) {
+    // Until the signature is verified, the answer says nothing of the trust; the
+    // operator reads the explanation in the audit record.
+    const hidden = BEFORE_SIGNATURE.has(e.reason);
+    const detail = [e.reason, hidden ? e.message : undefined, e.detail]
+      .filter(Boolean)
+      .join(': ');
+    return new TvmError('ERR_INVALID_GRANT', hidden ? UNVERIFIED : e.message, {
+      detail: `subject_token ${detail}`,
+    });
+  }
+  if (e instanceof KeysUnavailable) {
+    return new TvmError(
+      'ERR_UPSTREAM_UNAVAILABLE',
+      "the subject token's issuer keys could not be fetched; retry later",
+      {detail: e.detail, retryAfterSeconds: 5},
+    );
+  }
+  return e;
 }
 
 /**
  * Who the token claims to be, for the audit of a refusal (replaced by the verified
- * values when it is accepted). A token that cannot be read notes nothing: the same
- * check runs again in verification and explains itself.
+ * values when it is accepted).
  */
-function noteClaims(token: string, notes: CallerNotes): void {
-  try {
-    const {payload} = inspectJwt(token);
-    notes.issuer =
-      typeof payload.iss === 'string' ? callerString(payload.iss) : undefined;
-    notes.subject =
-      typeof payload.sub === 'string' ? callerString(payload.sub) : undefined;
-  } catch {
-    // Explained by verification.
-  }
+function noteClaims(
+  payload: Readonly<Record<string, unknown>>,
+  notes: CallerNotes,
+): void {
+  notes.issuer =
+    typeof payload.iss === 'string' ? callerString(payload.iss) : undefined;
+  notes.subject =
+    typeof payload.sub === 'string' ? callerString(payload.sub) : undefined;
 }

@@ -7,10 +7,12 @@ import type {Clock} from '../clock.ts';
 
 export interface ReplayStore {
   /**
-   * Records `key` until `expiresAt` (epoch ms). Resolves false when the key was
-   * already recorded and has not expired: the assertion is a replay.
+   * Records `key` until `expiresAt` (epoch ms). Answers false when the key was
+   * already recorded and has not expired: the assertion is a replay. At once when
+   * the store is in memory (nothing to wait for, so no promise), else through a
+   * promise; a store that cannot record the key throws or rejects.
    */
-  remember(key: string, expiresAt: number): Promise<boolean>;
+  remember(key: string, expiresAt: number): boolean | Promise<boolean>;
 }
 
 /** Thrown when the store cannot record a key: the assertion must be refused. */
@@ -41,13 +43,13 @@ export function createMemoryReplayStore(
     remember(key, expiresAt) {
       const now = options.clock.now();
       const prior = seen.get(key);
-      if (prior !== undefined && prior > now) return Promise.resolve(false);
+      if (prior !== undefined && prior > now) return false;
       if (seen.size >= max) {
         for (const [k, exp] of seen) if (exp <= now) seen.delete(k);
-        if (seen.size >= max) return Promise.reject(new ReplayStoreFull());
+        if (seen.size >= max) throw new ReplayStoreFull();
       }
       seen.set(key, expiresAt);
-      return Promise.resolve(true);
+      return true;
     },
   };
 }

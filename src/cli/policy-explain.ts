@@ -14,7 +14,7 @@ import {audienceMatch} from '../policy/id-token.ts';
 import {TvmError} from '../errors.ts';
 import {createKeyResolver} from '../oidc/keys.ts';
 import {JwtRejected, KeysUnavailable} from '../errors.ts';
-import {inspectJwt} from '../oidc/jws.ts';
+import {inspectJwt, type InspectedJwt} from '../oidc/jws.ts';
 import {checkSubjectTokenRules, selectClient} from '../oidc/subject-token.ts';
 import {LEEWAY_SECONDS, verifyJwt} from '../oidc/verify.ts';
 import {describeCondition, policyOverview} from '../policy/explain.ts';
@@ -350,14 +350,14 @@ async function clientOfToken(
   now: number,
   out: (l: string) => void,
 ): Promise<Client | string> {
-  let payload: Record<string, unknown>;
+  let jwt: InspectedJwt;
   try {
-    const jwt = inspectJwt(token);
-    payload = jwt.payload;
+    jwt = inspectJwt(token);
     checkSubjectTokenRules(jwt, now);
   } catch (e) {
     return e instanceof JwtRejected ? e.message : 'not a JWT';
   }
+  const payload = jwt.payload;
   const iss = payload.iss;
   out(
     `caller: token of issuer ${shown(iss)}, sub ${shown(payload.sub)}, aud ${shown(payload.aud)}`,
@@ -368,8 +368,8 @@ async function clientOfToken(
   if (trust.keys.kind === 'static') {
     const keys = createKeyResolver({fetch, clock: {now: () => now}});
     try {
-      await verifyJwt(token, {
-        getKey: await keys.keysFor(trust.keys),
+      await verifyJwt(jwt, {
+        key: await keys.keyFor(trust.keys, jwt),
         algorithms: trust.algorithms,
         issuer: trust.issuer,
         requiredClaims: ['exp', 'sub'],

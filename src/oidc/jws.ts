@@ -23,8 +23,17 @@ export interface UnverifiedJwt {
   readonly payload: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A JWT as received, with its header and payload read once: the audit notes its
+ * claims and verification chooses its trust from the same reading, which is handed
+ * along with the token rather than made again.
+ */
+export interface InspectedJwt extends UnverifiedJwt {
+  readonly token: string;
+}
+
 /** Checks the shape of `token` and decodes it without verifying anything. */
-export function inspectJwt(token: string): UnverifiedJwt {
+export function inspectJwt(token: string): InspectedJwt {
   if (token.length > MAX_JWT_CHARS) {
     throw new JwtRejected(
       'too_large',
@@ -63,7 +72,7 @@ export function inspectJwt(token: string): UnverifiedJwt {
     throw new JwtRejected('malformed', 'the JWT is not valid base64url');
   }
   const payload = decodeObject(p, 'payload');
-  return {header, payload};
+  return {token, header, payload};
 }
 
 function checkHeader(header: Record<string, unknown>): void {
@@ -71,7 +80,8 @@ function checkHeader(header: Record<string, unknown>): void {
   if (typeof alg !== 'string' || alg === '') {
     throw new JwtRejected('malformed', 'the JWT header has no alg');
   }
-  if (asciiLower(alg) === 'none') {
+  // Only a four-letter alg can be `none` in some casing: most are spared the lowering.
+  if (alg.length === 4 && asciiLower(alg) === 'none') {
     throw new JwtRejected('alg_none', 'unsigned JWTs (alg none) are refused');
   }
   if (header.crit !== undefined) {

@@ -26,6 +26,7 @@ import type {Clock} from '../clock.ts';
 import type {KeySource} from '../policy/types.ts';
 import {parseHttpsUrl} from '../policy/url.ts';
 import {KeysUnavailable} from '../errors.ts';
+import type {UnverifiedJwt} from './jws.ts';
 import {
   createFetchGate,
   DEFAULT_FETCH_BOUNDS,
@@ -48,13 +49,22 @@ export interface KeyResolverOptions {
   readonly cooldownMs?: number;
 }
 
-/** Resolves a trust's key source to jose's key-selection function. */
+/** What jose verifies a JWT with: its key-selection function. */
+export type VerificationKey = JWTVerifyGetKey;
+
+/** Resolves a trust's key source to what jose verifies a given JWT with. */
 export interface KeyResolver {
   /**
-   * The key function for `source`; `issuer` is needed for discovery. Throws
-   * KeysUnavailable when the discovery document cannot be fetched or is wrong.
+   * What verifies `jwt` (its header, not yet verified) under `source`; `issuer` is
+   * needed for discovery. At once (no promise) unless the issuer's discovery document
+   * must be fetched first; then rejects with KeysUnavailable when it cannot be
+   * fetched or is wrong.
    */
-  keysFor(source: KeySource, issuer?: string): Promise<JWTVerifyGetKey>;
+  keyFor(
+    source: KeySource,
+    jwt: UnverifiedJwt,
+    issuer?: string,
+  ): VerificationKey | Promise<VerificationKey>;
 }
 
 /** Most remote key sets and discovery results kept (one per issuer or partner). */
@@ -137,9 +147,17 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
     return set;
   }
 
-  async function discover(issuer: string): Promise<string> {
+  /** The issuer's `jwks_uri`: at once while the discovery result is fresh. */
+  function discover(issuer: string): string | Promise<string> {
     const hit = discovered.get(issuer);
     if (hit && options.clock.now() - hit.at < cacheMaxAgeMs) return hit.jwksUri;
+    return rediscover(issuer, hit);
+  }
+
+  async function rediscover(
+    issuer: string,
+    hit: {jwksUri: string} | undefined,
+  ): Promise<string> {
     try {
       const jwksUri = await gate.run(`discovery ${issuer}`, () =>
         fetchDiscovery(issuer),
@@ -195,17 +213,21 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
   }
 
   return {
-    async keysFor(source, issuer) {
+    keyFor(source, jwt, issuer) {
       switch (source.kind) {
         case 'static':
           return source.getKey;
         case 'jwks_uri':
           return remoteSet(source.jwksUri);
-        case 'discovery':
+        case 'discovery': {
           if (issuer === undefined) {
-            throw new TypeError('keysFor: discovery needs the issuer');
+            throw new TypeError('keyFor: discovery needs the issuer');
           }
-          return remoteSet(await discover(issuer));
+          const jwksUri = discover(issuer);
+          return typeof jwksUri === 'string'
+            ? remoteSet(jwksUri)
+            : jwksUri.then(remoteSet);
+        }
       }
     },
   };

@@ -20,9 +20,9 @@ import type {
   IssuerTrust,
 } from '../policy/types.ts';
 import {JwtRejected} from '../errors.ts';
-import {inspectJwt, type UnverifiedJwt} from './jws.ts';
+import type {InspectedJwt, UnverifiedJwt} from './jws.ts';
 import {shown} from '../text.ts';
-import type {KeyResolver} from './keys.ts';
+import type {KeyResolver, VerificationKey} from './keys.ts';
 import {LEEWAY_SECONDS, verifyJwt} from './verify.ts';
 
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -50,16 +50,16 @@ export interface ClientHint {
 }
 
 /**
- * Verifies `token` and returns the client it authenticates. Throws JwtRejected (the
- * caller answers invalid_grant) or KeysUnavailable (503).
+ * Verifies `jwt` (read by inspectJwt) and resolves to the client it authenticates.
+ * What is refused before any key is used throws at once; the rest rejects. Either is
+ * JwtRejected (the caller answers invalid_grant) or KeysUnavailable (503).
  */
-export async function authenticateSubjectToken(
+export function authenticateSubjectToken(
   policy: CompiledPolicy,
-  token: string,
+  jwt: InspectedJwt,
   deps: SubjectTokenDeps,
   hint?: ClientHint,
 ): Promise<SubjectIdentity> {
-  const jwt = inspectJwt(token);
   refuseAccessTokens(jwt);
   const iss = jwt.payload.iss;
   const trust = typeof iss === 'string' ? policy.issuers.get(iss) : undefined;
@@ -69,16 +69,24 @@ export async function authenticateSubjectToken(
       `the subject token's issuer ${shown(iss)} is not trusted (it must match a trusted issuer exactly)`,
     );
   }
-  const payload = await verifyJwt(token, {
-    getKey: await deps.keys.keysFor(trust.keys, trust.issuer),
-    algorithms: trust.algorithms,
-    issuer: trust.issuer,
-    requiredClaims: ['exp', 'sub'],
-    clock: deps.clock,
-  });
-  refuseLongLived(payload, deps.clock.now());
-  const {client} = selectClient(trust, payload, hint);
-  return {client, issuer: trust.issuer, subject: String(payload.sub)};
+  const verify = (key: VerificationKey): Promise<SubjectIdentity> =>
+    verifyJwt(
+      jwt,
+      {
+        key,
+        algorithms: trust.algorithms,
+        issuer: trust.issuer,
+        requiredClaims: ['exp', 'sub'],
+        clock: deps.clock,
+      },
+      payload => {
+        refuseLongLived(payload, deps.clock.now());
+        const {client} = selectClient(trust, payload, hint);
+        return {client, issuer: trust.issuer, subject: String(payload.sub)};
+      },
+    );
+  const key = deps.keys.keyFor(trust.keys, jwt, trust.issuer);
+  return key instanceof Promise ? key.then(verify) : verify(key);
 }
 
 /**

@@ -672,6 +672,48 @@ void describe('token exchange: refused subject tokens (400 invalid_grant)', () =
     }
   });
 
+  void test('the audit of a refused token says whom it claimed to be, and never holds the token', async () => {
+    const refused: [string, string, string][] = [
+      [
+        'signed by another issuer',
+        await b.sign({...claims(), iss: a.origin}),
+        a.origin,
+      ],
+      ['expired', await a.sign(claims({exp: now() - 120})), a.origin],
+      [
+        'untrusted issuer',
+        await a.sign({...claims(), iss: 'https://nobody.test'}),
+        'https://nobody.test',
+      ],
+      [
+        'long-lived',
+        await a.sign(claims({exp: now() + 3 * 24 * 3600})),
+        a.origin,
+      ],
+    ];
+    for (const [name, token, issuer] of refused) {
+      const r = await exchange(token);
+      assert.equal(r.status, 400, name);
+      assert.equal(r.body.error, 'invalid_grant', name);
+      const audit = lastAudit(s);
+      assert.equal(audit.decision, 'deny', name);
+      assert.equal(audit.reason, 'ERR_INVALID_GRANT', name);
+      assert.equal(audit.authMethod, 'subject_token', name);
+      assert.equal(audit.issuer, issuer, name);
+      assert.equal(audit.subject, MAIN, name);
+      for (const line of s.logs) {
+        assert.ok(!JSON.stringify(line).includes(token), `${name}: logged`);
+      }
+    }
+    // A token that cannot be read names no one.
+    const unreadable = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.bm90IGpzb24.c2ln`;
+    const r = await exchange(unreadable);
+    assert.equal(r.status, 400);
+    assert.match(r.body.error_description as string, /payload is not JSON/);
+    assert.equal(lastAudit(s).issuer, undefined);
+    assert.equal(lastAudit(s).subject, undefined);
+  });
+
   void test('our own output fed back: a tvm-vended access token', async () => {
     const ok = await exchange(await a.sign(claims()));
     handedOut.push(ok.body.access_token as string);
