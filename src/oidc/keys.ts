@@ -20,7 +20,12 @@
  * once the failure persists at most 2 per 4 × `cooldownMs`; concurrency adds none.
  */
 
-import {createRemoteJWKSet, customFetch, type JWTVerifyGetKey} from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  type CryptoKey,
+  type JWTVerifyGetKey,
+} from 'jose';
 import * as z from 'zod';
 import type {Clock} from '../clock.ts';
 import type {KeySource} from '../policy/types.ts';
@@ -49,8 +54,11 @@ export interface KeyResolverOptions {
   readonly cooldownMs?: number;
 }
 
-/** What jose verifies a JWT with: its key-selection function. */
-export type VerificationKey = JWTVerifyGetKey;
+/**
+ * What jose verifies a JWT with: its key-selection function, or (for a pinned set,
+ * once jose has chosen) the key itself.
+ */
+export type VerificationKey = JWTVerifyGetKey | CryptoKey;
 
 /** Resolves a trust's key source to what jose verifies a given JWT with. */
 export interface KeyResolver {
@@ -212,11 +220,17 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
     return jwksUri.value;
   }
 
+  // Pinned sets, each with the keys jose has chosen from it (pinnedKeys).
+  const pinned = new WeakMap<KeySource, PinnedKeys>();
+
   return {
     keyFor(source, jwt, issuer) {
       switch (source.kind) {
-        case 'static':
-          return source.getKey;
+        case 'static': {
+          let keys = pinned.get(source);
+          if (!keys) pinned.set(source, (keys = pinnedKeys(source.getKey)));
+          return keys.keyFor(jwt.header);
+        }
         case 'jwks_uri':
           return remoteSet(source.jwksUri);
         case 'discovery': {
@@ -231,4 +245,51 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
       }
     },
   };
+}
+
+interface PinnedKeys {
+  keyFor(header: UnverifiedJwt['header']): VerificationKey;
+}
+
+/**
+ * The keys of a pinned set as jose chose them, by the `alg` and `kid` of the JWT
+ * header. jose's key selection is async and makes several promises for each JWT;
+ * once it has chosen the key for an alg and kid, JWTs with the same alg and kid are
+ * handed that key itself, and jose verifies with it (checking the alg against the
+ * trust's list and the key's type, as always). A pinned set does
+ * not change while the policy holds, so its choice for an alg and kid cannot either.
+ * Only jose's choices are kept, and jose chooses only a key of the set with that kid
+ * (or none named), so whatever JWTs arrive this holds at most (keys + 1) × algorithms
+ * entries, of public keys only; refusals are never kept.
+ */
+function pinnedKeys(getKey: JWTVerifyGetKey): PinnedKeys {
+  const chosen = new Map<string, CryptoKey>();
+  const choose: JWTVerifyGetKey = (header, token) =>
+    Promise.resolve(getKey(header, token)).then(key => {
+      if (
+        key instanceof globalThis.CryptoKey &&
+        typeof header.alg === 'string'
+      ) {
+        chosen.set(choiceOf(header.alg, header.kid), key);
+      }
+      return key;
+    });
+  return {
+    keyFor(header) {
+      const alg = header.alg;
+      const key =
+        typeof alg === 'string'
+          ? chosen.get(choiceOf(alg, header.kid))
+          : undefined;
+      return key ?? choose;
+    },
+  };
+}
+
+/**
+ * The map key of an alg and kid: the kid (none: empty), a newline, the alg. A kid
+ * never holds a newline (src/oidc/jws.ts), so no two pairs share a key.
+ */
+function choiceOf(alg: string, kid: unknown): string {
+  return `${typeof kid === 'string' ? kid : ''}\n${alg}`;
 }
