@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: tvm against a bare functions-framework handler, measured in the
- * same run, on loopback; the targets of docs/architecture.md's hot path as ratios:
+ * same run, on loopback; the targets of docs/architecture.md (Speed) as ratios:
  *
  * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections;
  *   beside the bare handler, the `floor` (the same answer served as tvm is served, by a
