@@ -89,7 +89,8 @@ export async function handleSts(
   const {token} = ctx.state.tokens.issue(
     source.email,
     source.scopes,
-    lifetimeMs,
+    // The source's very instant, not one read from the clock again.
+    fault?.kind === 'expiredToken' ? lifetimeMs : {expiresAt: source.expiresAt},
     {
       ...(source.clientId === undefined ? {} : {clientId: source.clientId}),
       ...(source.delegatedBy === undefined

@@ -41,13 +41,14 @@ export class TokenStore {
   }
 
   /**
-   * Issues a random access token for `email` valid for `lifetimeMs` from now. A
-   * negative lifetime yields a token that is already expired (the `expiredToken` fault).
+   * Issues a random access token for `email` valid for `lifetime` ms from now, or until
+   * `lifetime.expiresAt`. A negative lifetime yields a token that is already expired
+   * (the `expiredToken` fault).
    */
   issue(
     email: string,
     scopes: readonly string[],
-    lifetimeMs: number,
+    lifetime: number | {readonly expiresAt: number},
     attributes: TokenAttributes = {},
   ): {token: string; record: AccessTokenRecord} {
     if (this.#tokens.size > PRUNE_THRESHOLD) this.#prune();
@@ -58,7 +59,9 @@ export class TokenStore {
       email,
       scopes: Object.freeze([...scopes]),
       issuedAt,
-      expiresAt: issuedAt + lifetimeMs,
+      // Milliseconds from now, or an instant (a token that ends with another one).
+      expiresAt:
+        typeof lifetime === 'number' ? issuedAt + lifetime : lifetime.expiresAt,
     };
     this.#tokens.set(token, Object.freeze(record));
     return {token, record};
