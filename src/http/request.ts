@@ -28,13 +28,13 @@ export interface Exchange {
 }
 
 /**
- * The path of a request target without its query: origin-form (`/token?x`) as it is,
+ * The path of a request target without its query or fragment: origin-form (`/token?x`) as it is,
  * absolute-form (`http://host/token`, RFC 9112 §3.2.2) its path, as Express reads it.
  */
 export function targetPath(url = '/'): string {
   if (url.startsWith('/')) {
-    const q = url.indexOf('?');
-    return q < 0 ? url : url.slice(0, q);
+    const end = url.search(/[?#]/);
+    return end < 0 ? url : url.slice(0, end);
   }
   const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(\/[^?#]*)?/.exec(url);
   return m?.[1] ?? '/';
@@ -49,13 +49,13 @@ export function clientAddress(req: IncomingMessage, hops: number): string {
   const peer = req.socket.remoteAddress ?? '';
   const forwarded = req.headers['x-forwarded-for'];
   if (hops === 0 || typeof forwarded !== 'string') return peer;
-  const chain = [
-    peer,
-    ...forwarded
-      .split(',')
-      .map(s => s.trim())
-      .reverse(),
-  ];
+  // As Express's `forwarded` reads the header: entries between commas, spaces around
+  // them dropped, empty ones skipped.
+  const chain = [peer];
+  for (const entry of forwarded.split(',').reverse()) {
+    const address = entry.replace(/^ +| +$/g, '');
+    if (address !== '') chain.push(address);
+  }
   return chain[Math.min(hops, chain.length - 1)]!;
 }
 

@@ -7,6 +7,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
+import type {IncomingMessage} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import {connect} from 'node:net';
@@ -14,7 +15,7 @@ import {Writable} from 'node:stream';
 import {http as registerHttp} from '@google-cloud/functions-framework';
 import {getTestServer} from '@google-cloud/functions-framework/testing';
 import {createLogger} from '../../src/log.ts';
-import {targetPath} from '../../src/http/request.ts';
+import {clientAddress, targetPath} from '../../src/http/request.ts';
 import {installRequestGuard} from '../../src/request-guard.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -180,7 +181,10 @@ void test('targetPath: the path of origin-form and absolute-form targets', () =>
   for (const [target, path] of [
     ['/token', '/token'],
     ['/token?x=1', '/token'],
+    ['/token#x', '/token'],
+    ['/token?x#y', '/token'],
     ['http://h/favicon.ico', '/favicon.ico'],
+    ['http://h/token#x', '/token'],
     ['https://h:8080/a/b?c', '/a/b'],
     ['http://h', '/'],
     ['http://h?x', '/'],
@@ -189,5 +193,31 @@ void test('targetPath: the path of origin-form and absolute-form targets', () =>
     [undefined, '/'],
   ] as const) {
     assert.equal(targetPath(target), path, String(target));
+  }
+});
+
+void test('clientAddress: the entry the last trusted hop appended, as Express reads X-Forwarded-For', () => {
+  const req = (forwarded?: string) =>
+    ({
+      socket: {remoteAddress: '10.0.0.1'},
+      headers: forwarded === undefined ? {} : {'x-forwarded-for': forwarded},
+    }) as unknown as IncomingMessage;
+  for (const [forwarded, hops, ip] of [
+    [undefined, 0, '10.0.0.1'],
+    [undefined, 1, '10.0.0.1'],
+    ['9.9.9.9', 0, '10.0.0.1'],
+    ['9.9.9.9', 1, '9.9.9.9'],
+    ['1.1.1.1, 9.9.9.9', 1, '9.9.9.9'],
+    ['1.1.1.1, 9.9.9.9', 2, '1.1.1.1'],
+    ['1.1.1.1, 9.9.9.9', 5, '1.1.1.1'],
+    // Empty entries are skipped, spaces (only) trimmed, as the `forwarded` package does.
+    ['9.9.9.9,, ', 1, '9.9.9.9'],
+    ['9.9.9.9,\t8.8.8.8\t', 1, '\t8.8.8.8\t'],
+  ] as const) {
+    assert.equal(
+      clientAddress(req(forwarded), hops),
+      ip,
+      `${String(forwarded)} / ${hops}`,
+    );
   }
 });
