@@ -11,7 +11,7 @@
  */
 
 import {createHash} from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {celProblem, MAX_CEL_EXPRESSION_CHARS} from './cel.ts';
 import {fail, ok, type Parsed} from './result.ts';
 
@@ -174,7 +174,8 @@ export function widening(
   return undefined;
 }
 
-const string = (max: number) => z.string().min(1).max(max);
+const string = (max: number) =>
+  z.string().check(z.minLength(1), z.maxLength(max));
 
 /** A Credential Access Boundary as a caller sends it: Google's own JSON shape. */
 const requestSchema = z.strictObject({
@@ -185,19 +186,17 @@ const requestSchema = z.strictObject({
           availableResource: string(MAX_RESOURCE_CHARS),
           availablePermissions: z
             .array(string(256))
-            .min(1)
-            .max(MAX_RULE_PERMISSIONS),
-          availabilityCondition: z
-            .strictObject({
+            .check(z.minLength(1), z.maxLength(MAX_RULE_PERMISSIONS)),
+          availabilityCondition: z.optional(
+            z.strictObject({
               expression: string(MAX_CEL_EXPRESSION_CHARS),
-              title: string(MAX_CONDITION_TEXT_CHARS).optional(),
-              description: string(MAX_CONDITION_TEXT_CHARS).optional(),
-            })
-            .optional(),
+              title: z.optional(string(MAX_CONDITION_TEXT_CHARS)),
+              description: z.optional(string(MAX_CONDITION_TEXT_CHARS)),
+            }),
+          ),
         }),
       )
-      .min(1)
-      .max(MAX_BOUNDARY_RULES),
+      .check(z.minLength(1), z.maxLength(MAX_BOUNDARY_RULES)),
   }),
 });
 

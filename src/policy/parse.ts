@@ -2,7 +2,7 @@
  * Plain data (from YAML) to a `RawPolicy`, reporting every schema problem with its path.
  */
 
-import type {z} from 'zod';
+import type * as z from '../zod.ts';
 import type {Issues, PathSegment} from './issues.ts';
 import {
   ALIAS_PATTERN,
@@ -56,7 +56,7 @@ export function parseRawPolicy(
  * An id-keyed mapping: each key checked against `keyPattern` (so `__proto__` is an
  * error, not a silently dropped entry) and each value against `schema`.
  */
-function parseMap<S extends z.ZodType>(
+function parseMap<S extends z.ZodMiniType>(
   value: unknown,
   keyPattern: RegExp,
   keyMessage: string,
@@ -85,7 +85,7 @@ function parseMap<S extends z.ZodType>(
 }
 
 /** Records zod's issues in the policy's words. */
-function report(error: z.ZodError, issues: Issues): void {
+function report(error: z.core.$ZodError, issues: Issues): void {
   for (const iss of error.issues) {
     const path = iss.path.filter(
       (p): p is PathSegment => typeof p !== 'symbol',

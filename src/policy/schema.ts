@@ -5,7 +5,7 @@
  * of the document to another live in `compile.ts`.
  */
 
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {parseGrantLifetime} from './duration.ts';
 import {parseExpiry} from './expiry.ts';
 import {compileSourceRange} from './cidr.ts';
@@ -71,39 +71,49 @@ export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
 
 /** Turns a `Parsed` helper into a zod transform that reports at the value's path. */
 function parsedBy<I, O>(parse: (input: I) => Parsed<O>) {
-  return (input: I, ctx: z.RefinementCtx): O => {
+  return z.transform((input: I, ctx): O => {
     const r = parse(input);
     if (r.ok) return r.value;
     ctx.issues.push({code: 'custom', message: r.message, input});
     return z.NEVER;
-  };
+  });
 }
 
-const scope = z.string().transform(parsedBy(normalizeScope));
+/** A string read by a `Parsed` helper. */
+function stringBy<O>(parse: (input: string) => Parsed<O>) {
+  return z.pipe(z.string(), parsedBy(parse));
+}
 
-const lifetime = z
-  .union([z.number(), z.string()], {
+const scope = stringBy(normalizeScope);
+
+const lifetime = z.pipe(
+  z.union([z.number(), z.string()], {
     error: 'must be a duration such as 15m, 1h30m or 900 (seconds)',
-  })
-  .transform(parsedBy(parseGrantLifetime));
+  }),
+  parsedBy(parseGrantLifetime),
+);
 
 export const serviceAccountSchema = z.strictObject({
   // ASCII lowering only: Unicode folding would let a look-alike name an account.
-  email: z.string().overwrite(asciiLower).regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
-    error:
-      'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
-  }),
-  mint: z.enum(['impersonate', 'key']).default('impersonate'),
-  key_secret: z
-    .string()
-    .regex(SECRET_VERSION_PATTERN, {
+  email: z.string().check(
+    z.overwrite(asciiLower),
+    z.regex(SERVICE_ACCOUNT_EMAIL_PATTERN, {
       error:
-        'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION',
-    })
-    .optional(),
-  lifetime_extension: z.boolean().default(false),
+        'must be a service-account email, e.g. name@project.iam.gserviceaccount.com',
+    }),
+  ),
+  mint: z._default(z.enum(['impersonate', 'key']), 'impersonate'),
+  key_secret: z.optional(
+    z.string().check(
+      z.regex(SECRET_VERSION_PATTERN, {
+        error:
+          'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION',
+      }),
+    ),
+  ),
+  lifetime_extension: z._default(z.boolean(), false),
   // Kill switch (docs/incident.md): no grant of this account is honoured.
-  disabled: z.boolean().default(false),
+  disabled: z._default(z.boolean(), false),
 });
 
 /**
@@ -121,13 +131,9 @@ export const OPENID_SCOPES: ReadonlySet<string> = new Set([
 ]);
 
 /** A consented scope: a Google API scope (normalised), or an OpenID scope as written. */
-const consentedScope = z
-  .string()
-  .transform(
-    parsedBy((s: string) =>
-      OPENID_SCOPES.has(s) ? {ok: true as const, value: s} : normalizeScope(s),
-    ),
-  );
+const consentedScope = stringBy((s: string) =>
+  OPENID_SCOPES.has(s) ? {ok: true as const, value: s} : normalizeScope(s),
+);
 
 /**
  * `mint: user`: a user's consent (an authorized_user credential, the file
@@ -136,33 +142,37 @@ const consentedScope = z
  * apply and are unknown keys here.
  */
 export const userAccountSchema = z.strictObject({
-  email: z
-    .string()
-    .overwrite(asciiLower)
-    .regex(USER_EMAIL_PATTERN, {
+  email: z.string().check(
+    z.overwrite(asciiLower),
+    z.regex(USER_EMAIL_PATTERN, {
       error: "must be the user's email, e.g. alice@example.com",
-    })
-    .refine(e => !SERVICE_ACCOUNT_EMAIL_PATTERN.test(e), {
+    }),
+    z.refine((e: string) => !SERVICE_ACCOUNT_EMAIL_PATTERN.test(e), {
       error:
         'is a service account: use mint: impersonate or mint: key for service accounts',
     }),
+  ),
   mint: z.literal('user'),
-  credential_secret: z.string().regex(SECRET_VERSION_PATTERN, {
-    error:
-      'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION (tvm import-user prints it)',
-  }),
-  consented_scopes: z.array(consentedScope).min(1).max(LIMITS.scopesPerGrant),
+  credential_secret: z.string().check(
+    z.regex(SECRET_VERSION_PATTERN, {
+      error:
+        'must be a Secret Manager version name: projects/PROJECT/secrets/SECRET/versions/VERSION (tvm import-user prints it)',
+    }),
+  ),
+  consented_scopes: z
+    .array(consentedScope)
+    .check(z.minLength(1), z.maxLength(LIMITS.scopesPerGrant)),
   // Kill switch (docs/incident.md): no grant of this user is honoured.
-  disabled: z.boolean().default(false),
+  disabled: z._default(z.boolean(), false),
 });
 
 /**
  * A `service_accounts` entry: a user's (`mint: user`) or a service account's, each
  * checked against its own schema so that every problem is reported at its path.
  */
-export const accountSchema = z
-  .unknown()
-  .transform((value, ctx): RawServiceAccount | RawUserAccount => {
+export const accountSchema = z.pipe(
+  z.unknown(),
+  z.transform((value, ctx): RawServiceAccount | RawUserAccount => {
     const user =
       typeof value === 'object' &&
       value !== null &&
@@ -190,7 +200,8 @@ export const accountSchema = z
       }
     }
     return z.NEVER;
-  });
+  }),
+);
 
 /** Service-account options a user entry may not have, and why. */
 const NOT_FOR_USERS: ReadonlyMap<string, string> = new Map([
@@ -205,13 +216,15 @@ const NOT_FOR_USERS: ReadonlyMap<string, string> = new Map([
 ]);
 
 export const apiKeySchema = z.strictObject({
-  sha256: z.string().regex(SHA256_HEX_PATTERN, {
-    error:
-      'must be the SHA-256 of the key as 64 lowercase hex digits (tvm keygen prints it)',
-  }),
-  expires: z.string().transform(parsedBy(parseExpiry)).optional(),
+  sha256: z.string().check(
+    z.regex(SHA256_HEX_PATTERN, {
+      error:
+        'must be the SHA-256 of the key as 64 lowercase hex digits (tvm keygen prints it)',
+    }),
+  ),
+  expires: z.optional(stringBy(parseExpiry)),
   // Kill switch (docs/incident.md): the key is refused like an unknown one.
-  disabled: z.boolean().default(false),
+  disabled: z._default(z.boolean(), false),
 });
 
 /**
@@ -220,56 +233,68 @@ export const apiKeySchema = z.strictObject({
  */
 export const idTokenSchema = z.strictObject({
   audiences: z
-    .array(z.string().min(1).max(MAX_AUDIENCE_CHARS))
-    .min(1, {error: 'must not be empty: list the audiences allowed'})
-    .max(LIMITS.audiencesPerIdToken),
-  include_email: z.boolean().default(true),
+    .array(z.string().check(z.minLength(1), z.maxLength(MAX_AUDIENCE_CHARS)))
+    .check(
+      z.minLength(1, {error: 'must not be empty: list the audiences allowed'}),
+      z.maxLength(LIMITS.audiencesPerIdToken),
+    ),
+  include_email: z._default(z.boolean(), true),
 });
 
 /** Domain-wide delegation of a grant (docs/policy.md): whom it may act for, with which scopes. */
 export const delegationSchema = z.strictObject({
   subjects: z
-    .array(z.string().transform(parsedBy(compileSubject)))
-    .min(1)
-    .max(LIMITS.subjectsPerGrant),
-  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant),
+    .array(stringBy(compileSubject))
+    .check(z.minLength(1), z.maxLength(LIMITS.subjectsPerGrant)),
+  scopes: z
+    .array(scope)
+    .check(z.minLength(1), z.maxLength(LIMITS.scopesPerGrant)),
 });
 
 /** One rule of a grant's Credential Access Boundary, in the policy's words. */
 export const boundaryRuleSchema = z.strictObject({
-  resource: z.string().transform(parsedBy(parseResource)),
+  resource: stringBy(parseResource),
   permissions: z
-    .array(z.string().transform(parsedBy(parsePermission)))
-    .min(1)
-    .max(MAX_RULE_PERMISSIONS),
-  condition: z
-    .strictObject({
-      expression: z.string().transform(parsedBy(parseExpression)),
-      title: z.string().min(1).max(MAX_CONDITION_TEXT_CHARS).optional(),
-      description: z.string().min(1).max(MAX_CONDITION_TEXT_CHARS).optional(),
-    })
-    .optional(),
+    .array(stringBy(parsePermission))
+    .check(z.minLength(1), z.maxLength(MAX_RULE_PERMISSIONS)),
+  condition: z.optional(
+    z.strictObject({
+      expression: stringBy(parseExpression),
+      title: z.optional(
+        z.string().check(z.minLength(1), z.maxLength(MAX_CONDITION_TEXT_CHARS)),
+      ),
+      description: z.optional(
+        z.string().check(z.minLength(1), z.maxLength(MAX_CONDITION_TEXT_CHARS)),
+      ),
+    }),
+  ),
 });
 
 /** The Credential Access Boundary a grant forces on its tokens, or lets callers ask for. */
 export const accessBoundarySchema = z.strictObject({
   mode: z.enum(['force', 'allow']),
-  rules: z.array(boundaryRuleSchema).min(1).max(MAX_BOUNDARY_RULES),
+  rules: z
+    .array(boundaryRuleSchema)
+    .check(z.minLength(1), z.maxLength(MAX_BOUNDARY_RULES)),
 });
 
 export const grantSchema = z.strictObject({
   service_account: z.string(),
   // Optional only for a grant of ID tokens alone (compile.ts checks one is there).
-  scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
-  default_scopes: z.array(scope).min(1).max(LIMITS.scopesPerGrant).optional(),
-  max_lifetime: lifetime.optional(),
-  id_token: idTokenSchema.optional(),
-  delegation: delegationSchema.optional(),
-  access_boundary: accessBoundarySchema.optional(),
+  scopes: z.optional(
+    z.array(scope).check(z.minLength(1), z.maxLength(LIMITS.scopesPerGrant)),
+  ),
+  default_scopes: z.optional(
+    z.array(scope).check(z.minLength(1), z.maxLength(LIMITS.scopesPerGrant)),
+  ),
+  max_lifetime: z.optional(lifetime),
+  id_token: z.optional(idTokenSchema),
+  delegation: z.optional(delegationSchema),
+  access_boundary: z.optional(accessBoundarySchema),
 });
 
-const httpsUrl = z.string().transform(parsedBy(s => parseHttpsUrl(s)));
-const jwksUri = z.string().transform(parsedBy(s => parseHttpsUrl(s, true)));
+const httpsUrl = stringBy(s => parseHttpsUrl(s));
+const jwksUri = stringBy(s => parseHttpsUrl(s, true));
 
 const algorithms = z
   .array(
@@ -277,107 +302,115 @@ const algorithms = z
       error: `must be one of: ${ASYMMETRIC_ALGORITHMS.join(', ')} (none and HS* are never allowed)`,
     }),
   )
-  .min(1)
-  .max(ASYMMETRIC_ALGORITHMS.length);
+  .check(z.minLength(1), z.maxLength(ASYMMETRIC_ALGORITHMS.length));
 
 export const claimConditionSchema = z.strictObject({
-  equals: z.string().min(1).max(MAX_CONDITION_CHARS).optional(),
-  pattern: z.string().min(1).max(MAX_CONDITION_CHARS).optional(),
+  equals: z.optional(
+    z.string().check(z.minLength(1), z.maxLength(MAX_CONDITION_CHARS)),
+  ),
+  pattern: z.optional(
+    z.string().check(z.minLength(1), z.maxLength(MAX_CONDITION_CHARS)),
+  ),
 });
 
 /**
  * `claims`: claim name → condition. Read key by key (not with z.record, which drops a
  * `__proto__` key silently: a condition must never vanish without a word).
  */
-const claimsSchema = z.unknown().transform((value, ctx) => {
-  const out: Array<readonly [string, z.output<typeof claimConditionSchema>]> =
-    [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    ctx.issues.push({
-      code: 'custom',
-      message: 'must be a mapping of claim name to {equals} or {pattern}',
-      input: value,
-    });
-    return z.NEVER;
-  }
-  const keys = Object.keys(value);
-  if (keys.length === 0 || keys.length > LIMITS.conditionsPerTrust) {
-    ctx.issues.push({
-      code: 'custom',
-      message: `must have 1 to ${LIMITS.conditionsPerTrust} conditions, one on sub at least`,
-      input: value,
-    });
-  }
-  for (const key of keys) {
-    if (!CLAIM_NAME_PATTERN.test(key)) {
+const claimsSchema = z.pipe(
+  z.unknown(),
+  z.transform((value, ctx) => {
+    const out: Array<readonly [string, z.output<typeof claimConditionSchema>]> =
+      [];
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       ctx.issues.push({
         code: 'custom',
-        message: `"${printable(key)}": a claim name must match ${CLAIM_NAME_PATTERN.source}`,
-        path: [key],
-        input: key,
+        message: 'must be a mapping of claim name to {equals} or {pattern}',
+        input: value,
       });
-      continue;
+      return z.NEVER;
     }
-    const r = claimConditionSchema.safeParse(
-      (value as Record<string, unknown>)[key],
-      {reportInput: true},
-    );
-    if (r.success) out.push([key, r.data]);
-    else {
-      for (const iss of r.error.issues) {
-        ctx.issues.push({...iss, path: [key, ...iss.path]} as never);
+    const keys = Object.keys(value);
+    if (keys.length === 0 || keys.length > LIMITS.conditionsPerTrust) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `must have 1 to ${LIMITS.conditionsPerTrust} conditions, one on sub at least`,
+        input: value,
+      });
+    }
+    for (const key of keys) {
+      if (!CLAIM_NAME_PATTERN.test(key)) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `"${printable(key)}": a claim name must match ${CLAIM_NAME_PATTERN.source}`,
+          path: [key],
+          input: key,
+        });
+        continue;
+      }
+      const r = claimConditionSchema.safeParse(
+        (value as Record<string, unknown>)[key],
+        {reportInput: true},
+      );
+      if (r.success) out.push([key, r.data]);
+      else {
+        for (const iss of r.error.issues) {
+          ctx.issues.push({...iss, path: [key, ...iss.path]} as never);
+        }
       }
     }
-  }
-  return out;
-});
+    return out;
+  }),
+);
 
 export const oidcSchema = z.strictObject({
   issuer: httpsUrl,
   audiences: z
-    .array(z.string().min(1).max(256))
-    .min(1)
-    .max(LIMITS.audiencesPerTrust),
+    .array(z.string().check(z.minLength(1), z.maxLength(256)))
+    .check(z.minLength(1), z.maxLength(LIMITS.audiencesPerTrust)),
   claims: claimsSchema,
-  algorithms: algorithms.optional(),
-  jwks_uri: jwksUri.optional(),
-  jwks: z.unknown().optional(),
+  algorithms: z.optional(algorithms),
+  jwks_uri: z.optional(jwksUri),
+  jwks: z.optional(z.unknown()),
 });
 
 export const privateKeyJwtSchema = z.strictObject({
-  jwks_uri: jwksUri.optional(),
-  jwks: z.unknown().optional(),
-  algorithms: algorithms.optional(),
+  jwks_uri: z.optional(jwksUri),
+  jwks: z.optional(z.unknown()),
+  algorithms: z.optional(algorithms),
 });
 
 export const clientSchema = z.strictObject({
-  description: z.string().max(LIMITS.descriptionChars).optional(),
+  description: z.optional(
+    z.string().check(z.maxLength(LIMITS.descriptionChars)),
+  ),
   // Kill switch (docs/incident.md): the client cannot authenticate at all.
-  disabled: z.boolean().default(false),
+  disabled: z._default(z.boolean(), false),
   // Client authentication methods; compile.ts requires at least one. `api_keys`: a
   // shared secret; `oidc`: token exchange with an OIDC token (RFC 8693);
   // `private_key_jwt`: signed client assertions (RFC 7523 §2.2).
-  oidc: oidcSchema.optional(),
-  private_key_jwt: privateKeyJwtSchema.optional(),
-  api_keys: z
-    .array(apiKeySchema)
-    .min(1)
-    .max(LIMITS.apiKeysPerClient)
-    .optional(),
-  source_ranges: z
-    .array(z.string().transform(parsedBy(compileSourceRange)))
-    .min(1, {
-      error: 'must not be empty: omit source_ranges to allow any address',
-    })
-    .max(LIMITS.sourceRangesPerClient)
-    .optional(),
-  allow: z
-    .array(grantSchema)
-    .min(1, {
+  oidc: z.optional(oidcSchema),
+  private_key_jwt: z.optional(privateKeyJwtSchema),
+  api_keys: z.optional(
+    z
+      .array(apiKeySchema)
+      .check(z.minLength(1), z.maxLength(LIMITS.apiKeysPerClient)),
+  ),
+  source_ranges: z.optional(
+    z.array(stringBy(compileSourceRange)).check(
+      z.minLength(1, {
+        error: 'must not be empty: omit source_ranges to allow any address',
+      }),
+      z.maxLength(LIMITS.sourceRangesPerClient),
+    ),
+  ),
+  allow: z.array(grantSchema).check(
+    z.minLength(1, {
       error:
         'must not be empty: a client allowed nothing is an outage, not a policy',
-    })
-    .max(LIMITS.grantsPerClient),
+    }),
+    z.maxLength(LIMITS.grantsPerClient),
+  ),
 });
 
 /**
@@ -389,7 +422,7 @@ export const rootSchema = z.strictObject({
   service_accounts: z.unknown(),
   clients: z.unknown(),
   // The emergency ceiling (docs/incident.md): every grant's max_lifetime is cut to it.
-  emergency_max_lifetime: lifetime.optional(),
+  emergency_max_lifetime: z.optional(lifetime),
 });
 
 export type RawServiceAccount = z.output<typeof serviceAccountSchema>;
