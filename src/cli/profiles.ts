@@ -14,7 +14,7 @@ import {randomBytes} from 'node:crypto';
 import {mkdir, open, readFile, rename, rm} from 'node:fs/promises';
 import {dirname, isAbsolute, join, resolve} from 'node:path';
 import {parseDocument, stringify} from 'yaml';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {CliError, fsReason, suggestion} from './errors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -34,29 +34,29 @@ export function cacheDir(env: Env): string {
 
 export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const nonEmpty = z.string().min(1);
+const nonEmpty = z.string().check(z.minLength(1));
 
 const RawProfile = z.strictObject({
   url: nonEmpty,
-  issuer: nonEmpty.optional(),
-  client_id: nonEmpty.optional(),
-  api_key_file: nonEmpty.optional(),
-  api_key_env: nonEmpty.optional(),
-  oidc_token_file: nonEmpty.optional(),
-  oidc_token_url: nonEmpty.optional(),
-  oidc_token_command: nonEmpty.optional(),
-  oidc_token_type: z.enum(['jwt', 'id_token']).optional(),
-  private_key_file: nonEmpty.optional(),
-  key_id: nonEmpty.optional(),
-  audience: nonEmpty.optional(),
-  scopes: z.array(nonEmpty).optional(),
-  lifetime: z.number().int().positive().optional(),
+  issuer: z.optional(nonEmpty),
+  client_id: z.optional(nonEmpty),
+  api_key_file: z.optional(nonEmpty),
+  api_key_env: z.optional(nonEmpty),
+  oidc_token_file: z.optional(nonEmpty),
+  oidc_token_url: z.optional(nonEmpty),
+  oidc_token_command: z.optional(nonEmpty),
+  oidc_token_type: z.optional(z.enum(['jwt', 'id_token'])),
+  private_key_file: z.optional(nonEmpty),
+  key_id: z.optional(nonEmpty),
+  audience: z.optional(nonEmpty),
+  scopes: z.optional(z.array(nonEmpty)),
+  lifetime: z.optional(z.number().check(z.int(), z.positive())),
 });
 type RawProfile = z.infer<typeof RawProfile>;
 
 const RawConfig = z.strictObject({
-  default_profile: nonEmpty.optional(),
-  profiles: z.record(z.string(), RawProfile).default({}),
+  default_profile: z.optional(nonEmpty),
+  profiles: z._default(z.record(z.string(), RawProfile), {}),
 });
 type RawConfig = z.infer<typeof RawConfig>;
 

@@ -13,7 +13,7 @@
  * tokens here always live one hour.
  */
 import type {AuthClient} from 'google-auth-library';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock} from '../clock.ts';
 import {callIamCredentials, type IssuedToken} from './iam-credentials.ts';
 import {
@@ -29,17 +29,19 @@ const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const ASSERTION_LIFETIME_SECONDS = 3600;
 
 const SignJwtResponse = z.object({
-  keyId: z.string().min(1).max(128),
+  keyId: z.string().check(z.minLength(1), z.maxLength(128)),
   signedJwt: z
     .string()
-    .max(16_384)
-    .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
+    .check(
+      z.maxLength(16_384),
+      z.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
+    ),
 });
 
 const TokenResponse = z.object({
-  access_token: z.string().min(1).max(4096),
-  expires_in: z.number().int().positive(),
-  token_type: z.string().regex(/^bearer$/i),
+  access_token: z.string().check(z.minLength(1), z.maxLength(4096)),
+  expires_in: z.number().check(z.int(), z.positive()),
+  token_type: z.string().check(z.regex(/^bearer$/i)),
 });
 
 /** Who acts for whom, with which scopes. */

@@ -5,7 +5,7 @@
  * call tvm makes (generateAccessToken, generateIdToken, signJwt).
  */
 import type {AuthClient} from 'google-auth-library';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {
   UpstreamError,
   classifyWithCode,
@@ -22,7 +22,7 @@ export interface IssuedToken {
 }
 
 const GenerateAccessTokenResponse = z.object({
-  accessToken: z.string().min(1).max(4096),
+  accessToken: z.string().check(z.minLength(1), z.maxLength(4096)),
   expireTime: z.iso.datetime({offset: true}),
 });
 
@@ -39,7 +39,7 @@ export interface IamCredentialsCall<T> {
   readonly body: unknown;
   readonly timeoutMs: number;
   /** The answer's shape. */
-  readonly answer: z.ZodType<T>;
+  readonly answer: z.ZodMiniType<T>;
   /** Who answered, in the messages of an answer of the wrong shape. */
   readonly answerer: string;
   /** A refusal's message carries Google's canonical status (`PERMISSION_DENIED`). */

@@ -11,7 +11,7 @@
  */
 import {JWT, type AuthClient} from 'google-auth-library';
 import {decodeJwt} from 'jose';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock} from '../clock.ts';
 import {callIamCredentials, type IssuedToken} from './iam-credentials.ts';
 import {tokenTransporter, type ServiceAccountKey} from './oauth2.ts';
@@ -21,7 +21,7 @@ import {UpstreamError, classify} from './upstream.ts';
 const MAX_ID_TOKEN_CHARS = 8192;
 
 const GenerateIdTokenResponse = z.object({
-  token: z.string().min(1).max(MAX_ID_TOKEN_CHARS),
+  token: z.string().check(z.minLength(1), z.maxLength(MAX_ID_TOKEN_CHARS)),
 });
 
 export interface GenerateIdTokenRequest {

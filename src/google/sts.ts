@@ -6,7 +6,7 @@
  * token to downscope is the credential. One attempt per call; retries and the
  * deadline are `withRetry`'s job.
  */
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock} from '../clock.ts';
 import {TOKEN_TYPE_ACCESS_TOKEN} from '../token-types.ts';
 import type {IssuedToken} from './iam-credentials.ts';
@@ -16,11 +16,11 @@ import {UpstreamError, parseAnswer} from './upstream.ts';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const StsResponse = z.object({
-  access_token: z.string().min(1).max(8192),
+  access_token: z.string().check(z.minLength(1), z.maxLength(8192)),
   issued_token_type: z.literal(TOKEN_TYPE_ACCESS_TOKEN),
-  token_type: z.string().regex(/^bearer$/i),
+  token_type: z.string().check(z.regex(/^bearer$/i)),
   // Only when the source token is a service account's; else it lives as long.
-  expires_in: z.number().int().positive().optional(),
+  expires_in: z.optional(z.number().check(z.int(), z.positive())),
 });
 
 export interface DownscopeRequest {

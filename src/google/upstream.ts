@@ -4,7 +4,7 @@
  * (Google answering 5xx or 429, timing out, or resetting the connection). Turns every upstream failure into a TvmError: 503 with
  * Retry-After when a retry may help, 502 when Google refused.
  */
-import type * as z from 'zod';
+import type * as z from '../zod.ts';
 import {TvmError} from '../errors.ts';
 
 /** A failure talking to Google, classified. `detail` is for operators and holds no secret. */
@@ -79,7 +79,7 @@ export function classifyWithCode(
  */
 export function parseAnswer<T>(
   text: string,
-  schema: z.ZodType<T>,
+  schema: z.ZodMiniType<T>,
   who: string,
 ): T {
   let json: unknown;

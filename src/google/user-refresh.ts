@@ -7,7 +7,7 @@
  * retries by itself, so the request is made here, through the library's own gaxios.
  */
 import {gaxios} from 'google-auth-library';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock} from '../clock.ts';
 import type {AuthorizedUser} from './authorized-user.ts';
 import type {IssuedToken} from './iam-credentials.ts';
@@ -24,10 +24,10 @@ const WHAT = 'OAuth 2.0 token endpoint (refresh_token grant)';
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 const RefreshResponse = z.object({
-  access_token: z.string().min(1).max(4096),
-  expires_in: z.number().int(),
-  token_type: z.string().optional(),
-  scope: z.string().max(8192).optional(),
+  access_token: z.string().check(z.minLength(1), z.maxLength(4096)),
+  expires_in: z.number().check(z.int()),
+  token_type: z.optional(z.string()),
+  scope: z.optional(z.string().check(z.maxLength(8192))),
 });
 
 /** OAuth errors that say the credential itself is refused (RFC 6749 §5.2). */

@@ -5,7 +5,7 @@
  * policy, authentication, limits, vending and audit as /token; refusals in Google's
  * error envelope (src/http/iam-route.ts).
  */
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {generateAccessToken} from '../grants/generate-access-token.ts';
 import {vend} from '../grants/vend.ts';
 import {accountIn, createIamRoute} from './iam-route.ts';
@@ -21,13 +21,14 @@ export function createIamEndpoint(deps: RouteDeps) {
     path: GENERATE_ACCESS_TOKEN_PATH,
     grant: generateAccessToken,
     body: z.strictObject({
-      scope: z.array(z.string().min(1).max(256)).min(1).max(32),
-      lifetime: z
-        .string()
-        .regex(/^[0-9]{1,6}(\.0{1,9})?s$/)
-        .optional(),
+      scope: z
+        .array(z.string().check(z.minLength(1), z.maxLength(256)))
+        .check(z.minLength(1), z.maxLength(32)),
+      lifetime: z.optional(
+        z.string().check(z.regex(/^[0-9]{1,6}(\.0{1,9})?s$/)),
+      ),
       // Python google-auth sends `"delegates": null`; Google reads null and [] as none.
-      delegates: z.array(z.string()).nullable().optional(),
+      delegates: z.optional(z.nullable(z.array(z.string()))),
     }),
     expected:
       'expected scope: [string, ...], lifetime: "<seconds>s", delegates: []',

@@ -5,7 +5,7 @@
  * authentication, limits and audit as /token; refusals in Google's error envelope
  * (src/http/iam-route.ts).
  */
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import {TvmError} from '../errors.ts';
 import {generateIdToken} from '../grants/generate-id-token.ts';
 import {
@@ -26,13 +26,13 @@ export function createIamIdTokenEndpoint(deps: RouteDeps) {
     path: GENERATE_ID_TOKEN_PATH,
     grant: generateIdToken,
     body: z.strictObject({
-      audience: z.string().optional(),
-      includeEmail: z.boolean().optional(),
+      audience: z.optional(z.string()),
+      includeEmail: z.optional(z.boolean()),
       // google-auth-library sends it beside includeEmail: the email as `azp`.
-      useEmailAzp: z.boolean().optional(),
-      organizationNumberIncluded: z.boolean().optional(),
+      useEmailAzp: z.optional(z.boolean()),
+      organizationNumberIncluded: z.optional(z.boolean()),
       // Python google-auth sends `"delegates": null`; Google reads null and [] as none.
-      delegates: z.array(z.string()).nullable().optional(),
+      delegates: z.optional(z.nullable(z.array(z.string()))),
     }),
     expected:
       'expected audience: "<audience>", includeEmail: true|false, delegates: []',

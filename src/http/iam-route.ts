@@ -6,7 +6,7 @@
  * the answer (or a refusal in Google's error envelope) audited. What differs from one
  * method to the other is an `IamMethod`.
  */
-import type * as z from 'zod';
+import type * as z from '../zod.ts';
 import type {Audit} from '../audit.ts';
 import {TvmError} from '../errors.ts';
 import type {Grant} from '../grants/grant.ts';
@@ -33,7 +33,7 @@ export interface IamMethod<Body, Ask, D, V> {
   readonly path: RegExp;
   readonly grant: Grant<IamRequest, Ask, D>;
   /** The body's fields, every one of them (unknown fields are refused). */
-  readonly body: z.ZodType<Body & {delegates?: readonly string[] | null}>;
+  readonly body: z.ZodMiniType<Body & {delegates?: readonly string[] | null}>;
   /** What a body of the wrong shape is told to send instead. */
   readonly expected: string;
   /** What the body asks of `account`. Throws TvmError invalid_request. */
@@ -103,7 +103,7 @@ export function accountIn(pattern: RegExp, path: string): string {
  */
 async function readIamBody<Body>(
   req: Exchange['req'],
-  schema: z.ZodType<Body & {delegates?: readonly string[] | null}>,
+  schema: z.ZodMiniType<Body & {delegates?: readonly string[] | null}>,
   expected: string,
 ): Promise<Body> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();

@@ -5,7 +5,7 @@
  * account it was read (and checked) for, even if a policy reload points another
  * account at the secret.
  */
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock, MonotonicClock} from '../clock.ts';
 import {fingerprint} from '../fingerprint.ts';
 import type {ServiceAccountKey} from '../google/oauth2.ts';
@@ -17,9 +17,11 @@ import {createSecretCache} from './secret-cache.ts';
 
 const KeyFile = z.object({
   type: z.literal('service_account'),
-  client_email: z.string().min(3).max(320),
-  private_key: z.string().startsWith('-----BEGIN PRIVATE KEY-----').max(16_384),
-  private_key_id: z.string().max(128).optional(),
+  client_email: z.string().check(z.minLength(3), z.maxLength(320)),
+  private_key: z
+    .string()
+    .check(z.startsWith('-----BEGIN PRIVATE KEY-----'), z.maxLength(16_384)),
+  private_key_id: z.optional(z.string().check(z.maxLength(128))),
 });
 
 export interface KeyCacheDeps {

@@ -26,7 +26,7 @@ import {
   type CryptoKey,
   type JWTVerifyGetKey,
 } from 'jose';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type {Clock} from '../clock.ts';
 import type {KeySource} from '../policy/types.ts';
 import {parseHttpsUrl} from '../policy/url.ts';
