@@ -7,6 +7,7 @@ import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {createServer, type Server} from 'node:http';
 import type {AddressInfo} from 'node:net';
+import {gzipSync} from 'node:zlib';
 import {gaxios} from 'google-auth-library';
 import {
   DEFAULT_MAX_RESPONSE_BYTES,
@@ -16,10 +17,29 @@ import {
 let server: Server;
 let base: string;
 const seen: string[] = [];
+const bodies: string[] = [];
+let lastHeaders: Record<string, unknown> = {};
 
 before(async () => {
   server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    lastHeaders = req.headers;
+    if (req.url === '/hang') return; // never answers
+    if (req.url === '/gzip') {
+      res.writeHead(200, {'content-encoding': 'gzip'});
+      res.end(gzipSync('{"a":1}'));
+      return;
+    }
+    if (req.url === '/echo') {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(parts).toString());
+        res.writeHead(200, {'content-type': 'text/plain'});
+        res.end('ok');
+      });
+      return;
+    }
     if (req.url === '/chunked') {
       // 200 KiB in 1 KiB chunks, no Content-Length.
       let sent = 0;
@@ -75,6 +95,63 @@ void test('an ordinary answer arrives intact, status and headers kept', async ()
   assert.equal(res.status, 200);
   assert.deepEqual(res.data, {accessToken: 'not-a-secret', n: 1});
   assert.equal(res.headers.get('content-type'), 'application/json');
+  // sent as JSON, with no compression asked for
+  assert.equal(lastHeaders['content-type'], 'application/json');
+  assert.equal(lastHeaders['accept-encoding'], undefined);
+});
+
+void test('a form body (URLSearchParams, as gaxios sends forms) arrives intact', async () => {
+  bodies.length = 0;
+  const res = await client().request<string>({
+    url: `${base}/echo`,
+    method: 'POST',
+    headers: {'content-type': 'application/x-www-form-urlencoded'},
+    data: {grant_type: 'x:y', assertion: 'a b&c'},
+    responseType: 'text',
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.data, 'ok');
+  assert.deepEqual(bodies, ['grant_type=x%3Ay&assertion=a+b%26c']);
+  assert.equal(lastHeaders['content-length'], String(bodies[0]!.length));
+});
+
+void test('URLSearchParams with no Content-Type of its own is sent as a form, as fetch sends it', async () => {
+  bodies.length = 0;
+  const res = await client().request<string>({
+    url: `${base}/echo`,
+    method: 'POST',
+    data: new URLSearchParams({grant_type: 'x:y'}),
+    responseType: 'text',
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual(bodies, ['grant_type=x%3Ay']);
+  assert.equal(
+    lastHeaders['content-type'],
+    'application/x-www-form-urlencoded;charset=UTF-8',
+  );
+});
+
+void test("the call's timeout ends a request that gets no answer", async () => {
+  seen.length = 0;
+  await assert.rejects(
+    client().request({url: `${base}/hang`, timeout: 150}),
+    (e: {code?: string}) => e.code === 'TimeoutError',
+  );
+  assert.deepEqual(seen, ['GET /hang']);
+});
+
+void test('an encoded answer (never asked for) is refused, not handed on undecoded', async () => {
+  await assert.rejects(
+    client().request({url: `${base}/gzip`}),
+    /an encoded answer is refused/,
+  );
+});
+
+void test('only http: and https: URLs are fetched', async () => {
+  await assert.rejects(
+    fetchImplementation('file:///etc/passwd'),
+    /unsupported URL scheme file:/,
+  );
 });
 
 void test('a 204 answers with no body', async () => {
