@@ -2,11 +2,11 @@
 
 The zip holds what the Node.js buildpack needs to build the function itself, exactly
 as it runs in Cloud Build for a 2nd gen function: package.json and its lock (for
-`npm ci`), the TypeScript configuration and sources that the `gcp-build` script
-compiles (src/ and emulator/src/, which tsconfig.build.json includes), and nothing
-else: no node_modules, no build/, no scripts/ (so no npm script can depend on a file
-the zip lacks; test/deploy/buildpack.test.ts builds and serves the zip as the
-buildpack does).
+`npm ci`), the `gcp-build` script's own files (scripts/build/), the TypeScript
+configuration and sources it compiles (src/ and emulator/src/, which
+tsconfig.build.json includes), and nothing else: no node_modules, no build/, no other
+scripts (test/deploy/buildpack.test.ts builds and serves the zip as the buildpack
+does, so an npm script that needs a file the zip lacks fails there).
 
 Entries are sorted and their timestamps fixed, so the same tree gives the same bytes:
 the Terraform module names the object by its MD5 and redeploys only on a change.
@@ -18,7 +18,7 @@ import sys
 import zipfile
 
 FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']
-TREES = ['src', 'emulator/src']
+TREES = ['scripts/build', 'src', 'emulator/src']
 
 
 def entries(root):

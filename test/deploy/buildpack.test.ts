@@ -121,22 +121,37 @@ void describe('the function source zip under the Node.js buildpack', () => {
     const listing = spawnSync('python3', ['-m', 'zipfile', '-l', zip], {
       encoding: 'utf8',
     }).stdout;
+    const has = (path: string) =>
+      new RegExp(`^${path.replaceAll('.', '\\.')}\\s`, 'm').test(listing);
     for (const want of [
       'package.json',
       'package-lock.json',
       'tsconfig.build.json',
       'src/index.ts',
+      'scripts/build/build.ts',
     ]) {
-      assert.match(listing, new RegExp(`^${want.replace('.', '\\.')}\\s`, 'm'));
+      assert.ok(has(want), want);
     }
-    for (const absent of ['node_modules/', 'build/', 'scripts/', '.tools/']) {
+    // Of scripts/, the build's own folder only.
+    for (const absent of [
+      'node_modules/',
+      'build/',
+      'scripts/(?!build/)',
+      '.tools/',
+    ]) {
       assert.doesNotMatch(listing, new RegExp(`^${absent}`, 'm'), absent);
     }
     const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
     assert.ok(pkg.scripts['gcp-build'], 'a gcp-build script');
-    assert.doesNotMatch(pkg.scripts['gcp-build']!, /scripts\//);
+    // Every file the script names is in the zip.
+    const named =
+      pkg.scripts['gcp-build']!.match(
+        /[\w./-]+\.(?:ts|js|mjs|json|sh|py)\b/g,
+      ) ?? [];
+    assert.ok(named.length > 0, pkg.scripts['gcp-build']);
+    for (const file of named) assert.ok(has(file), `${file} is in the zip`);
   });
 
   void test('the same tree packs to the same bytes (the object name is its MD5)', () => {

@@ -349,10 +349,11 @@ resource "google_cloudfunctions2_function" "tvm" {
   description = "tvm: short-lived Google access tokens for callers outside Google Cloud"
   labels      = var.labels
 
-  # The buildpack runs `npm ci`, then the package's gcp-build script (tsc with the
-  # runtime's own Node: test/deploy/buildpack.test.ts runs the same steps on the zip),
-  # then prunes the dev dependencies. No build environment is set: the provider drops
-  # empty map values, so an empty GOOGLE_NODE_RUN_SCRIPTS would never reach the build.
+  # The buildpack runs `npm ci`, then the package's gcp-build script (scripts/build/
+  # with the runtime's own Node: test/deploy/buildpack.test.ts runs the same steps on
+  # the zip), then prunes the dev dependencies. No build environment is set: the
+  # provider drops empty map values, so an empty GOOGLE_NODE_RUN_SCRIPTS would never
+  # reach the build.
   build_config {
     runtime         = "nodejs24"
     entry_point     = "tvm"
