@@ -1,35 +1,32 @@
 /**
- * The Cloud Function entry: reads the configuration, builds the service, puts it
- * behind the request guard that answers every request the framework's server receives
- * (src/request-guard.ts), and registers it as the HTTP function `tvm`; before that, two
- * settings that make the framework's own defaults safe should it ever serve a request.
+ * The Cloud Function entry (built: build/src/index.mjs, which functions-framework
+ * loads): it turns on the compile cache the build shipped, then loads tvm (src/main.ts)
+ * and starts it.
+ *
+ * The build fills build/compile-cache (scripts/build/compile-cache.ts) with V8's code
+ * for the bundle and its chunks, so a cold start reads that code instead of parsing
+ * and compiling megabytes of JavaScript again. Node checks every entry: the cache is
+ * kept in a folder named after Node's version, V8's flags, the CPU's features and the
+ * user, and an entry is used only for the very source it was made from; anything else
+ * is compiled as it would be without a cache (and written back when the folder is
+ * writable; a read-only deployment just goes without). Run from the sources
+ * (src/index.ts, as tests do), there is no shipped cache and none is made.
+ * NODE_DISABLE_COMPILE_CACHE=1 turns it off.
  */
-import {http} from '@google-cloud/functions-framework';
-import {parseConfig} from './config.ts';
-import {guardParserErrorLogs} from './framework-guard.ts';
-import {createLogger} from './log.ts';
-import {installRequestGuard} from './request-guard.ts';
-import {createService} from './service.ts';
+import {existsSync} from 'node:fs';
+import module from 'node:module';
+import {join} from 'node:path';
 
-// functions-framework parses bodies before tvm sees them; a body its parser rejects
-// (broken JSON) is answered by Express's final handler, which prints a stack trace
-// unless NODE_ENV is production. The framework builds its app after loading this
-// module, so setting the default here keeps stacks out of every answer.
-process.env.NODE_ENV ??= 'production';
-// ... and prints the rejected body, secrets and all, unless guarded (see there).
-guardParserErrorLogs();
+const directory = join(import.meta.dirname, '..', 'compile-cache');
+if (existsSync(directory)) {
+  try {
+    // Portable: entries are found by their path relative to the cache, wherever the
+    // build has been moved since.
+    module.enableCompileCache({directory, portable: true});
+  } catch {
+    // A Node without these options: tvm starts without the cache.
+  }
+}
 
-const config = parseConfig(process.env);
-const logger = createLogger(config.logLevel);
-const {app} = await createService(config, {logger});
-// Every request passes tvm's guard and is answered by tvm, never by the framework's
-// body parsers and path decoding (see there); installed before the framework creates
-// its server, which it does once this module is loaded.
-installRequestGuard({
-  serve: app,
-  logger,
-  trustedProxyHops: config.trustedProxyHops,
-});
-// The framework's CLI looks the target up by name; it would serve it should the
-// guard's seam ever be gone.
-http('tvm', app);
+const {start} = await import('./main.ts');
+await start();

@@ -26,7 +26,7 @@
  * The framework's own app is never called: the framework starts the process, loads the
  * module, listens on PORT and stops on SIGTERM, as Cloud Functions runs it; tvm answers
  * every request itself, with nothing parsed, decoded or wrapped before it. The same
- * listener is registered as the `tvm` function (src/index.ts), so should a framework
+ * listener is registered as the `tvm` function (src/main.ts), so should a framework
  * upgrade stop creating its server this way the framework would still serve tvm, its
  * own parsers first; test/hostile/seam.test.ts fails when that happens.
  *
@@ -64,7 +64,7 @@ const INSTALLED = Symbol.for('tvm.requestGuard');
 /**
  * Makes every server created from now on with `http.createServer` serve
  * `options.serve` behind the guard, in place of the listener it is given.
- * Idempotent; call it from the module functions-framework loads (src/index.ts).
+ * Idempotent; call it while functions-framework loads the function (src/main.ts).
  */
 export function installRequestGuard(options: RequestGuardOptions): void {
   const target = http as typeof http & {[INSTALLED]?: true};

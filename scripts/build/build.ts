@@ -5,8 +5,11 @@
  *
  * 1. tsc (tsconfig.build.json) compiles src/ and emulator/src/ into build/.
  * 2. esbuild bundles the function: build/src/index.mjs, the entry functions-framework
- *    loads, with what only some deployments load split into build/src/chunks/ (the
- *    shared store, Secret Manager's gRPC client).
+ *    loads (src/index.ts: it turns the compile cache on, then loads the rest), and
+ *    build/src/main.mjs, tvm itself, with what only some deployments load split into
+ *    build/src/chunks/ (the shared store, Secret Manager's gRPC client).
+ * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
+ *    turns on at start.
  *
  *   node scripts/build/build.ts
  */
@@ -19,18 +22,23 @@ import * as esbuild from 'esbuild';
 const root = join(import.meta.dirname, '../..');
 const require = createRequire(import.meta.url);
 
-function run(args: string[]): void {
-  const r = spawnSync(process.execPath, args, {cwd: root, stdio: 'inherit'});
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
 await rm(join(root, 'build/src'), {recursive: true, force: true});
+await rm(join(root, 'build/compile-cache'), {recursive: true, force: true});
 
 run([require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
 
 await esbuild.build({
   absWorkingDir: root,
-  entryPoints: ['build/src/index.js'],
+  entryPoints: ['build/src/index.js', 'build/src/main.js'],
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -49,3 +57,9 @@ await esbuild.build({
     js: "import {createRequire as __tvmCreateRequire} from 'node:module'; const require = __tvmCreateRequire(import.meta.url);",
   },
 });
+
+// The cache goes where the entry looks for it, whatever the build's environment says.
+const env = {...process.env};
+delete env.NODE_COMPILE_CACHE;
+delete env.NODE_COMPILE_CACHE_PORTABLE;
+run([join(import.meta.dirname, 'compile-cache.ts')], env);

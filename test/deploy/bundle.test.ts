@@ -1,6 +1,7 @@
 /**
- * The built bundle (build/src/index.mjs, what `npm start` and the buildpack serve) with
- * the Secret Manager client bundled into it: Google's gRPC client, google-gax, grpc-js
+ * The built bundle (build/src/index.mjs, what `npm start` and the buildpack serve, and
+ * build/src/main.mjs, tvm itself, which it loads) with the Secret Manager client
+ * bundled into it: Google's gRPC client, google-gax, grpc-js
  * and protobufjs live in chunks of their own, imported only when something is read from
  * Secret Manager. Served by the functions-framework CLI against the emulator, it reads
  * its policy from a secret version and a service-account key from another, so the
@@ -51,10 +52,12 @@ clients:
         max_lifetime: 1h
 `;
 
-/** Every module of the bundle: index.mjs and its chunks, with their text. */
+/** Every module of the bundle: index.mjs, main.mjs and the chunks, with their text. */
 function bundleFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  files.set('index.mjs', readFileSync(join(built, 'index.mjs'), 'utf8'));
+  for (const name of ['index.mjs', 'main.mjs']) {
+    files.set(name, readFileSync(join(built, name), 'utf8'));
+  }
   for (const name of readdirSync(join(built, 'chunks'))) {
     files.set(
       `chunks/${name}`,
@@ -77,18 +80,18 @@ void describe('the built bundle', () => {
         `${name} imports ${external.exec(text)?.[0]}`,
       );
     }
-    // The client's chunk is reached from index.mjs by a dynamic import only.
+    // The client's chunk is reached from main.mjs by a dynamic import only.
     const client = [...files].find(([, text]) =>
       text.includes('node_modules/@google-cloud/secret-manager/'),
     );
     assert.ok(client, 'a chunk holds the Secret Manager client');
     const chunk = client[0].slice('chunks/'.length);
-    const index = files.get('index.mjs')!;
+    const main = files.get('main.mjs')!;
     assert.ok(
-      index.includes(`import("./chunks/${chunk}")`),
+      main.includes(`import("./chunks/${chunk}")`),
       'imported on demand',
     );
-    assert.ok(!index.includes(`from "./chunks/${chunk}"`), 'not at start');
+    assert.ok(!main.includes(`from "./chunks/${chunk}"`), 'not at start');
   });
 
   void describe('served by the functions-framework CLI, the policy in Secret Manager', () => {

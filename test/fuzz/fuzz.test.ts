@@ -2,7 +2,7 @@
  * Fuzzed, not only enumerated (issue 10, item 9): fast-check generates form bodies, JSON
  * bodies, headers, paths, JWTs and policies. The HTTP surfaces drive the running service
  * as a black box over real sockets (functions-framework's server, as test/support/
- * stack.ts starts it, behind src/request-guard.ts as src/index.ts installs it); every
+ * stack.ts starts it, behind src/request-guard.ts as src/main.ts installs it); every
  * answer must be a documented status with the documented body shape (README, Errors:
  * `{error, error_description}`, Google's `{error:{code,message,status}}` on the IAM
  * route), no 5xx but 502/503, no unhandled rejection, no crash, no secret in a log.

@@ -34,7 +34,7 @@ import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 // No stray credentials or metadata probing from the machine running the tests.
 process.env.HOME = mkdtempSync(join(tmpdir(), 'tvm-home-'));
 delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-// As src/index.ts does for the deployed function (see there).
+// As src/main.ts does for the deployed function (see there).
 process.env.NODE_ENV ??= 'production';
 guardParserErrorLogs();
 
