@@ -7,20 +7,58 @@
  * 2. esbuild bundles the function: build/src/index.mjs, the entry functions-framework
  *    loads (src/index.ts: it turns the compile cache on, then loads the rest), and
  *    build/src/main.mjs, tvm itself, with what only some deployments load split into
- *    build/src/chunks/ (the shared store, Secret Manager's gRPC client).
+ *    build/src/chunks/ (the shared store, Secret Manager's gRPC client). Google's
+ *    client libraries carry protos for API versions and options tvm never uses, which
+ *    their clients turn into gRPC descriptors when constructed: the bundle carries
+ *    only what the version tvm calls reaches (protos.ts).
  * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
  *    turns on at start.
  *
  *   node scripts/build/build.ts
  */
 import {spawnSync} from 'node:child_process';
-import {rm} from 'node:fs/promises';
+import {readFile, rm} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
+import {trimProtos, type ProtoJson} from './protos.ts';
 
 const root = join(import.meta.dirname, '../..');
 const require = createRequire(import.meta.url);
+
+/** JSON protos bundled trimmed: the file, and the namespaces its client calls. */
+const PROTOS: readonly {filter: RegExp; namespaces: string[]}[] = [
+  // The Secret Manager client (v1), with its IAM methods' types.
+  {
+    filter:
+      /[\\/]@google-cloud[\\/]secret-manager[\\/]build[\\/]protos[\\/]protos\.json$/,
+    namespaces: ['google.cloud.secretmanager.v1'],
+  },
+  // The Locations mixin google-gax constructs with every client.
+  {
+    filter: /[\\/]google-gax[\\/]build[\\/]protos[\\/]locations\.json$/,
+    namespaces: ['google.cloud.location'],
+  },
+];
+
+/** The PROTOS files esbuild met: one it did not means a library moved its protos. */
+const trimmed = new Set<RegExp>();
+
+const trimmedProtos: esbuild.Plugin = {
+  name: 'trimmed-protos',
+  setup(build) {
+    for (const {filter, namespaces} of PROTOS) {
+      build.onLoad({filter}, async args => {
+        trimmed.add(filter);
+        const json = JSON.parse(await readFile(args.path, 'utf8')) as ProtoJson;
+        return {
+          contents: JSON.stringify(trimProtos(json, namespaces)),
+          loader: 'json',
+        };
+      });
+    }
+  },
+};
 
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const r = spawnSync(process.execPath, args, {
@@ -56,7 +94,11 @@ await esbuild.build({
   banner: {
     js: "import {createRequire as __tvmCreateRequire} from 'node:module'; const require = __tvmCreateRequire(import.meta.url);",
   },
+  plugins: [trimmedProtos],
 });
+for (const {filter} of PROTOS) {
+  if (!trimmed.has(filter)) throw new Error(`build: no protos met ${filter}`);
+}
 
 // The cache goes where the entry looks for it, whatever the build's environment says.
 const env = {...process.env};

@@ -94,6 +94,23 @@ void describe('the built bundle', () => {
     assert.ok(!main.includes(`from "./chunks/${chunk}"`), 'not at start');
   });
 
+  void test("carries Secret Manager's v1 protos only (scripts/build/protos.ts)", () => {
+    const files = bundleFiles();
+    const client = [...files.values()].find(text =>
+      text.includes('node_modules/@google-cloud/secret-manager/'),
+    )!;
+    assert.match(client, /\bAccessSecretVersion\b/);
+    // esbuild writes a JSON document as an object literal: a beta version's namespace
+    // would be a key `v1beta2: {`.
+    for (const [name, text] of files) {
+      assert.doesNotMatch(
+        text,
+        /\bv1beta\d*: \{/,
+        `${name} carries a beta API`,
+      );
+    }
+  });
+
   void describe('served by the functions-framework CLI, the policy in Secret Manager', () => {
     let emulator: Emulator;
     let child: ChildProcess;
