@@ -125,8 +125,12 @@ export function createSecretReader(
   const connection = connect(endpoint, getIdentity);
   return {
     async access(versionName, timeoutMs) {
-      const c = await connection.client();
-      const options = await connection.callOptions(timeoutMs);
+      // The credential first: its request to the metadata server is on its way while
+      // the client library loads (the first read of a cold start), not after.
+      const [options, c] = await Promise.all([
+        connection.callOptions(timeoutMs),
+        connection.client(),
+      ]);
       let response;
       try {
         [response] = await c.accessSecretVersion({name: versionName}, options);
