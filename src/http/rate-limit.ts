@@ -63,8 +63,12 @@ export function createRateLimiters(options: {
     clock,
   );
   // The key of an address (IPv6 by /56) is parsed once, not on each of its requests.
+  // An address without a colon is no IPv6 address, and express-rate-limit keys it as
+  // it is: asked only of the others, it never runs Node's IPv6 pattern (compiled at
+  // its first use, a few milliseconds of the first request of a cold start).
   const ipKeys = new Map<string, string>();
   const ipKey = (ip: string): string => {
+    if (!ip.includes(':')) return ip;
     let key = ipKeys.get(ip);
     if (key === undefined) {
       if (ipKeys.size >= 10_000) ipKeys.clear();

@@ -114,3 +114,40 @@ void describe('per-client limiter', () => {
     assert.deepEqual(seen, ['tvm-client:a', 'tvm-client:a']);
   });
 });
+
+void describe('per-IP limiter', () => {
+  void test("keys as express-rate-limit's ipKeyGenerator does: IPv4 as it is, IPv6 by /56, IPv4-mapped as IPv4", () => {
+    const keys: string[] = [];
+    const recording = (prefix: string): Store => ({
+      prefix,
+      localKeys: true,
+      increment(key) {
+        keys.push(prefix + key);
+        return {totalHits: 1, resetTime: undefined};
+      },
+      decrement() {},
+      resetKey() {},
+    });
+    const limiters = createRateLimiters({
+      perIp: 10,
+      perClient: 10,
+      store: recording,
+    });
+    for (const ip of [
+      '198.51.100.7',
+      '2001:db8:5:12::1',
+      '2001:db8:5:ff::9',
+      '::ffff:198.51.100.7',
+      '',
+    ]) {
+      assert.equal(limiters.perIp(fakeResponse().res, ip), undefined);
+    }
+    assert.deepEqual(keys, [
+      'tvm-ip:198.51.100.7',
+      'tvm-ip:2001:db8:5::/56',
+      'tvm-ip:2001:db8:5::/56',
+      'tvm-ip:198.51.100.7',
+      'tvm-ip:unknown',
+    ]);
+  });
+});
