@@ -18,7 +18,12 @@
  * - no compression is asked for, and an encoded answer (which Google sends only when
  *   asked) is refused rather than handed on undecoded;
  * - the call's AbortSignal (gaxios's timeout) ends the request and the read, failing
- *   with the signal's reason, as fetch does;
+ *   with the signal's reason, as fetch does; and whatever the call asks, no request
+ *   lasts over MAX_REQUEST_MS (Node's http client has no deadline of its own, and the
+ *   metadata server's token is asked for with none on Cloud Functions: one request
+ *   that never ended would hold every later token refresh, which share it);
+ * - a request that ends without an answer (the connection closed, or switched to
+ *   another protocol) fails instead of waiting forever;
  * - only http: and https: URLs; https verifies the server's certificate (Node's
  *   default, never turned off here).
  *
@@ -31,6 +36,9 @@ import {request as httpsRequest} from 'node:https';
 /** The largest answer read from Google when the call names no limit. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/** The longest any request may take, answer read, whatever its own timeout. */
+export const MAX_REQUEST_MS = 30_000;
+
 /** What gaxios adds to fetch's init (its prepared options). */
 interface GaxiosInit extends RequestInit {
   readonly size?: number;
@@ -42,9 +50,23 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 /** The Fetch standard's redirect statuses. */
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
-export function fetchImplementation(
+type Fetch = (
   input: Parameters<typeof fetch>[0],
   init?: Parameters<typeof fetch>[1],
+) => Promise<Response>;
+
+/** The fetch of every Google call (`boundedFetch` with the default deadline). */
+export const fetchImplementation: Fetch = boundedFetch(MAX_REQUEST_MS);
+
+/** The fetch described above, no request lasting over `maxRequestMs`. */
+export function boundedFetch(maxRequestMs: number): Fetch {
+  return (input, init) => send(input, init, maxRequestMs);
+}
+
+function send(
+  input: Parameters<typeof fetch>[0],
+  init: Parameters<typeof fetch>[1],
+  maxRequestMs: number,
 ): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     const extra = init as GaxiosInit | undefined;
@@ -55,9 +77,12 @@ export function fetchImplementation(
     let url: URL;
     let body: {bytes: Buffer; type: string} | undefined;
     try {
-      url = new URL(
-        typeof input === 'string' || input instanceof URL ? input : input.url,
-      );
+      if (typeof input !== 'string' && !(input instanceof URL)) {
+        // gaxios hands over a URL; a Request's own method, headers and body would
+        // be lost here.
+        throw new TypeError('fetch: a Request is not accepted, only a URL');
+      }
+      url = new URL(input);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
         throw new TypeError(`fetch: unsupported URL scheme ${url.protocol}`);
       }
@@ -77,30 +102,52 @@ export function fetchImplementation(
       headers['content-length'] = String(body.bytes.length);
     }
 
+    const method = (init?.method ?? 'GET').toUpperCase();
     let settled = false;
+    const done = () => {
+      settled = true;
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
+    };
     const fail = (e: unknown) => {
       if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
+      done();
       req.destroy();
       reject(e);
     };
     const onAbort = () => fail(signal!.reason);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, {method: init?.method ?? 'GET', headers});
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(url, {method, headers});
+    const deadline = setTimeout(
+      () =>
+        fail(
+          new DOMException(
+            `fetch: no answer within ${maxRequestMs} ms`,
+            'TimeoutError',
+          ),
+        ),
+      maxRequestMs,
+    );
     signal?.addEventListener('abort', onAbort, {once: true});
     req.once('error', fail);
+    // After an answer's end this does nothing; before one (the connection closed, or
+    // upgraded to another protocol, which Node reports by closing only), it fails.
+    req.once('close', () =>
+      fail(new TypeError('fetch: the connection closed without an answer')),
+    );
     req.once('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       if (REDIRECT.has(status)) {
         return fail(new TypeError('fetch: a redirect is not followed'));
       }
-      const encoding = res.headers['content-encoding'];
+      const encoding = res.headers['content-encoding']?.toLowerCase();
       if (encoding && encoding !== 'identity') {
         return fail(new TypeError('fetch: an encoded answer is refused'));
       }
+      // A HEAD's or a null-body status's Content-Length is no body to read.
+      const bodyless = method === 'HEAD' || NULL_BODY.has(status);
       const declared = Number(res.headers['content-length'] ?? NaN);
-      if (declared > limit) return fail(tooLarge(limit));
+      if (!bodyless && declared > limit) return fail(tooLarge(limit));
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -112,11 +159,10 @@ export function fetchImplementation(
       res.once('aborted', () => fail(new TypeError('fetch: answer cut off')));
       res.once('end', () => {
         if (settled) return;
-        settled = true;
-        signal?.removeEventListener('abort', onAbort);
+        done();
         try {
           const answer = new Response(
-            NULL_BODY.has(status) ? null : Buffer.concat(chunks, size),
+            bodyless ? null : Buffer.concat(chunks, size),
             {
               status,
               statusText: res.statusMessage ?? '',
@@ -135,7 +181,8 @@ export function fetchImplementation(
 }
 
 /**
- * The request body gaxios prepared (text, bytes or form parameters; no streams), with
+ * The request body gaxios prepared (text, bytes or form parameters; streams, blobs and
+ * multipart forms are refused: no call of tvm's sends one), with
  * the Content-Type fetch gives each kind when the caller names none (Fetch standard,
  * "extract a body"): google-auth-library's JWT client relies on it for its form.
  */

@@ -11,6 +11,8 @@ import {gzipSync} from 'node:zlib';
 import {gaxios} from 'google-auth-library';
 import {
   DEFAULT_MAX_RESPONSE_BYTES,
+  MAX_REQUEST_MS,
+  boundedFetch,
   fetchImplementation,
 } from '../../src/google/fetch.ts';
 
@@ -25,6 +27,22 @@ before(async () => {
     seen.push(`${req.method} ${req.url}`);
     lastHeaders = req.headers;
     if (req.url === '/hang') return; // never answers
+    if (req.url === '/upgrade') {
+      res.writeHead(101, {connection: 'Upgrade', upgrade: 'websocket'});
+      res.end();
+      return;
+    }
+    if (req.url === '/cut') {
+      res.writeHead(200, {'content-length': '1000'});
+      res.write('z'.repeat(10));
+      setTimeout(() => req.socket.destroy(), 20);
+      return;
+    }
+    if (req.url === '/big-head') {
+      res.writeHead(200, {'content-length': String(5 * 1024 * 1024)});
+      res.end();
+      return;
+    }
     if (req.url === '/gzip') {
       res.writeHead(200, {'content-encoding': 'gzip'});
       res.end(gzipSync('{"a":1}'));
@@ -193,4 +211,59 @@ void test('a redirect is an error: the request is not re-sent to the Location', 
     }),
   );
   assert.deepEqual(seen, ['POST /redirect']);
+});
+
+void test('a call with no timeout of its own still ends: no request outlasts the deadline', async () => {
+  assert.equal(MAX_REQUEST_MS, 30_000);
+  seen.length = 0;
+  const g = new gaxios.Gaxios({
+    fetchImplementation: boundedFetch(200),
+    retry: false,
+  });
+  await assert.rejects(
+    g.request({url: `${base}/hang`}),
+    (e: {cause?: {name?: string}; message: string}) =>
+      /no answer within 200 ms/.test(e.message),
+  );
+  assert.deepEqual(seen, ['GET /hang']);
+});
+
+void test('a connection switched to another protocol (101) fails instead of waiting', async () => {
+  await assert.rejects(
+    boundedFetch(60_000)(`${base}/upgrade`),
+    /the connection closed without an answer/,
+  );
+});
+
+void test('a connection cut in the middle of the answer fails', async () => {
+  await assert.rejects(
+    client().request({url: `${base}/cut`}),
+    /cut off|closed/,
+  );
+});
+
+void test("a HEAD's Content-Length is not a body over the limit", async () => {
+  const res = await fetchImplementation(`${base}/big-head`, {method: 'HEAD'});
+  assert.equal(res.status, 200);
+  assert.equal((await res.arrayBuffer()).byteLength, 0);
+});
+
+void test('a Request is refused: only a URL is fetched (its method and body would be lost)', async () => {
+  await assert.rejects(
+    fetchImplementation(new Request(`${base}/ok`, {method: 'POST', body: 'x'})),
+    /a Request is not accepted/,
+  );
+});
+
+void test("a caller's Accept-Encoding is not sent; bytes go as they are", async () => {
+  bodies.length = 0;
+  const res = await fetchImplementation(`${base}/echo`, {
+    method: 'POST',
+    headers: {'accept-encoding': 'gzip', 'content-type': 'application/json'},
+    body: new TextEncoder().encode('{"a":1}'),
+  });
+  assert.equal(res.status, 200);
+  assert.equal(lastHeaders['accept-encoding'], undefined);
+  assert.equal(lastHeaders['content-type'], 'application/json');
+  assert.deepEqual(bodies, ['{"a":1}']);
 });
