@@ -18,13 +18,13 @@ import {describe, test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 import {provisionForPolicy} from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
+import {freePort} from '../support/net.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'tvm-buildpack-'));
@@ -55,14 +55,6 @@ function run(
     `${cmd} ${args.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`,
   );
   return r.stdout;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as {port: number}).port;
-  await new Promise(r => srv.close(r));
-  return port;
 }
 
 const key = generateApiKey();

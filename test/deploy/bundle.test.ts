@@ -12,7 +12,6 @@ import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, type ChildProcess} from 'node:child_process';
 import {readdirSync, readFileSync} from 'node:fs';
-import {createServer, type AddressInfo} from 'node:net';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
@@ -22,6 +21,7 @@ import {
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
+import {freePort, waitHealthy} from '../support/net.ts';
 
 const root = join(import.meta.dirname, '../..');
 const built = join(root, 'build/src');
@@ -150,7 +150,10 @@ void describe('the built bundle', () => {
       );
       child.stdout!.on('data', (d: Buffer) => output.push(String(d)));
       child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
-      await waitHealthy(`${base}/healthz`, output);
+      await waitHealthy(`${base}/healthz`, {
+        tries: 600,
+        detail: () => output.join(''),
+      });
     });
 
     after(async () => {
@@ -223,23 +226,3 @@ void describe('the built bundle', () => {
     });
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
-
-async function waitHealthy(url: string, output: string[]): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`not healthy: ${url}\n${output.join('')}`);
-}

@@ -24,7 +24,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import {createServer, type AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {pathToFileURL} from 'node:url';
@@ -36,6 +35,7 @@ import {
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
+import {freePort, waitHealthy} from '../support/net.ts';
 
 const root = join(import.meta.dirname, '../..');
 const framework = join(
@@ -122,7 +122,10 @@ async function serveAndVend(build: string, policy: string): Promise<Run> {
   child.stderr.on('data', (d: Buffer) => output.push(String(d)));
   const gone = new Promise(r => child.once('exit', r));
   try {
-    await waitHealthy(`${base}/healthz`, output);
+    await waitHealthy(`${base}/healthz`, {
+      tries: 600,
+      detail: () => output.join(''),
+    });
     const res = await fetch(`${base}/token`, {
       method: 'POST',
       headers: {
@@ -234,23 +237,3 @@ void describe('the compile cache the build ships', () => {
     assert.doesNotMatch(run.output, /V8 code cache for ESM/);
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
-
-async function waitHealthy(url: string, output: string[]): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`not healthy: ${url}\n${output.join('')}`);
-}

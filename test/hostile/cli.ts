@@ -8,7 +8,6 @@
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {createServer, type AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
@@ -18,6 +17,7 @@ import {
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
+import {freePort, waitHealthy} from '../support/net.ts';
 
 export const root = join(import.meta.dirname, '../..');
 export const frameworkMain = join(
@@ -119,32 +119,14 @@ export async function serveBuilt(outDir: string): Promise<Served> {
     },
   };
   try {
-    await waitHealthy(`${url}/healthz`, () => child.exitCode !== null);
+    await waitHealthy(`${url}/healthz`, {
+      dead: () => child.exitCode !== null,
+    });
   } catch (e) {
     await served.close();
     throw new Error(`${(e as Error).message}\n${out}`);
   }
   return served;
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
-
-async function waitHealthy(url: string, dead: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !dead(); i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`not healthy: ${url}`);
 }
 
 /** Resident and peak resident memory of process `pid`, bytes (Linux /proc). */

@@ -14,21 +14,13 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
+import {freePort} from '../support/net.ts';
 
 const root = join(import.meta.dirname, '../..');
 const startScript = join(root, 'scripts/start.ts');
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as {port: number}).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
 
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {

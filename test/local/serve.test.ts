@@ -5,8 +5,8 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, spawnSync} from 'node:child_process';
-import {createServer, type AddressInfo} from 'node:net';
 import {join} from 'node:path';
+import {freePort, waitHealthy} from '../support/net.ts';
 
 const root = join(import.meta.dirname, '../..');
 const framework = join(
@@ -90,7 +90,7 @@ void test("a body the framework's parser would refuse is never logged, secrets a
   child.stdout.on('data', d => (out += String(d)));
   child.stderr.on('data', d => (out += String(d)));
   try {
-    await waitHealthy(`http://127.0.0.1:${port}/healthz`);
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`, {tries: 200});
     const res = await fetch(`http://127.0.0.1:${port}/token`, {
       method: 'POST',
       headers: {'content-type': 'application/json'},
@@ -113,23 +113,3 @@ void test("a body the framework's parser would refuse is never logged, secrets a
     child.kill();
   }
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
-
-async function waitHealthy(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`not healthy: ${url}`);
-}

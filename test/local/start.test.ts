@@ -8,20 +8,12 @@ import assert from 'node:assert/strict';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {mkdtempSync, writeFileSync} from 'node:fs';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
+import {freePort} from '../support/net.ts';
 
 const root = join(import.meta.dirname, '../..');
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as {port: number}).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
 
 interface Started {
   child: ChildProcess;

@@ -7,7 +7,6 @@
  */
 import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtempSync, writeFileSync} from 'node:fs';
-import {createServer, type AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
@@ -18,6 +17,7 @@ import {
 import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 import {allLogs, renderPolicy} from './stack.ts';
+import {freePort, waitHealthy} from './net.ts';
 
 const root = join(import.meta.dirname, '../..');
 const framework = join(
@@ -144,26 +144,6 @@ export function operatorLines(inst: Instance, re: RegExp): string[] {
   return inst.logs
     .filter(l => l.audit === undefined && re.test(String(l.message)))
     .map(l => String(l.message));
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
-
-async function waitHealthy(url: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`not healthy: ${url}`);
 }
 
 /** A policy for fleet tests: `app` (an API key) and `partner` (private_key_jwt with `jwks`). */

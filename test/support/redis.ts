@@ -15,9 +15,10 @@ import {
 } from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {createServer, createConnection, type AddressInfo} from 'node:net';
+import {createConnection} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {freePort} from './net.ts';
 
 export interface TestRedis {
   readonly port: number;
@@ -240,14 +241,6 @@ export async function startRedis(
       rmSync(dir, {recursive: true, force: true});
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>(r => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
 }
 
 function listening(port: number): Promise<boolean> {
