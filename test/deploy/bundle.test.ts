@@ -10,25 +10,19 @@
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn, type ChildProcess} from 'node:child_process';
 import {readdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
-import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
-import {freePort, waitHealthy} from '../support/net.ts';
+import {serveFunction, type ServedFunction} from '../support/function-cli.ts';
 
 const root = join(import.meta.dirname, '../..');
 const built = join(root, 'build/src');
-const framework = join(
-  root,
-  'node_modules/@google-cloud/functions-framework/build/src/main.js',
-);
 
 const key = generateApiKey();
 const POLICY = `version: 1
@@ -113,7 +107,7 @@ void describe('the built bundle', () => {
 
   void describe('served by the functions-framework CLI, the policy in Secret Manager', () => {
     let emulator: Emulator;
-    let child: ChildProcess;
+    let served: ServedFunction | undefined;
     let base: string;
     const output: string[] = [];
 
@@ -127,41 +121,17 @@ void describe('the built bundle', () => {
         `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
         secret,
       );
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      child = spawn(
-        process.execPath,
-        [
-          framework,
-          '--target=tvm',
-          `--port=${port}`,
-          `--source=${join(built, 'index.mjs')}`,
-        ],
-        {
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME,
-            NODE_ENV: 'production',
-            ...emulatorEnvironment(emulator),
-            TVM_POLICY: version,
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      child.stdout!.on('data', (d: Buffer) => output.push(String(d)));
-      child.stderr!.on('data', (d: Buffer) => output.push(String(d)));
-      await waitHealthy(`${base}/healthz`, {
-        tries: 600,
-        detail: () => output.join(''),
+      served = await serveFunction({
+        source: join(built, 'index.mjs'),
+        emulator,
+        env: {TVM_POLICY: version},
+        output,
       });
+      base = served.base;
     });
 
     after(async () => {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise(r => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
+      await served?.stop();
       await emulator?.close();
     });
 

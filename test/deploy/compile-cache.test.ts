@@ -12,7 +12,6 @@
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
@@ -29,19 +28,14 @@ import {join} from 'node:path';
 import {pathToFileURL} from 'node:url';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
-import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
-import {freePort, waitHealthy} from '../support/net.ts';
+import {serveFunction} from '../support/function-cli.ts';
 
 const root = join(import.meta.dirname, '../..');
-const framework = join(
-  root,
-  'node_modules/@google-cloud/functions-framework/build/src/main.js',
-);
 
 const key = generateApiKey();
 const POLICY = `version: 1
@@ -95,37 +89,15 @@ after(async () => {
  * stops it; what Node's compile cache said about the build's own modules.
  */
 async function serveAndVend(build: string, policy: string): Promise<Run> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    process.execPath,
-    [
-      framework,
-      '--target=tvm',
-      `--port=${port}`,
-      `--source=${join(build, 'src/index.mjs')}`,
-    ],
-    {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NODE_ENV: 'production',
-        ...emulatorEnvironment(emulator),
-        TVM_POLICY: policy,
-        NODE_DEBUG_NATIVE: 'COMPILE_CACHE',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
   const output: string[] = [];
-  child.stdout.on('data', (d: Buffer) => output.push(String(d)));
-  child.stderr.on('data', (d: Buffer) => output.push(String(d)));
-  const gone = new Promise(r => child.once('exit', r));
+  const served = await serveFunction({
+    source: join(build, 'src/index.mjs'),
+    emulator,
+    env: {TVM_POLICY: policy, NODE_DEBUG_NATIVE: 'COMPILE_CACHE'},
+    output,
+  });
+  const base = served.base;
   try {
-    await waitHealthy(`${base}/healthz`, {
-      tries: 600,
-      detail: () => output.join(''),
-    });
     const res = await fetch(`${base}/token`, {
       method: 'POST',
       headers: {
@@ -138,8 +110,7 @@ async function serveAndVend(build: string, policy: string): Promise<Run> {
     assert.equal(res.status, 200, output.join(''));
     assert.equal(body.token_type, 'Bearer');
   } finally {
-    child.kill('SIGTERM');
-    await gone;
+    await served.stop();
   }
   const text = output.join('');
   assert.ok(!text.includes(key), 'the API key is in no output');
