@@ -6,6 +6,7 @@
  */
 import type * as z from '../zod.ts';
 import {TvmError} from '../errors.ts';
+import {systemMonotonicClock} from '../clock.ts';
 
 /** A failure talking to Google, classified. `detail` is for operators and holds no secret. */
 export class UpstreamError extends Error {
@@ -130,10 +131,10 @@ export function oauthErrorCode(e: unknown): string | undefined {
 export const ATTEMPT_TIMEOUT_MS = 5_000;
 
 /**
- * Deadlines are in monotonic milliseconds (`performance.now()`): they measure real
+ * Deadlines are in monotonic milliseconds (`systemMonotonicClock`): they measure real
  * elapsed time, which the injected business clock (token expiry) does not.
  */
-export const monotonicNow = (): number => performance.now();
+export const monotonicNow = (): number => systemMonotonicClock.now();
 
 export interface RetryOptions {
   /** Monotonic ms (`monotonicNow()`) by which the whole operation must be over. */

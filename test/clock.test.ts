@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import {setTimeout as sleep} from 'node:timers/promises';
+import {test} from 'node:test';
+import {systemClock, systemMonotonicClock} from '../src/clock.ts';
+import {monotonicNow} from '../src/google/upstream.ts';
+
+test('the monotonic clock counts real milliseconds and never goes back', async () => {
+  const t0 = systemMonotonicClock.now();
+  const wall0 = systemClock.now();
+  let last = t0;
+  for (let i = 0; i < 10_000; i++) {
+    const t = systemMonotonicClock.now();
+    assert.ok(t >= last, `went back: ${t} after ${last}`);
+    last = t;
+  }
+  await sleep(50);
+  const elapsed = systemMonotonicClock.now() - t0;
+  const wallElapsed = systemClock.now() - wall0;
+  // setTimeout waits at least its delay; the clocks agree to within a scheduler's slack.
+  assert.ok(elapsed >= 49, `elapsed ${elapsed} ms`);
+  assert.ok(Math.abs(elapsed - wallElapsed) < 20, `${elapsed} vs wall ${wallElapsed}`);
+  // Fractions of a millisecond, as performance.now() gave.
+  assert.notEqual(elapsed, Math.round(elapsed));
+});
+
+test('deadlines use the same clock', () => {
+  const a = systemMonotonicClock.now();
+  const b = monotonicNow();
+  const c = systemMonotonicClock.now();
+  assert.ok(a <= b && b <= c);
+});
+
+test('loading the clock does not load perf_hooks', async () => {
+  const {spawnSync} = await import('node:child_process');
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const {systemMonotonicClock} = await import(${JSON.stringify(new URL('../src/clock.ts', import.meta.url).href)});
+       systemMonotonicClock.now();
+       console.log(process.moduleLoadList.some(m => m.endsWith(' perf_hooks')));`,
+    ],
+    {encoding: 'utf8'},
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'false');
+});
