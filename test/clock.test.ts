@@ -4,7 +4,7 @@ import {test} from 'node:test';
 import {systemClock, systemMonotonicClock} from '../src/clock.ts';
 import {monotonicNow} from '../src/google/upstream.ts';
 
-test('the monotonic clock counts real milliseconds and never goes back', async () => {
+void test('the monotonic clock counts real milliseconds and never goes back', async () => {
   const t0 = systemMonotonicClock.now();
   const wall0 = systemClock.now();
   let last = t0;
@@ -18,19 +18,22 @@ test('the monotonic clock counts real milliseconds and never goes back', async (
   const wallElapsed = systemClock.now() - wall0;
   // setTimeout waits at least its delay; the clocks agree to within a scheduler's slack.
   assert.ok(elapsed >= 49, `elapsed ${elapsed} ms`);
-  assert.ok(Math.abs(elapsed - wallElapsed) < 20, `${elapsed} vs wall ${wallElapsed}`);
+  assert.ok(
+    Math.abs(elapsed - wallElapsed) < 20,
+    `${elapsed} vs wall ${wallElapsed}`,
+  );
   // Fractions of a millisecond, as performance.now() gave.
   assert.notEqual(elapsed, Math.round(elapsed));
 });
 
-test('deadlines use the same clock', () => {
+void test('deadlines use the same clock', () => {
   const a = systemMonotonicClock.now();
   const b = monotonicNow();
   const c = systemMonotonicClock.now();
   assert.ok(a <= b && b <= c);
 });
 
-test('loading the clock does not load perf_hooks', async () => {
+void test('loading the clock does not load perf_hooks', async () => {
   const {spawnSync} = await import('node:child_process');
   const r = spawnSync(
     process.execPath,

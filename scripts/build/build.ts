@@ -10,7 +10,10 @@
  *    build/src/chunks/ (the shared store, Secret Manager's gRPC client). Google's
  *    client libraries carry protos for API versions and options tvm never uses, which
  *    their clients turn into gRPC descriptors when constructed: the bundle carries
- *    only what the version tvm calls reaches (protos.ts).
+ *    only what the version tvm calls reaches (protos.ts). The bundled code loads
+ *    Node's built-in modules with `require` (builtinsByRequire) and gets tvm's
+ *    Headers and Response (src/web.ts): neither way loads undici, which tvm never
+ *    sends a request through.
  * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
  *    turns on at start.
  *
@@ -18,7 +21,7 @@
  */
 import {spawnSync} from 'node:child_process';
 import {readFile, rm} from 'node:fs/promises';
-import {createRequire} from 'node:module';
+import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
 import {trimProtos, type ProtoJson} from './protos.ts';
@@ -60,6 +63,31 @@ const trimmedProtos: esbuild.Plugin = {
   },
 };
 
+/**
+ * Node's modules are loaded with `require`, never as ES modules: Node makes an ES
+ * module of a built-in by reading every export, getters too, so an `import` of
+ * node:http loads undici (for its WebSocket), of node:crypto WebCrypto, of node:fs its
+ * promises and streams, none of which tvm uses. A `require` reads only what is used.
+ * An import of a built-in resolves to a small CommonJS module that requires it, with
+ * the banner's `require`, as every bundled CommonJS module does.
+ */
+const builtinsByRequire: esbuild.Plugin = {
+  name: 'builtins-by-require',
+  setup(build) {
+    build.onResolve({filter: /^[a-z_:/]+$/}, args => {
+      if (!isBuiltin(args.path)) return undefined;
+      if (args.kind === 'require-call' || args.namespace === 'builtin') {
+        return {path: args.path, external: true};
+      }
+      return {path: args.path, namespace: 'builtin'};
+    });
+    build.onLoad({filter: /.*/, namespace: 'builtin'}, args => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const r = spawnSync(process.execPath, args, {
     cwd: root,
@@ -94,7 +122,10 @@ await esbuild.build({
   banner: {
     js: "import {createRequire as __tvmCreateRequire} from 'node:module'; const require = __tvmCreateRequire(import.meta.url);",
   },
-  plugins: [trimmedProtos],
+  // The bundled code's Headers, Response, Request and FormData are tvm's (src/web.ts),
+  // not Node's, whose first use loads undici.
+  inject: ['build/src/web.js'],
+  plugins: [trimmedProtos, builtinsByRequire],
 });
 for (const {filter} of PROTOS) {
   if (!trimmed.has(filter)) throw new Error(`build: no protos met ${filter}`);

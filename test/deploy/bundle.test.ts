@@ -10,7 +10,8 @@
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {readdirSync, readFileSync} from 'node:fs';
+import {mkdtempSync, readdirSync, readFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
@@ -23,6 +24,7 @@ import {serveFunction, type ServedFunction} from '../support/function-cli.ts';
 
 const root = join(import.meta.dirname, '../..');
 const built = join(root, 'build/src');
+const MODULE_LIST = join(import.meta.dirname, '../support/module-list.cjs');
 
 const key = generateApiKey();
 const POLICY = `version: 1
@@ -33,6 +35,8 @@ service_accounts:
     email: etl@tvm-local.iam.gserviceaccount.com
     mint: key
     key_secret: projects/tvm-local/secrets/etl-key/versions/latest
+  unprovisioned:
+    email: unprovisioned@tvm-local.iam.gserviceaccount.com
 clients:
   nightly:
     api_keys:
@@ -44,7 +48,16 @@ clients:
       - service_account: etl
         scopes: [cloud-platform]
         max_lifetime: 1h
+      - service_account: unprovisioned
+        scopes: [cloud-platform]
+        max_lifetime: 1h
 `;
+
+/** The emulator knows every account of POLICY but \`unprovisioned\`. */
+const PROVISIONED = POLICY.replace(/^ {2}unprovisioned:\n.*\n/m, '').replace(
+  /^ {6}- service_account: unprovisioned\n(?: {8}.*\n)+/m,
+  '',
+);
 
 /** Every module of the bundle: index.mjs, main.mjs and the chunks, with their text. */
 function bundleFiles(): Map<string, string> {
@@ -110,10 +123,14 @@ void describe('the built bundle', () => {
     let served: ServedFunction | undefined;
     let base: string;
     const output: string[] = [];
+    const moduleList = join(
+      mkdtempSync(join(tmpdir(), 'tvm-bundle-')),
+      'modules.json',
+    );
 
     before(async () => {
       emulator = await startEmulator();
-      provisionForPolicy(emulator.state, parsePolicy(POLICY));
+      provisionForPolicy(emulator.state, parsePolicy(PROVISIONED));
       const secret = 'projects/tvm-local/secrets/tvm-policy';
       emulator.state.createSecret(secret);
       const version = emulator.state.addSecretVersion(secret, POLICY);
@@ -124,7 +141,12 @@ void describe('the built bundle', () => {
       served = await serveFunction({
         source: join(built, 'index.mjs'),
         emulator,
-        env: {TVM_POLICY: version},
+        env: {
+          TVM_POLICY: version,
+          // The built-in modules the process loaded, written out as it exits.
+          NODE_OPTIONS: `--require ${MODULE_LIST}`,
+          TVM_TEST_MODULE_LIST: moduleList,
+        },
         output,
       });
       base = served.base;
@@ -187,12 +209,47 @@ void describe('the built bundle', () => {
       assert.equal(emulator.stats.count('oauth2.token'), grants + 1);
     });
 
+    void test("Google's refusal is read and answered", async () => {
+      const before = emulator.stats.count('iam.generateAccessToken');
+      const r = await vend('unprovisioned', 'cloud-platform');
+      assert.equal(emulator.stats.count('iam.generateAccessToken'), before + 1);
+      assert.equal(r.status, 502, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'temporarily_unavailable');
+      assert.equal(r.body.access_token, undefined);
+      // Google's error body was read: its status is in the operator's line.
+      const detail =
+        '"detail":"IAM Credentials generateAccessToken answered HTTP 404 (NOT_FOUND)"';
+      for (let i = 0; i < 100 && !output.join('').includes(detail); i++) {
+        await new Promise(r => setTimeout(r, 20));
+      }
+      assert.ok(output.join('').includes(detail), output.join(''));
+    });
+
     void test('nothing was printed but JSON log lines', () => {
       for (const line of output.join('').split('\n')) {
         if (!line) continue;
         assert.doesNotThrow(() => JSON.parse(line) as unknown, line);
       }
       assert.ok(!output.join('').includes(key), 'the API key is in no log');
+    });
+
+    void test("Google's answers were carried by tvm's Headers and Response, not undici's (src/web.ts)", async () => {
+      await served!.stop();
+      const loaded = JSON.parse(readFileSync(moduleList, 'utf8')) as string[];
+      assert.ok(
+        loaded.includes('NativeModule http'),
+        'the list is the real one',
+      );
+      for (const name of [
+        'internal/deps/undici/undici',
+        'perf_hooks',
+        'internal/crypto/webcrypto',
+      ]) {
+        assert.ok(
+          !loaded.includes(`NativeModule ${name}`),
+          `${name} was loaded`,
+        );
+      }
     });
   });
 });
