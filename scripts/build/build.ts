@@ -14,16 +14,19 @@
  *    Node's built-in modules with `require` (builtinsByRequire) and gets tvm's
  *    Headers and Response (src/web.ts): neither way loads undici, which tvm never
  *    sends a request through.
+ *    Each bundled module's body is compiled with its file (eager.ts), so that the
+ *    compile cache holds it.
  * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
  *    turns on at start.
  *
  *   node scripts/build/build.ts
  */
 import {spawnSync} from 'node:child_process';
-import {readFile, rm} from 'node:fs/promises';
+import {readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
+import {compileWrappersEagerly} from './eager.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -130,6 +133,22 @@ await esbuild.build({
 for (const {filter} of PROTOS) {
   if (!trimmed.has(filter)) throw new Error(`build: no protos met ${filter}`);
 }
+
+// Each bundled module's body compiled with its file, so the compile cache holds it.
+const outputs = [
+  'build/src/main.mjs',
+  ...(await readdir(join(root, 'build/src/chunks')))
+    .filter(name => name.endsWith('.mjs'))
+    .map(name => `build/src/chunks/${name}`),
+];
+let wrappers = 0;
+for (const file of outputs) {
+  const path = join(root, file);
+  const eager = compileWrappersEagerly(await readFile(path, 'utf8'));
+  await writeFile(path, eager.code);
+  wrappers += eager.wrappers;
+}
+if (wrappers === 0) throw new Error('build: no module wrappers met');
 
 // The cache goes where the entry looks for it, whatever the build's environment says.
 const env = {...process.env};
