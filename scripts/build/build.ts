@@ -32,18 +32,21 @@ import {trimProtos, type ProtoJson} from './protos.ts';
 const root = join(import.meta.dirname, '../..');
 const require = createRequire(import.meta.url);
 
-/** JSON protos bundled trimmed: the file, and the namespaces its client calls. */
-const PROTOS: readonly {filter: RegExp; namespaces: string[]}[] = [
-  // The Secret Manager client (v1), with its IAM methods' types.
+/** JSON protos bundled trimmed: the file, and what of it the client calls (protos.ts). */
+const PROTOS: readonly {filter: RegExp; names: string[]}[] = [
+  // The Secret Manager client (v1): the function only reads secret versions (the
+  // CLI, which also writes them, runs unbundled, with the whole document).
   {
     filter:
       /[\\/]@google-cloud[\\/]secret-manager[\\/]build[\\/]protos[\\/]protos\.json$/,
-    namespaces: ['google.cloud.secretmanager.v1'],
+    names: [
+      'google.cloud.secretmanager.v1.SecretManagerService.AccessSecretVersion',
+    ],
   },
   // The Locations mixin google-gax constructs with every client.
   {
     filter: /[\\/]google-gax[\\/]build[\\/]protos[\\/]locations\.json$/,
-    namespaces: ['google.cloud.location'],
+    names: ['google.cloud.location'],
   },
 ];
 
@@ -53,12 +56,12 @@ const trimmed = new Set<RegExp>();
 const trimmedProtos: esbuild.Plugin = {
   name: 'trimmed-protos',
   setup(build) {
-    for (const {filter, namespaces} of PROTOS) {
+    for (const {filter, names} of PROTOS) {
       build.onLoad({filter}, async args => {
         trimmed.add(filter);
         const json = JSON.parse(await readFile(args.path, 'utf8')) as ProtoJson;
         return {
-          contents: JSON.stringify(trimProtos(json, namespaces)),
+          contents: JSON.stringify(trimProtos(json, names)),
           loader: 'json',
         };
       });

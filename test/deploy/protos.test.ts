@@ -46,37 +46,68 @@ function names(definition: PackageDefinition, prefix: string): string[] {
     .sort();
 }
 
-for (const {file, namespace, dropped} of [
+/** What the client calls: the only methods its service keeps, with their types. */
+const ACCESS = 'google.cloud.secretmanager.v1.SecretManagerService';
+
+for (const {file, names: asked, kept, dropped} of [
   {
     file: '@google-cloud/secret-manager/build/protos/protos.json',
-    namespace: 'google.cloud.secretmanager.v1',
+    names: [`${ACCESS}.AccessSecretVersion`],
+    kept: [
+      ACCESS,
+      'google.cloud.secretmanager.v1.AccessSecretVersionRequest',
+      'google.cloud.secretmanager.v1.AccessSecretVersionResponse',
+      'google.cloud.secretmanager.v1.SecretPayload',
+    ],
     dropped: [
+      'google.cloud.secretmanager.v1.Secret',
       'google.cloud.secretmanager.v1beta2.SecretManagerService',
       'google.iam.v1.IAMPolicy',
+      'google.iam.v1.Policy',
       'google.protobuf.FileDescriptorProto',
       'google.api.Http',
     ],
   },
   {
     file: 'google-gax/build/protos/locations.json',
-    namespace: 'google.cloud.location',
+    names: ['google.cloud.location'],
+    kept: null,
     dropped: ['google.protobuf.FileDescriptorProto', 'google.api.Http'],
   },
 ]) {
-  void describe(`${file}, trimmed to ${namespace}`, () => {
+  void describe(`${file}, trimmed to ${asked.join(', ')}`, () => {
     const whole = read(file);
-    const trimmed = trimProtos(whole, [namespace]);
+    const trimmed = trimProtos(whole, asked);
     const before = fromJSON(whole, OPTIONS);
     const after = fromJSON(trimmed, OPTIONS);
 
-    void test('keeps every service and message of the namespace', () => {
-      assert.deepEqual(names(after, namespace), names(before, namespace));
-      assert.ok(names(after, namespace).length > 0);
+    void test('keeps what was asked for, and only what it reaches', () => {
+      if (kept === null) {
+        // A namespace: every service and message of it.
+        const namespace = asked[0]!;
+        assert.deepEqual(names(after, namespace), names(before, namespace));
+        assert.ok(names(after, namespace).length > 0);
+      } else {
+        assert.deepEqual(Object.keys(after).sort(), [...kept].sort());
+        assert.deepEqual(Object.keys(after[ACCESS]!), ['AccessSecretVersion']);
+      }
     });
 
     void test('defines everything it keeps as the whole document does', () => {
       for (const name of Object.keys(after)) {
         assert.ok(before[name], `${name} is in the whole document`);
+        const service = after[name] as Record<string, unknown>;
+        if (name === ACCESS) {
+          // A service trimmed to some methods: each as the whole service has it.
+          for (const method of Object.keys(service)) {
+            assert.deepEqual(
+              comparable(service[method]),
+              comparable((before[name] as Record<string, unknown>)[method]),
+              `${name}.${method}`,
+            );
+          }
+          continue;
+        }
         assert.deepEqual(
           comparable(after[name]),
           comparable(before[name]),
@@ -85,7 +116,7 @@ for (const {file, namespace, dropped} of [
       }
     });
 
-    void test('drops what the namespace does not reach', () => {
+    void test('drops what the names do not reach', () => {
       for (const name of dropped) {
         assert.ok(before[name], `${name} is in the whole document`);
         assert.equal(after[name], undefined, name);
@@ -100,11 +131,15 @@ void describe('trimProtos', () => {
     const whole = read('@google-cloud/secret-manager/build/protos/protos.json');
     assert.throws(
       () => trimProtos(whole, ['google.cloud.secretmanager.v9']),
-      /no namespace google\.cloud\.secretmanager\.v9/,
+      /no namespace or method google\.cloud\.secretmanager\.v9/,
     );
     assert.throws(
       () => trimProtos(whole, ['google.cloud.secretmanager.v1.Secret']),
-      /no namespace/,
+      /no namespace or method/,
+    );
+    assert.throws(
+      () => trimProtos(whole, [`${ACCESS}.ReadMyMind`]),
+      /no namespace or method/,
     );
   });
 });
