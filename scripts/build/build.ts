@@ -26,7 +26,7 @@ import {readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
-import {compileWrappersEagerly} from './eager.ts';
+import {compileWrappersEagerly, toAscii} from './eager.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -148,7 +148,7 @@ let wrappers = 0;
 for (const file of outputs) {
   const path = join(root, file);
   const eager = compileWrappersEagerly(await readFile(path, 'utf8'));
-  await writeFile(path, eager.code);
+  await writeFile(path, toAscii(eager.code));
   wrappers += eager.wrappers;
 }
 if (wrappers === 0) throw new Error('build: no module wrappers met');

@@ -8,7 +8,7 @@ import {readdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {test} from 'node:test';
 import {runInNewContext} from 'node:vm';
-import {compileWrappersEagerly} from '../../scripts/build/eager.ts';
+import {compileWrappersEagerly, toAscii} from '../../scripts/build/eager.ts';
 
 const built = join(import.meta.dirname, '../../build/src');
 
@@ -78,7 +78,37 @@ void test('stops on a wrapper it cannot rewrite', () => {
   );
 });
 
-void test('the built bundle has no wrapper left to compile lazily', () => {
+void test('toAscii: the same values, in ASCII', () => {
+  const source = `// § comment — kept as a comment
+/* ✓ block */
+result = {
+  s: "§é—✓😀",
+  t: \`x§\${1 + 1}😀\`,
+  r: /[é😀]/.test("😀"),
+  ru: /^😀$/u.test("😀"),
+  n: /é+/.exec("éé")[0],
+};`;
+  const ascii = toAscii(source);
+  assert.doesNotMatch(ascii, /[\u0080-\uffff]/);
+  const run = (code: string) => {
+    const context: {result?: unknown} = {};
+    runInNewContext(code, context);
+    return JSON.stringify(context.result);
+  };
+  assert.equal(run(ascii), run(source));
+  assert.equal(
+    run(source),
+    JSON.stringify({
+      s: '§é—✓😀',
+      t: 'x§2😀',
+      r: true,
+      ru: true,
+      n: 'éé',
+    }),
+  );
+});
+
+void test('the built bundle is ASCII, with no wrapper left to compile lazily', () => {
   const files = [
     join(built, 'main.mjs'),
     ...readdirSync(join(built, 'chunks')).map(n => join(built, 'chunks', n)),
@@ -86,6 +116,7 @@ void test('the built bundle has no wrapper left to compile lazily', () => {
   let eager = 0;
   for (const file of files) {
     const code = readFileSync(file, 'utf8');
+    assert.doesNotMatch(code, /[\u0080-\uffff]/, `${file} is ASCII`);
     assert.doesNotMatch(
       code,
       /= __(?:commonJS|esm)\(\{\n {2}"[^"\n]+"\(/,
