@@ -11,7 +11,8 @@
 /** Reflected Castagnoli polynomial 0x1EDC6F41. */
 const POLYNOMIAL = 0x82f63b78;
 
-const TABLE: Uint32Array = buildTable();
+/** Built on first use: only deployments that read Secret Manager need it. */
+let table: Uint32Array | undefined;
 
 function buildTable(): Uint32Array {
   const table = new Uint32Array(256);
@@ -27,9 +28,10 @@ function buildTable(): Uint32Array {
 
 /** CRC-32C of `data` as an unsigned 32-bit integer; crc32c("123456789") = 0xE3069283. */
 export function crc32c(data: Uint8Array): number {
+  const t = (table ??= buildTable());
   let crc = 0xffffffff;
   for (const byte of data) {
-    crc = (TABLE[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
+    crc = (t[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
