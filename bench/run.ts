@@ -56,7 +56,7 @@ const root = join(import.meta.dirname, '..');
 const QUICK = process.argv.includes('--quick');
 const SETTINGS = QUICK
   ? {seconds: 2, warmup: 1, rounds: 3, cold: 3, memory: 20_000, p5: [50]}
-  : {seconds: 5, warmup: 2, rounds: 3, cold: 5, memory: 100_000, p5: [50]};
+  : {seconds: 5, warmup: 2, rounds: 3, cold: 11, memory: 100_000, p5: [50]};
 const CONCURRENCY = [50, 16] as const;
 /** `--only=p1,p5`: just those parts (for measuring one lever at a time). */
 const ONLY = process.argv

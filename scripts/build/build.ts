@@ -94,6 +94,37 @@ const builtinsByRequire: esbuild.Plugin = {
   },
 };
 
+/**
+ * google-gax loads, with its index, the static protobufjs code of the IAM, Locations
+ * and long-running Operations APIs (about 1 MB, run at load) only to export it: its
+ * gRPC clients build their services from the JSON protos instead, and the static code
+ * serves only REST clients and long-running operations, neither of which tvm has. The
+ * bundle carries a stand-in for each: a module that says what it is, and fails with a
+ * clear error should anything reach into it.
+ */
+const STATIC_PROTOS =
+  /[\\/]google-gax[\\/]build[\\/]protos[\\/](iam_service|locations|operations)\.js$/;
+const staticProtosLeftOut: esbuild.Plugin = {
+  name: 'static-protos-left-out',
+  setup(build) {
+    build.onLoad({filter: STATIC_PROTOS}, args => {
+      const name = STATIC_PROTOS.exec(args.path)![1]!;
+      left.add(name);
+      return {
+        contents: `Object.defineProperty(exports, '__esModule', {value: true});
+Object.defineProperty(exports, 'google', {
+  get() {
+    throw new Error(${JSON.stringify(`google-gax's static ${name} protos are not in tvm's bundle (scripts/build/build.ts)`)});
+  },
+});
+`,
+        loader: 'js',
+      };
+    });
+  },
+};
+const left = new Set<string>();
+
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const r = spawnSync(process.execPath, args, {
     cwd: root,
@@ -131,10 +162,15 @@ await esbuild.build({
   // The bundled code's Headers, Response, Request and FormData are tvm's (src/web.ts),
   // not Node's, whose first use loads undici.
   inject: ['build/src/web.js'],
-  plugins: [trimmedProtos, builtinsByRequire],
+  plugins: [trimmedProtos, builtinsByRequire, staticProtosLeftOut],
 });
 for (const {filter} of PROTOS) {
   if (!trimmed.has(filter)) throw new Error(`build: no protos met ${filter}`);
+}
+if (left.size !== 3) {
+  throw new Error(
+    `build: google-gax's static protos met: ${[...left].join(', ')}`,
+  );
 }
 
 // Each bundled module's body compiled with its file, so the compile cache holds it.

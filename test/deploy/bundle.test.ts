@@ -115,7 +115,30 @@ void describe('the built bundle', () => {
         /\bv1beta\d*: \{/,
         `${name} carries a beta API`,
       );
+      // Only AccessSecretVersion of the service: no other method's messages.
+      assert.doesNotMatch(text, /\bAddSecretVersionRequest\b/, name);
     }
+  });
+
+  void test("leaves google-gax's static IAM, Locations and Operations protos out", () => {
+    const all = [...bundleFiles().values()].join('\n');
+    // The static code's roots; the JSON protos the gRPC clients use stay.
+    for (const root of [
+      'iam_protos',
+      'locations_protos',
+      'operations_protos',
+    ]) {
+      assert.ok(!all.includes(`roots.${root}`), `${root} is bundled`);
+    }
+    for (const name of ['iam_service', 'locations', 'operations']) {
+      assert.ok(
+        all.includes(
+          `google-gax's static ${name} protos are not in tvm's bundle`,
+        ),
+        `a stand-in for ${name}`,
+      );
+    }
+    assert.match(all, /google\.longrunning\.Operations/);
   });
 
   void describe('served by the functions-framework CLI, the policy in Secret Manager', () => {
