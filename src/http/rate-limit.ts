@@ -15,6 +15,7 @@
  */
 import {createHash} from 'node:crypto';
 import type {ServerResponse} from 'node:http';
+import {isIPv4} from 'node:net';
 import {
   ipKeyGenerator,
   type ClientRateLimitInfo,
@@ -64,11 +65,16 @@ export function createRateLimiters(options: {
   );
   // The key of an address (IPv6 by /56) is parsed once, not on each of its requests.
   // An address without a colon is no IPv6 address, and express-rate-limit keys it as
-  // it is: asked only of the others, it never runs Node's IPv6 pattern (compiled at
-  // its first use, a few milliseconds of the first request of a cold start).
+  // it is; an IPv4 address mapped into IPv6 (what a dual-stack socket, Node's default,
+  // reports for an IPv4 client) it keys as that IPv4 address. Asked only of the
+  // others, it never runs Node's IPv6 pattern (compiled at its first use, several
+  // milliseconds of the first request of a cold start).
   const ipKeys = new Map<string, string>();
   const ipKey = (ip: string): string => {
     if (!ip.includes(':')) return ip;
+    if (ip.startsWith(MAPPED) && isIPv4(ip.slice(MAPPED.length))) {
+      return ip.slice(MAPPED.length);
+    }
     let key = ipKeys.get(ip);
     if (key === undefined) {
       if (ipKeys.size >= 10_000) ipKeys.clear();
@@ -82,6 +88,9 @@ export function createRateLimiters(options: {
     perClient,
   };
 }
+
+/** The prefix of an IPv4 address mapped into IPv6 (RFC 4291 2.5.5.2), as Node writes it. */
+const MAPPED = '::ffff:';
 
 /**
  * One limiter: counts a hit of `key`, sets the draft-8 headers on `res`, and throws

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 import type {ServerResponse} from 'node:http';
-import type {Store} from 'express-rate-limit';
+import {ipKeyGenerator, type Store} from 'express-rate-limit';
 import {TvmError} from '../../src/errors.ts';
 import {
   createMemoryStore,
@@ -149,5 +149,59 @@ void describe('per-IP limiter', () => {
       'tvm-ip:198.51.100.7',
       'tvm-ip:unknown',
     ]);
+  });
+
+  void test('keys every kind of address exactly as ipKeyGenerator does', () => {
+    const keys: string[] = [];
+    const limiters = createRateLimiters({
+      perIp: 1_000_000,
+      perClient: 10,
+      store: prefix => ({
+        prefix,
+        localKeys: true,
+        increment(key) {
+          keys.push(key);
+          return {totalHits: 1, resetTime: undefined};
+        },
+        decrement() {},
+        resetKey() {},
+      }),
+    });
+    const addresses = [
+      '::ffff:127.0.0.1',
+      '::ffff:10.0.0.255',
+      '::ffff:255.255.255.255',
+      '::FFFF:198.51.100.7',
+      '::ffff:0:198.51.100.7',
+      '::ffff:c633:6407',
+      '::ffff:1.2.3',
+      '::ffff:1.2.3.256',
+      '::ffff:01.2.3.4',
+      '::ffff:',
+      '0:0:0:0:0:ffff:198.51.100.7',
+      '::1',
+      '::',
+      'fe80::1%eth0',
+      '2001:db8::ffff:1.2.3.4',
+      '64:ff9b::198.51.100.7',
+    ];
+    for (let i = 0; i < 200; i++) {
+      const octet = () => Math.floor(Math.random() * 256);
+      addresses.push(`::ffff:${octet()}.${octet()}.${octet()}.${octet()}`);
+    }
+    for (const ip of addresses) {
+      keys.length = 0;
+      let expected: string;
+      try {
+        expected = ipKeyGenerator(ip, 56);
+      } catch (e) {
+        assert.throws(() => limiters.perIp(fakeResponse().res, ip), {
+          message: (e as Error).message,
+        });
+        continue;
+      }
+      assert.equal(limiters.perIp(fakeResponse().res, ip), undefined);
+      assert.deepEqual(keys, [expected], ip);
+    }
   });
 });
