@@ -17,7 +17,8 @@
  * What they do, per the Fetch standard, for what tvm and its libraries use:
  * - `Headers`: names are checked and lower-cased, values checked and stripped of
  *   leading and trailing HTTP whitespace, as Node's HTTP client checks them (a
- *   TypeError otherwise); repeated values are joined with ", " except Set-Cookie,
+ *   TypeError otherwise; stricter than undici on control characters in a value, which
+ *   Node's client would refuse to send); repeated values are joined with ", " except Set-Cookie,
  *   which `getSetCookie()` lists; iteration is in sorted name order.
  * - `Response`: a status in 200-599 (a RangeError otherwise), no body with 204, 205
  *   or 304; a body given as a string, bytes or URLSearchParams, read once through
@@ -69,14 +70,17 @@ export class Headers {
       );
     }
     if (Symbol.iterator in init) {
-      for (const pair of init as Iterable<Iterable<unknown>>) {
-        const [name, value, ...rest] = pair;
-        if (value === undefined || rest.length > 0) {
+      for (const pair of init as Iterable<unknown>) {
+        const items =
+          pair !== null && typeof pair === 'object' && Symbol.iterator in pair
+            ? [...(pair as Iterable<unknown>)]
+            : [];
+        if (items.length !== 2) {
           throw new TypeError(
             'Headers: each header must be a [name, value] pair',
           );
         }
-        this.append(name as string, value as string);
+        this.append(items[0] as string, items[1]);
       }
       return;
     }
@@ -185,9 +189,10 @@ export class Response {
   #used = false;
   #stream: ReadableStream<Uint8Array> | undefined;
 
-  constructor(body?: Body | null, init: Options = {}) {
+  constructor(body?: Body | null, options?: Options | null) {
+    const init = options ?? {};
     // The standard's `unsigned short`: truncated, modulo 2^16.
-    const n = Math.trunc(Number(init.status ?? 200));
+    const n = Math.trunc(Number(init.status === undefined ? 200 : init.status));
     const status = Number.isFinite(n) ? ((n % 65536) + 65536) % 65536 : 0;
     if (status < 200 || status > 599) {
       throw new RangeError(`Response: status ${status} is outside 200-599`);
@@ -251,6 +256,9 @@ export class Response {
             used();
             controller.enqueue(new Uint8Array(bytes));
             controller.close();
+          },
+          cancel() {
+            used();
           },
         },
         {highWaterMark: 0},

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {test} from 'node:test';
-import {systemClock, systemMonotonicClock} from '../src/clock.ts';
+import {systemMonotonicClock} from '../src/clock.ts';
 import {monotonicNow} from '../src/google/upstream.ts';
 
 void test('the monotonic clock counts real milliseconds and never goes back', async () => {
   const t0 = systemMonotonicClock.now();
-  const wall0 = systemClock.now();
   let last = t0;
   for (let i = 0; i < 10_000; i++) {
     const t = systemMonotonicClock.now();
@@ -15,13 +14,10 @@ void test('the monotonic clock counts real milliseconds and never goes back', as
   }
   await sleep(50);
   const elapsed = systemMonotonicClock.now() - t0;
-  const wallElapsed = systemClock.now() - wall0;
-  // setTimeout waits at least its delay; the clocks agree to within a scheduler's slack.
+  // A timer waits at least its delay (a millisecond's rounding aside), and 50 ms are
+  // not 50 s nor 50 us: the clock counts milliseconds.
   assert.ok(elapsed >= 49, `elapsed ${elapsed} ms`);
-  assert.ok(
-    Math.abs(elapsed - wallElapsed) < 20,
-    `${elapsed} vs wall ${wallElapsed}`,
-  );
+  assert.ok(elapsed < 50_000, `elapsed ${elapsed} ms`);
   // Fractions of a millisecond, as performance.now() gave.
   assert.notEqual(elapsed, Math.round(elapsed));
 });

@@ -64,6 +64,9 @@ void describe('Headers', () => {
     {x: 'a\0b'},
     [['only-name']],
     [['a', 'b', 'c']],
+    [['a', undefined]],
+    ['ab'],
+    [new Set(['x-set', 'from a set'])],
     'a string',
     42,
   ];
@@ -194,6 +197,9 @@ void describe('Response', () => {
     {status: 600},
     {status: 101},
     {status: 200.5},
+    {status: null},
+    {status: '201'},
+    null,
     {statusText: 'bad\ntext'},
     {statusText: 'ok é'},
     {headers: {'bad name': 'x'}},
@@ -264,6 +270,18 @@ void describe('Response', () => {
       await outcomeAsync(run(Native.Response)),
     );
     assert.equal(new web.Response(null).body, null);
+  });
+
+  void test('a cancelled body is used, as Node has it', async () => {
+    const run = (R: typeof web.Response) => async () => {
+      const r = new R('cancelled');
+      await r.body!.cancel();
+      return {used: r.bodyUsed, again: await outcomeAsync(() => r.text())};
+    };
+    assert.deepEqual(
+      await outcomeAsync(run(web.Response)),
+      await outcomeAsync(run(Native.Response)),
+    );
   });
 
   void test('clone: the same answer twice, each read once', async () => {

@@ -80,9 +80,14 @@ const trimmedProtos: esbuild.Plugin = {
 const builtinsByRequire: esbuild.Plugin = {
   name: 'builtins-by-require',
   setup(build) {
-    build.onResolve({filter: /^[a-z_:/]+$/}, args => {
+    build.onResolve({filter: /^[a-z0-9_:/]+$/}, args => {
       if (!isBuiltin(args.path)) return undefined;
-      if (args.kind === 'require-call' || args.namespace === 'builtin') {
+      // A require, and a dynamic import (Node's own, as unbundled code does it).
+      if (
+        args.kind === 'require-call' ||
+        args.kind === 'dynamic-import' ||
+        args.namespace === 'builtin'
+      ) {
         return {path: args.path, external: true};
       }
       return {path: args.path, namespace: 'builtin'};
@@ -151,8 +156,15 @@ await esbuild.build({
   chunkNames: 'chunks/[name]-[hash]',
   outExtension: {'.js': '.mjs'},
   logLevel: 'warning',
-  // The framework has loaded both before it loads tvm.
-  external: ['@google-cloud/functions-framework', 'express'],
+  // The framework has loaded both before it loads tvm. gaxios imports its proxy agent
+  // (with HTTPS_PROXY set) dynamically by name: left to Node, which gives that
+  // CommonJS package's named exports to the import, where esbuild's chunk would give
+  // only its default (so the agent's constructor was undefined).
+  external: [
+    '@google-cloud/functions-framework',
+    'express',
+    'https-proxy-agent',
+  ],
   // In bundled CommonJS code, the chunk's folder (google-gax computes a path from it
   // at load, which a client built from bundled JSON protos never reads).
   define: {__dirname: 'import.meta.dirname'},

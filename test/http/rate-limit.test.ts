@@ -185,8 +185,13 @@ void describe('per-IP limiter', () => {
       '2001:db8::ffff:1.2.3.4',
       '64:ff9b::198.51.100.7',
     ];
+    // 200 more, the same each run (a linear congruential sequence).
+    let seed = 20261202;
+    const octet = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % 256;
+    };
     for (let i = 0; i < 200; i++) {
-      const octet = () => Math.floor(Math.random() * 256);
       addresses.push(`::ffff:${octet()}.${octet()}.${octet()}.${octet()}`);
     }
     for (const ip of addresses) {
