@@ -41,6 +41,13 @@ init_b();
 result = {a: require_a(), b};
 `;
 
+/** What a script leaves in its `result`, as JSON. */
+function run(code: string): string {
+  const context: {result?: unknown} = {};
+  runInNewContext(code, context);
+  return JSON.stringify(context.result);
+}
+
 void test('rewrites each wrapper, and the code does what it did', () => {
   const {code, wrappers} = compileWrappersEagerly(SAMPLE);
   assert.equal(wrappers, 2);
@@ -52,11 +59,6 @@ void test('rewrites each wrapper, and the code does what it did', () => {
     code,
     /"src\/b\.js": \(function\(\) \{\n {4}b = 42;\n {2}\}\)\n\}\);/,
   );
-  const run = (source: string) => {
-    const context: {result?: unknown} = {};
-    runInNewContext(source, context);
-    return JSON.stringify(context.result);
-  };
   assert.equal(run(code), run(SAMPLE));
   assert.equal(
     run(code),
@@ -90,11 +92,6 @@ result = {
 };`;
   const ascii = toAscii(source);
   assert.doesNotMatch(ascii, /[\u0080-\uffff]/);
-  const run = (code: string) => {
-    const context: {result?: unknown} = {};
-    runInNewContext(code, context);
-    return JSON.stringify(context.result);
-  };
   assert.equal(run(ascii), run(source));
   assert.equal(
     run(source),
