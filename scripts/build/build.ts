@@ -10,10 +10,11 @@
  *    build/src/chunks/ (the shared store, Secret Manager's gRPC client). Google's
  *    client libraries carry protos for API versions and options tvm never uses, which
  *    their clients turn into gRPC descriptors when constructed: the bundle carries
- *    only what the version tvm calls reaches (protos.ts). The bundled code loads
- *    Node's built-in modules with `require` (builtinsByRequire) and gets tvm's
- *    Headers and Response (src/web.ts): neither way loads undici, which tvm never
- *    sends a request through.
+ *    only what the method tvm calls reaches (protos.ts), and none of google-gax's
+ *    static protos (staticProtosLeftOut). The bundled code loads Node's built-in
+ *    modules with `require` (builtinsByRequire) and gets tvm's Headers and Response
+ *    (src/web.ts): neither way loads undici, which none of tvm's Google calls is sent
+ *    through.
  *    Each bundled module's body is compiled with its file (eager.ts), so that the
  *    compile cache holds it.
  * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
