@@ -53,6 +53,13 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const minRemaining = options.minRemainingSeconds ?? 300;
   const entries = new Map<string, IssuedToken & {tokenSha256: string}>();
   const inflight = new Map<string, Promise<IssuedToken>>();
+  // When each entry was last handed out (a counter): the least recently used goes
+  // first. A hit only updates its key's number, in place; moving the entry to the
+  // end of `entries` instead (delete, then set) made V8 rebuild the Map's table,
+  // which lives in the old generation, every few hits: garbage there on every
+  // request.
+  const lastUsed = new Map<string, number>();
+  let uses = 0;
 
   const usable = (t: IssuedToken, lifetimeSeconds: number) => {
     const left = t.expiresAt - clock.now();
@@ -63,12 +70,25 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   };
 
   const remember = (key: string, t: IssuedToken & {tokenSha256: string}) => {
-    entries.delete(key);
     entries.set(key, t);
-    while (entries.size > maxEntries) {
-      const oldest = entries.keys().next().value as string;
-      entries.delete(oldest);
+    lastUsed.set(key, ++uses);
+    if (entries.size > maxEntries) {
+      // Evicting scans the entries, only when a mint adds one over the bound.
+      let oldest: string | undefined;
+      let oldestUse = Infinity;
+      for (const [k, n] of lastUsed) {
+        if (n < oldestUse) {
+          oldest = k;
+          oldestUse = n;
+        }
+      }
+      forget(oldest!);
     }
+  };
+
+  const forget = (key: string) => {
+    entries.delete(key);
+    lastUsed.delete(key);
   };
 
   const peek = (
@@ -77,7 +97,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   ): CachedToken | undefined => {
     const hit = entries.get(key);
     if (!hit || !usable(hit, lifetimeSeconds)) return undefined;
-    remember(key, hit);
+    lastUsed.set(key, ++uses);
     return {...hit, cached: true};
   };
 
@@ -86,7 +106,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     async get(key, lifetimeSeconds, mint) {
       const fresh = peek(key, lifetimeSeconds);
       if (fresh) return fresh;
-      entries.delete(key); // whatever is there is no longer good for this caller
+      forget(key); // whatever is there is no longer good for this caller
       let pending = inflight.get(key);
       if (!pending) {
         pending = mint().then(
@@ -114,6 +134,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     },
     clear() {
       entries.clear();
+      lastUsed.clear();
     },
   };
 }

@@ -127,3 +127,31 @@ void test('bounded: the least recently used entry goes first', async () => {
   assert.equal((await cache.get('a', 900, mint('a3'))).accessToken, 'a');
   assert.equal((await cache.get('b', 900, mint('b2'))).accessToken, 'b2');
 });
+
+void test('bounded: evicts as a plain least-recently-used list would, over a long run', async () => {
+  const now = T;
+  const max = 3;
+  const cache = createTokenCache({clock: {now: () => now}, maxEntries: max});
+  // The model: keys, least recently used first.
+  let model: string[] = [];
+  let seed = 7;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  let mints = 0;
+  for (let i = 0; i < 500; i++) {
+    const key = `k${(next() >>> 16) % 6}`;
+    const r = await cache.get(key, 900, async () => {
+      mints++;
+      return {accessToken: `${key}-${mints}`, expiresAt: now + 900_000};
+    });
+    const hit = model.includes(key);
+    assert.equal(r.cached, hit, `step ${i}: ${key}`);
+    model = [...model.filter(k => k !== key), key];
+    if (model.length > max) model = model.slice(model.length - max);
+    assert.equal(cache.size, model.length);
+    for (const k of model) assert.ok(cache.peek(k, 900), `${k} kept`);
+  }
+  assert.ok(mints > 50 && mints < 500, `${mints} mints`);
+});
