@@ -11,7 +11,8 @@
  *    client libraries carry protos for API versions and options tvm never uses, which
  *    their clients turn into gRPC descriptors when constructed: the bundle carries
  *    only what the method tvm calls reaches (protos.ts), and none of google-gax's
- *    static protos (staticProtosLeftOut). The bundled code loads Node's built-in
+ *    static protos (staticProtosLeftOut). What a library does at load or at client
+ *    construction that tvm never uses is deferred to its first use (patches.ts). The bundled code loads Node's built-in
  *    modules with `require` (builtinsByRequire) and gets tvm's Headers and Response
  *    (src/web.ts): neither way loads undici, which none of tvm's Google calls is sent
  *    through.
@@ -29,6 +30,7 @@ import {join} from 'node:path';
 import * as esbuild from 'esbuild';
 import {compileWrappersEagerly, toAscii} from './eager.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
+import {applyPatch, PATCHES} from './patches.ts';
 
 const root = join(import.meta.dirname, '../..');
 const require = createRequire(import.meta.url);
@@ -131,6 +133,23 @@ Object.defineProperty(exports, 'google', {
 };
 const left = new Set<string>();
 
+/** Dependencies' files changed as they are loaded (patches.ts). */
+const patched = new Set<RegExp>();
+const patchedDependencies: esbuild.Plugin = {
+  name: 'patched-dependencies',
+  setup(build) {
+    for (const patch of PATCHES) {
+      build.onLoad({filter: patch.file}, async args => {
+        patched.add(patch.file);
+        return {
+          contents: applyPatch(patch, await readFile(args.path, 'utf8')),
+          loader: 'js',
+        };
+      });
+    }
+  },
+};
+
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const r = spawnSync(process.execPath, args, {
     cwd: root,
@@ -175,8 +194,16 @@ await esbuild.build({
   // The bundled code's Headers, Response, Request and FormData are tvm's (src/web.ts),
   // not Node's, whose first use loads undici.
   inject: ['build/src/web.js'],
-  plugins: [trimmedProtos, builtinsByRequire, staticProtosLeftOut],
+  plugins: [
+    trimmedProtos,
+    builtinsByRequire,
+    staticProtosLeftOut,
+    patchedDependencies,
+  ],
 });
+for (const {file} of PATCHES) {
+  if (!patched.has(file)) throw new Error(`build: no file met ${file}`);
+}
 for (const {filter} of PROTOS) {
   if (!trimmed.has(filter)) throw new Error(`build: no protos met ${filter}`);
 }

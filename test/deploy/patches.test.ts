@@ -1,0 +1,314 @@
+/**
+ * The bundle's patches of its dependencies (scripts/build/patches.ts): each applies to
+ * the installed version, and each patched file, run beside the original, gives the
+ * same results, computing what it defers only when that is first read.
+ */
+import {after, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {createRequire} from 'node:module';
+import {dirname, join} from 'node:path';
+import {applyPatch, PATCHES, type Patch} from '../../scripts/build/patches.ts';
+
+const root = join(import.meta.dirname, '../..');
+const require = createRequire(join(root, 'package.json'));
+
+/** The files patched, as installed. */
+const INSTALLED = [
+  '@grpc/proto-loader/build/src/index.js',
+  'pino/lib/tools.js',
+  'pino/lib/transport.js',
+  'sonic-boom/index.js',
+  'google-logging-utils/build/src/logging-utils.js',
+].map(f => join(root, 'node_modules', f));
+
+function patchFor(file: string): {patch: Patch; path: string} {
+  const path = join(root, 'node_modules', file);
+  const patch = PATCHES.find(p => p.file.test(path));
+  assert.ok(patch, `a patch for ${file}`);
+  return {patch, path};
+}
+
+/** Runs a patched CommonJS file as Node would run the original, in its folder. */
+function load(path: string, source: string): unknown {
+  const module = {exports: {}};
+  const body = new Function(
+    'exports',
+    'require',
+    'module',
+    '__filename',
+    '__dirname',
+    source,
+  ) as (...args: unknown[]) => void;
+  body(module.exports, createRequire(path), module, path, dirname(path));
+  return module.exports;
+}
+
+/** A definition's fields, each function (made afresh by every load) as its name. */
+function plain(value: unknown): unknown {
+  if (typeof value === 'function') return `function ${value.name}`;
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) {
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(plain);
+  return Object.fromEntries(
+    Object.keys(value).map(k => [
+      k,
+      plain((value as Record<string, unknown>)[k]),
+    ]),
+  );
+}
+
+void describe('patches of dependencies', () => {
+  void test('each applies to the installed version, its texts met exactly once', () => {
+    assert.ok(PATCHES.length > 0);
+    for (const patch of PATCHES) {
+      const path = INSTALLED.find(f => patch.file.test(f));
+      assert.ok(path, `installed: ${patch.file}`);
+      const source = readFileSync(path, 'utf8');
+      const out = applyPatch(patch, source);
+      assert.notEqual(out, source);
+      for (const [from, to] of patch.replacements) {
+        if (!to.includes(from)) assert.ok(!out.includes(from), from);
+      }
+    }
+  });
+
+  void test('a text not met, or met twice, stops the build', () => {
+    const patch: Patch = {
+      file: /x\.js$/,
+      why: 'test',
+      replacements: [['needle', 'pin']],
+    };
+    assert.equal(applyPatch(patch, 'a needle here'), 'a pin here');
+    assert.throws(() => applyPatch(patch, 'no such text'), /text not found/);
+    assert.throws(
+      () => applyPatch(patch, 'needle and needle'),
+      /text found more than once/,
+    );
+  });
+
+  void describe('@grpc/proto-loader: descriptors built when first read', () => {
+    const {patch, path} = patchFor('@grpc/proto-loader/build/src/index.js');
+    const patched = applyPatch(patch, readFileSync(path, 'utf8'));
+    const extension = require.resolve('protobufjs/ext/descriptor');
+    // Loaded before the original, which loads protobufjs's descriptor extension.
+    const lazy = load(path, patched) as typeof import('@grpc/proto-loader');
+    const extensionAfterLoad = extension in require.cache;
+    const json = JSON.parse(
+      readFileSync(
+        require.resolve('@google-cloud/secret-manager/build/protos/protos.json'),
+        'utf8',
+      ),
+    ) as object;
+    // google-gax's options for loadProtoJSON.
+    const options = {
+      keepCase: false,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    };
+    const deferred = lazy.fromJSON(json, options);
+    const extensionAfterDefinition = extension in require.cache;
+    const original = (
+      require('@grpc/proto-loader') as typeof import('@grpc/proto-loader')
+    ).fromJSON(json, options);
+
+    void test('neither loading it nor building a package definition loads the descriptor extension', () => {
+      assert.equal(extensionAfterLoad, false);
+      assert.equal(extensionAfterDefinition, false);
+      assert.doesNotMatch(patched, /[^.\w]descriptor\./);
+    });
+
+    void test('every definition is what the original builds, read field by field', () => {
+      const names = Object.keys(original).sort();
+      assert.deepEqual(Object.keys(deferred).sort(), names);
+      assert.ok(names.length > 100, `${names.length} definitions`);
+      let messages = 0;
+      for (const name of names) {
+        const a = original[name] as unknown as Record<string, unknown>;
+        const b = deferred[name] as unknown as Record<string, unknown>;
+        assert.deepEqual(Object.keys(b), Object.keys(a), name);
+        if ('format' in a) {
+          messages++;
+          assert.deepEqual(b.type, a.type, name);
+          assert.deepEqual(
+            b.fileDescriptorProtos,
+            a.fileDescriptorProtos,
+            name,
+          );
+        } else {
+          // A service: its methods, with their request and response definitions.
+          for (const method of Object.keys(a)) {
+            const ma = a[method] as Record<string, unknown>;
+            const mb = b[method] as Record<string, unknown>;
+            assert.deepEqual(Object.keys(mb), Object.keys(ma), method);
+            for (const key of Object.keys(ma)) {
+              assert.deepEqual(
+                plain(mb[key]),
+                plain(ma[key]),
+                `${name}.${method}.${key}`,
+              );
+            }
+          }
+        }
+      }
+      assert.ok(messages > 100);
+      assert.equal(extension in require.cache, true);
+    });
+
+    void test('serializes and deserializes as the original', () => {
+      const method = 'google.cloud.secretmanager.v1.SecretManagerService';
+      type Method = {
+        requestSerialize: (v: unknown) => Buffer;
+        responseDeserialize: (b: Buffer) => unknown;
+        responseSerialize: (v: unknown) => Buffer;
+      };
+      const a = (original[method] as unknown as Record<string, Method>)
+        .AccessSecretVersion!;
+      const b = (deferred[method] as unknown as Record<string, Method>)
+        .AccessSecretVersion!;
+      const request = {name: 'projects/p/secrets/s/versions/latest'};
+      assert.deepEqual(
+        b.requestSerialize(request),
+        a.requestSerialize(request),
+      );
+      const response = {
+        name: 'projects/p/secrets/s/versions/1',
+        payload: {data: Buffer.from('policy'), dataCrc32c: '42'},
+      };
+      const bytes = a.responseSerialize(response);
+      assert.ok(bytes.length > 20);
+      assert.deepEqual(
+        b.responseDeserialize(bytes),
+        a.responseDeserialize(bytes),
+      );
+    });
+
+    void test('a deferred field reads, and is set, as a plain data property', () => {
+      const fresh = lazy.fromJSON(json, options);
+      const name = 'google.cloud.secretmanager.v1.SecretPayload';
+      const definition = fresh[name] as unknown as Record<string, unknown>;
+      const type = definition.type;
+      assert.deepEqual(
+        type,
+        (original[name] as unknown as Record<string, unknown>).type,
+      );
+      const descriptor = Object.getOwnPropertyDescriptor(definition, 'type')!;
+      assert.equal(descriptor.value, type);
+      assert.equal(descriptor.writable, true);
+      assert.equal(descriptor.enumerable, true);
+      definition.fileDescriptorProtos = ['set'];
+      assert.deepEqual(definition.fileDescriptorProtos, ['set']);
+    });
+  });
+
+  void describe('pino and sonic-boom: worker_threads, thread-stream and assert loaded when used', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvm-patches-'));
+    after(() => rmSync(dir, {recursive: true, force: true}));
+    const patched = (file: string) => {
+      const {patch, path} = patchFor(file);
+      const source = applyPatch(patch, readFileSync(path, 'utf8'));
+      return {source, exports: load(path, source) as Record<string, unknown>};
+    };
+    const threadStream = require.resolve('thread-stream');
+    const transport = patched('pino/lib/transport.js');
+    const threadStreamAtLoad = threadStream in require.cache;
+    // The patched tools load pino's own transport.js, unpatched, after this.
+    const tools = patched('pino/lib/tools.js');
+    const sonic = patched('sonic-boom/index.js');
+
+    void test('none of them loads them at load', () => {
+      assert.doesNotMatch(tools.source, /require\('worker_threads'\)\n/);
+      assert.doesNotMatch(transport.source, /^const ThreadStream = /m);
+      assert.doesNotMatch(sonic.source, /^const assert = require/m);
+      assert.equal(threadStreamAtLoad, false, 'thread-stream loaded');
+      for (const [name, file] of [
+        ['tools', 'pino/lib/tools.js'],
+        ['sonic', 'sonic-boom/index.js'],
+      ] as const) {
+        const original = require(join(root, 'node_modules', file)) as object;
+        const mine = name === 'tools' ? tools.exports : sonic.exports;
+        assert.deepEqual(
+          Object.keys(mine).sort(),
+          Object.keys(original).sort(),
+        );
+      }
+    });
+
+    void test("sonic-boom's check as a stream closes still runs", async () => {
+      const SonicBoom = sonic.exports as unknown as new (o: object) => {
+        write(s: string): boolean;
+        end(): void;
+        once(e: string, f: () => void): void;
+      };
+      const file = join(dir, 'sonic.log');
+      const stream = new SonicBoom({dest: file, sync: true});
+      stream.write('one line\n');
+      await new Promise<void>(resolve => {
+        stream.once('close', resolve);
+        stream.end();
+      });
+      assert.equal(readFileSync(file, 'utf8'), 'one line\n');
+    });
+
+    void test('an asynchronous destination of the patched tools is still flushed at exit', () => {
+      const build = tools.exports.buildSafeSonicBoom as (o: object) => {
+        listenerCount(e: string): number;
+        destroy(): void;
+      };
+      const asynchronous = build({dest: join(dir, 'async.log'), sync: false});
+      // Registered for the exit flush (on-exit-leak-free) only on the main thread.
+      assert.equal(asynchronous.listenerCount('close'), 1);
+      const synchronous = build({dest: join(dir, 'sync.log'), sync: true});
+      assert.equal(synchronous.listenerCount('close'), 0);
+      asynchronous.destroy();
+      synchronous.destroy();
+    });
+
+    void test('a transport is still made, and writes, in its worker thread', async () => {
+      const make = transport.exports as unknown as (o: object) => {
+        write(s: string): boolean;
+        end(): void;
+        once(e: string, f: () => void): void;
+      };
+      const file = join(dir, 'transport.log');
+      const stream = make({
+        target: join(root, 'node_modules/pino/file.js'),
+        options: {destination: file, mkdir: true},
+      });
+      await new Promise<void>(resolve => stream.once('ready', resolve));
+      stream.write('{"msg":"through a worker"}\n');
+      await new Promise<void>(resolve => {
+        stream.once('close', resolve);
+        stream.end();
+      });
+      assert.equal(readFileSync(file, 'utf8'), '{"msg":"through a worker"}\n');
+      assert.equal(threadStream in require.cache, true);
+    });
+  });
+
+  void test("google-logging-utils: util's members are read through util itself", () => {
+    const {patch, path} = patchFor(
+      'google-logging-utils/build/src/logging-utils.js',
+    );
+    const source = applyPatch(patch, readFileSync(path, 'utf8'));
+    assert.doesNotMatch(source, /__importStar\(require\("util"\)\)/);
+    // Every use of util is a member read, which util answers as the namespace did.
+    const uses = source.match(/\butil\.\w+/g) ?? [];
+    assert.deepEqual([...new Set(uses)].sort(), [
+      'util.debuglog',
+      'util.format',
+      'util.formatWithOptions',
+    ]);
+    const patched = load(path, source) as {
+      getNodeBackend(): {makeLogger(ns: string): (...a: unknown[]) => void};
+      log(ns: string): {info(...a: unknown[]): void};
+    };
+    const original = require(path) as typeof patched;
+    assert.deepEqual(Object.keys(patched).sort(), Object.keys(original).sort());
+    assert.equal(typeof patched.getNodeBackend().makeLogger('tvm'), 'function');
+  });
+});
