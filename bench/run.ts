@@ -431,6 +431,8 @@ async function main() {
   );
   const common = {
     ...emulatorEnvironment(emulator),
+    // Set by the Terraform module, as it deploys the function.
+    GOOGLE_CLOUD_PROJECT: emulator.state.projectId,
     TVM_RATE_LIMIT_PER_IP: '1000000',
     TVM_RATE_LIMIT_PER_CLIENT: '1000000',
     TVM_LOG_LEVEL: 'info',

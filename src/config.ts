@@ -116,6 +116,12 @@ const SETTINGS = {
     help: "Google's Security Token Service, which downscopes tokens to a Credential Access Boundary (`/v1/token`)",
     fallback: GOOGLE_ENDPOINTS.sts,
   }),
+  project: setting({
+    variable: 'GOOGLE_CLOUD_PROJECT',
+    setBy: 'module',
+    help: "the function's project, for the Cloud Logging trace field of log lines; unset: asked of the metadata server once at start, on the platform",
+    read: projectId,
+  }),
   metadataHost: setting({
     variable: 'GCE_METADATA_HOST',
     setBy: 'override',
@@ -289,6 +295,27 @@ function setting<V extends string, T>(d: {
 function trimmed(v: string | undefined): string | undefined {
   if (v === undefined || v.trim() === '') return undefined;
   return v.trim();
+}
+
+/**
+ * A project ID: 6 to 30 lowercase letters, digits and hyphens, from a letter, not to a
+ * hyphen; a legacy domain-scoped one has its domain and a colon before it.
+ */
+const PROJECT_ID =
+  /^(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+
+function projectId(
+  raw: string | undefined,
+  variable: string,
+): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!PROJECT_ID.test(raw)) {
+    throw new ConfigError(
+      variable,
+      `expected a Google Cloud project ID, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
 }
 
 /** K_SERVICE is set by the platform on Cloud Functions 2nd gen and Cloud Run. */

@@ -173,9 +173,10 @@ export async function createService(
   });
   // With the shared store, a policy change one instance sees reaches the others fast.
   const signal = store && shared?.startPolicySignal({store, policies, logger});
-  // The project, for trace ids in logs: asked of the metadata server once, best effort.
-  let projectId: string | undefined;
-  if (config.metadataHost || config.onPlatform) {
+  // The project, for trace ids in logs: as configured (the Terraform module sets it),
+  // else asked of the metadata server once, best effort.
+  let projectId = config.project;
+  if (!projectId && (config.metadataHost || config.onPlatform)) {
     useNodeFetch();
     gcpMetadata.project('project-id').then(
       (p: unknown) => {

@@ -233,6 +233,17 @@ const accepted: {
   {env: {}, field: 'logLevel', want: 'info'},
   {env: {TVM_LOG_LEVEL: 'silent'}, field: 'logLevel', want: 'silent'},
   {env: {TVM_LOG_LEVEL: ' debug '}, field: 'logLevel', want: 'debug'},
+  {env: {}, field: 'project', want: undefined},
+  {
+    env: {GOOGLE_CLOUD_PROJECT: 'tvm-prod-42'},
+    field: 'project',
+    want: 'tvm-prod-42',
+  },
+  {
+    env: {GOOGLE_CLOUD_PROJECT: 'example.com:tvm-prod'},
+    field: 'project',
+    want: 'example.com:tvm-prod',
+  },
 ];
 for (const c of accepted) {
   void test(`read: ${JSON.stringify(c.env)} → ${c.field} = ${JSON.stringify(c.want)}`, () => {
@@ -348,6 +359,18 @@ const refused: {env: Record<string, string>; variable: string; why: RegExp}[] =
       variable: 'TVM_LOG_LEVEL',
       why: /expected one of debug, info, warn, error, silent/,
     },
+    ...[
+      'Tvm-Prod',
+      'tvm',
+      'tvm-prod-',
+      '1tvm-prod',
+      'tvm prod',
+      'a'.repeat(31),
+    ].map(project => ({
+      env: {GOOGLE_CLOUD_PROJECT: project},
+      variable: 'GOOGLE_CLOUD_PROJECT',
+      why: /expected a Google Cloud project ID/,
+    })),
   ];
 for (const c of refused) {
   void test(`refused: ${JSON.stringify(c.env)} names ${c.variable}`, () => {

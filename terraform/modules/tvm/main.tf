@@ -65,8 +65,13 @@ locals {
     TVM_REDIS_AUTH_SECRET      = local.redis_auth_secret
     TVM_CACHE_KEY_SECRET       = local.cache_key_secret
     TVM_LOG_LEVEL              = var.log_level
+    GOOGLE_CLOUD_PROJECT       = local.function_project
   }
   environment = { for k, v in local.environment_candidates : k => v if v != null }
+
+  # The project the function runs in: tvm names it in its log lines' trace field,
+  # without asking the metadata server at each start.
+  function_project = var.project_id
 
   # The shared store (docs/shared-store.md), null without enable_redis: Memorystore over
   # TLS checked against its own server CA, and the two secrets tvm reads at start.
