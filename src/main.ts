@@ -3,8 +3,10 @@
  * it behind the request guard that answers every request the framework's server
  * receives (src/request-guard.ts), and registers it as the HTTP function `tvm`; before
  * that, two settings that make the framework's own defaults safe should it ever serve
- * a request. The entry (src/index.ts) calls it; loading this module starts nothing,
- * so the build can load it to fill the compile cache (scripts/build/).
+ * a request. The entry (src/index.ts) calls it; loading this module starts nothing.
+ *
+ * The build loads the bundle of this module and runs cold starts with the parts it
+ * also exports, to make the bundle's code cache (scripts/build/code-cache.ts).
  */
 import {http} from '@google-cloud/functions-framework';
 import {parseConfig} from './config.ts';
@@ -12,6 +14,11 @@ import {guardParserErrorLogs} from './framework-guard.ts';
 import {createLogger} from './log.ts';
 import {installRequestGuard} from './request-guard.ts';
 import {createService} from './service.ts';
+
+export {parseConfig} from './config.ts';
+export {createLogger} from './log.ts';
+export {guardListener} from './request-guard.ts';
+export {createService} from './service.ts';
 
 export async function start(): Promise<void> {
   // functions-framework parses bodies before tvm sees them; a body its parser rejects

@@ -5,30 +5,29 @@
  *
  * 1. tsc (tsconfig.build.json) compiles src/ and emulator/src/ into build/.
  * 2. esbuild bundles the function: build/src/index.mjs, the entry functions-framework
- *    loads (src/index.ts: it turns the compile cache on, then loads the rest), and
- *    build/src/main.mjs, tvm itself, with what only some deployments load split into
- *    build/src/chunks/ (the shared store, Secret Manager's gRPC client). Google's
- *    client libraries carry protos for API versions and options tvm never uses, which
- *    their clients turn into gRPC descriptors when constructed: the bundle carries
- *    only what the method tvm calls reaches (protos.ts), and none of google-gax's
- *    static protos (staticProtosLeftOut). What a library does at load or at client
- *    construction that tvm never uses is deferred to its first use (patches.ts). The bundled code loads Node's built-in
- *    modules with `require` (builtinsByRequire) and gets tvm's Headers and Response
- *    (src/web.ts): neither way loads undici, which none of tvm's Google calls is sent
- *    through.
- *    Each bundled module's body is compiled with its file (eager.ts), so that the
- *    compile cache holds it.
- * 3. A fresh Node fills build/compile-cache (compile-cache.ts), which the entry
- *    turns on at start.
+ *    loads (src/index.ts), and build/src/tvm.cjs, tvm itself, one CommonJS file the
+ *    entry compiles with its code cache (src/load-bundle.ts); what only some
+ *    deployments use (the shared store, Secret Manager's gRPC client) is in it but
+ *    runs only when first required. Google's client libraries carry protos for API
+ *    versions and options tvm never uses, which their clients turn into gRPC
+ *    descriptors when constructed: the bundle carries only what the method tvm calls
+ *    reaches (protos.ts), and none of google-gax's static protos
+ *    (staticProtosLeftOut). What a library does at load or at client construction
+ *    that tvm never uses is deferred to its first use (patches.ts). The bundled code
+ *    loads Node's built-in modules with `require` (builtinsByRequire) and gets tvm's
+ *    Headers and Response (src/web.ts): neither way loads undici, which none of tvm's
+ *    Google calls is sent through. Both files are written in ASCII (ascii.ts).
+ * 3. A fresh Node runs cold starts of the bundle against the Google emulator and
+ *    writes the bundle's V8 code cache, build/code-cache/tvm.cjs.v8 (code-cache.ts).
  *
  *   node scripts/build/build.ts
  */
 import {spawnSync} from 'node:child_process';
-import {readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {readFile, rm, writeFile} from 'node:fs/promises';
 import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
-import {compileWrappersEagerly, toAscii} from './eager.ts';
+import {toAscii} from './ascii.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
 import {applyPatch, PATCHES} from './patches.ts';
 
@@ -160,37 +159,58 @@ function run(args: string[], env: NodeJS.ProcessEnv = process.env): void {
 }
 
 await rm(join(root, 'build/src'), {recursive: true, force: true});
-await rm(join(root, 'build/compile-cache'), {recursive: true, force: true});
+await rm(join(root, 'build/code-cache'), {recursive: true, force: true});
 
 run([require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
 
-await esbuild.build({
+/** What both bundles share: Node 24, and the framework outside (it loads them). */
+const common: esbuild.BuildOptions = {
   absWorkingDir: root,
-  entryPoints: ['build/src/index.js', 'build/src/main.js'],
   bundle: true,
   platform: 'node',
   target: 'node24',
-  format: 'esm',
-  splitting: true,
-  outdir: 'build/src',
-  chunkNames: 'chunks/[name]-[hash]',
-  outExtension: {'.js': '.mjs'},
   logLevel: 'warning',
-  // The framework has loaded both before it loads tvm. gaxios imports its proxy agent
-  // (with HTTPS_PROXY set) dynamically by name: left to Node, which gives that
-  // CommonJS package's named exports to the import, where esbuild's chunk would give
-  // only its default (so the agent's constructor was undefined).
+};
+
+/** The entry keeps its import of src/main.ts (tsc's build) should tvm.cjs be gone. */
+const mainLeftOut: esbuild.Plugin = {
+  name: 'main-left-out',
+  setup(build) {
+    build.onResolve({filter: /^\.\/main\.js$/}, args => ({
+      path: args.path,
+      external: true,
+    }));
+  },
+};
+
+// The entry: an ES module, as functions-framework loads it.
+await esbuild.build({
+  ...common,
+  entryPoints: ['build/src/index.js'],
+  format: 'esm',
+  outfile: 'build/src/index.mjs',
+  banner: {
+    js: "import {createRequire as __tvmCreateRequire} from 'node:module'; const require = __tvmCreateRequire(import.meta.url);",
+  },
+  plugins: [builtinsByRequire, mainLeftOut],
+});
+
+// tvm: one CommonJS file, which the entry compiles with its code cache.
+await esbuild.build({
+  ...common,
+  entryPoints: ['build/src/main.js'],
+  format: 'cjs',
+  outfile: 'build/src/tvm.cjs',
+  // A script run by vm has no import() of its own (without an experimental flag):
+  // each, of what the bundle leaves to Node, becomes a require in a promise.
+  supported: {'dynamic-import': false},
+  // gaxios imports its proxy agent (with HTTPS_PROXY set) by name: left to Node, a
+  // CommonJS package, whose require gives its named exports.
   external: [
     '@google-cloud/functions-framework',
     'express',
     'https-proxy-agent',
   ],
-  // In bundled CommonJS code, the chunk's folder (google-gax computes a path from it
-  // at load, which a client built from bundled JSON protos never reads).
-  define: {__dirname: 'import.meta.dirname'},
-  banner: {
-    js: "import {createRequire as __tvmCreateRequire} from 'node:module'; const require = __tvmCreateRequire(import.meta.url);",
-  },
   // The bundled code's Headers, Response, Request and FormData are tvm's (src/web.ts),
   // not Node's, whose first use loads undici.
   inject: ['build/src/web.js'],
@@ -212,25 +232,17 @@ if (left.size !== 3) {
     `build: google-gax's static protos met: ${[...left].join(', ')}`,
   );
 }
-
-// Each bundled module's body compiled with its file, so the compile cache holds it.
-const outputs = [
-  'build/src/main.mjs',
-  ...(await readdir(join(root, 'build/src/chunks')))
-    .filter(name => name.endsWith('.mjs'))
-    .map(name => `build/src/chunks/${name}`),
-];
-let wrappers = 0;
-for (const file of outputs) {
+for (const file of ['build/src/index.mjs', 'build/src/tvm.cjs']) {
   const path = join(root, file);
-  const eager = compileWrappersEagerly(await readFile(path, 'utf8'));
-  await writeFile(path, toAscii(eager.code));
-  wrappers += eager.wrappers;
+  await writeFile(path, toAscii(await readFile(path, 'utf8')));
 }
-if (wrappers === 0) throw new Error('build: no module wrappers met');
+if (
+  /\bimport\(/.test(await readFile(join(root, 'build/src/tvm.cjs'), 'utf8'))
+) {
+  throw new Error('build: tvm.cjs has an import(), which vm cannot run');
+}
 
-// The cache goes where the entry looks for it, whatever the build's environment says.
+// The cache, made by a Node started as the function's is (no flags, no preloads).
 const env = {...process.env};
-delete env.NODE_COMPILE_CACHE;
-delete env.NODE_COMPILE_CACHE_PORTABLE;
-run([join(import.meta.dirname, 'compile-cache.ts')], env);
+delete env.NODE_OPTIONS;
+run([join(import.meta.dirname, 'code-cache.ts')], env);

@@ -4,7 +4,7 @@
  * script present, `npm ci` with NODE_ENV=development (dev dependencies included), then
  * `npm run gcp-build`, then `npm prune` of the dev dependencies (NODE_ENV=production,
  * the runtime's default), then the functions-framework CLI with the target, which
- * loads the bundle from the compile cache gcp-build filled. Node 24 (this test's own
+ * loads the bundle with the code cache gcp-build made. Node 24 (this test's own
  * Node) is the runtime's Node; nothing from the repository outside the zip is on
  * hand, so a script that needs scripts/node24.sh or a prebuilt build/ fails here as it
  * would in Cloud Build. The served function then vends a token
@@ -181,8 +181,8 @@ void describe('the function source zip under the Node.js buildpack', () => {
       ).main;
       assert.ok(existsSync(join(app, main)), `gcp-build produced ${main}`);
       assert.ok(
-        existsSync(join(app, 'build/compile-cache')),
-        'gcp-build filled the compile cache',
+        existsSync(join(app, 'build/code-cache/tvm.cjs.v8')),
+        'gcp-build made the code cache',
       );
     },
   );
@@ -229,8 +229,8 @@ void describe('the function source zip under the Node.js buildpack', () => {
             TVM_OAUTH2_TOKEN_URL: emulator.tokenUrl,
             TVM_SECRET_MANAGER_ENDPOINT: emulator.secretManagerEndpoint,
             TVM_STS_ENDPOINT: emulator.url,
-            // Node says what it did with each module (checked below).
-            NODE_DEBUG_NATIVE: 'COMPILE_CACHE',
+            // The entry says what V8 did with the code cache (checked below).
+            NODE_DEBUG: 'tvm-code-cache',
           },
         },
       );
@@ -283,11 +283,8 @@ void describe('the function source zip under the Node.js buildpack', () => {
       await refused.arrayBuffer();
       assert.equal(refused.status, 401);
       const logs = output.join('');
-      // The compile cache gcp-build filled serves the bundle, after npm prune.
-      assert.match(
-        logs,
-        /V8 code cache for ESM \S+\/build\/src\/main\.mjs was accepted/,
-      );
+      // The code cache gcp-build made serves the bundle, after npm prune.
+      assert.match(logs, /\/build\/src\/tvm\.cjs: code cache accepted/);
       assert.ok(!logs.includes(key), 'the API key is never logged');
       assert.ok(
         !logs.includes(String(body.access_token)),

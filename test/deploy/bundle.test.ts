@@ -1,16 +1,16 @@
 /**
  * The built bundle (build/src/index.mjs, what `npm start` and the buildpack serve, and
- * build/src/main.mjs, tvm itself, which it loads) with the Secret Manager client
- * bundled into it: Google's gRPC client, google-gax, grpc-js
- * and protobufjs live in chunks of their own, imported only when something is read from
- * Secret Manager. Served by the functions-framework CLI against the emulator, it reads
- * its policy from a secret version and a service-account key from another, so the
- * bundled client (its protos, its gRPC channel, the CRC-32C check) is what talks to
- * the emulator. `npm test` builds first.
+ * build/src/tvm.cjs, tvm itself, which it loads) with the Secret Manager client
+ * bundled into it: Google's gRPC client, google-gax, grpc-js and protobufjs are run only
+ * when something is read from Secret Manager. Served by the functions-framework CLI
+ * against the emulator, it reads its policy from a secret version and a service-account
+ * key from another, so the bundled client (its protos, its gRPC channel, the CRC-32C
+ * check) is what talks to the emulator. `npm test` builds first.
  */
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdtempSync, readdirSync, readFileSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, readFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
@@ -59,46 +59,59 @@ const PROVISIONED = POLICY.replace(/^ {2}unprovisioned:\n.*\n/m, '').replace(
   '',
 );
 
-/** Every module of the bundle: index.mjs, main.mjs and the chunks, with their text. */
+/** The bundle's files: the entry and tvm, with their text. */
 function bundleFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const name of ['index.mjs', 'main.mjs']) {
+  for (const name of ['index.mjs', 'tvm.cjs']) {
     files.set(name, readFileSync(join(built, name), 'utf8'));
-  }
-  for (const name of readdirSync(join(built, 'chunks'))) {
-    files.set(
-      `chunks/${name}`,
-      readFileSync(join(built, 'chunks', name), 'utf8'),
-    );
   }
   return files;
 }
 
 void describe('the built bundle', () => {
-  void test('carries the Secret Manager client in chunks of its own, imported on demand', () => {
+  void test('carries the Secret Manager client, and runs none of it at load', () => {
     const files = bundleFiles();
-    // No module imports the gRPC stack from node_modules (esbuild writes an external
-    // as `from "x"`, `import("x")` or `__require("x")`): it is in the bundle.
+    // Nothing requires the gRPC stack from node_modules (esbuild writes an external
+    // as `from "x"`, `import("x")` or `require("x")`): it is in the bundle.
     const external =
-      /(?:\bfrom |\bimport\(|__require\()"(?:@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)(?:\/[^"]*)?"/;
+      /(?:\bfrom |\bimport\(|\brequire\()"(?:@google-cloud\/secret-manager|google-gax|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)(?:\/[^"]*)?"/;
     for (const [name, text] of files) {
       assert.ok(
         !external.test(text),
         `${name} imports ${external.exec(text)?.[0]}`,
       );
     }
-    // The client's chunk is reached from main.mjs by a dynamic import only.
-    const client = [...files].find(([, text]) =>
-      text.includes('node_modules/@google-cloud/secret-manager/'),
-    );
-    assert.ok(client, 'a chunk holds the Secret Manager client');
-    const chunk = client[0].slice('chunks/'.length);
-    const main = files.get('main.mjs')!;
     assert.ok(
-      main.includes(`import("./chunks/${chunk}")`),
-      'imported on demand',
+      files
+        .get('tvm.cjs')!
+        .includes('node_modules/@google-cloud/secret-manager/'),
+      'tvm.cjs holds the Secret Manager client',
     );
-    assert.ok(!main.includes(`from "./chunks/${chunk}"`), 'not at start');
+    // Loaded as the entry loads it (with its code cache), the bundle runs no gRPC:
+    // grpc-js would have loaded Node's http2.
+    const loaded = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import {loadBundle} from ${JSON.stringify(join(built, 'load-bundle.js'))};
+const {cache, exports} = loadBundle(${JSON.stringify(join(built, 'tvm.cjs'))}, ${JSON.stringify(join(built, '../code-cache/tvm.cjs.v8'))});
+console.log(JSON.stringify({cache, start: typeof exports.start, modules: process.moduleLoadList}));`,
+      ],
+      {encoding: 'utf8'},
+    );
+    const {cache, start, modules} = JSON.parse(loaded) as {
+      cache: string;
+      start: string;
+      modules: string[];
+    };
+    assert.equal(cache, 'accepted');
+    assert.equal(start, 'function');
+    assert.ok(
+      modules.includes('NativeModule http'),
+      'the list is the real one',
+    );
+    assert.ok(!modules.includes('NativeModule http2'), 'grpc-js ran at load');
   });
 
   void test("carries Secret Manager's v1 protos only (scripts/build/protos.ts)", () => {
