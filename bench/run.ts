@@ -430,9 +430,8 @@ async function main() {
     secret,
   );
   const common = {
+    // With the project, as the Terraform module deploys the function.
     ...emulatorEnvironment(emulator),
-    // Set by the Terraform module, as it deploys the function.
-    GOOGLE_CLOUD_PROJECT: emulator.state.projectId,
     TVM_RATE_LIMIT_PER_IP: '1000000',
     TVM_RATE_LIMIT_PER_CLIENT: '1000000',
     TVM_LOG_LEVEL: 'info',

@@ -119,7 +119,7 @@ const SETTINGS = {
   project: setting({
     variable: 'GOOGLE_CLOUD_PROJECT',
     setBy: 'module',
-    help: "the function's project, for the Cloud Logging trace field of log lines; unset: asked of the metadata server once at start, on the platform",
+    help: "the function's project, for the Cloud Logging trace field of log lines; unset: asked of the metadata server once at start (on the platform, or with `GCE_METADATA_HOST`)",
     read: projectId,
   }),
   metadataHost: setting({

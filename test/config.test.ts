@@ -366,6 +366,10 @@ const refused: {env: Record<string, string>; variable: string; why: RegExp}[] =
       '1tvm-prod',
       'tvm prod',
       'a'.repeat(31),
+      'Example.com:tvm-prod',
+      ':tvm-prod',
+      'example.com:tvm',
+      'example.com:',
     ].map(project => ({
       env: {GOOGLE_CLOUD_PROJECT: project},
       variable: 'GOOGLE_CLOUD_PROJECT',

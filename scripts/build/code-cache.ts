@@ -92,7 +92,6 @@ try {
       tvm.parseConfig({
         ...emulatorEnvironment(emulator),
         TVM_POLICY: policy,
-        GOOGLE_CLOUD_PROJECT: emulator.state.projectId,
       }),
     );
   }

@@ -2,10 +2,13 @@
  * What the bundle changes in its dependencies' code, each change an exact text
  * replacement in one file, made as esbuild loads that file (build.ts). Each one
  * defers work a library does at load or at client construction that tvm never uses,
- * to the moment something first uses it; none changes what any call returns.
+ * to the moment something first uses it; none changes what any call returns. (A
+ * deferred field of @grpc/proto-loader's definitions is a getter until first read,
+ * which then leaves a plain data property; nothing in the bundle inspects or freezes
+ * those definitions before reading them.)
  *
- * A replacement must find its text exactly once (or, marked `every`, at least once),
- * and every patched file must be met, or the build stops: a library that moved on is noticed, never silently unpatched.
+ * A replacement must find its text exactly once, and every patched file must be met,
+ * or the build stops: a library that moved on is noticed, never silently unpatched.
  * test/deploy/patches.test.ts runs each patched file beside the original.
  */
 
@@ -14,14 +17,7 @@ export interface Patch {
   readonly file: RegExp;
   /** Why: what is deferred, and what still works as before. */
   readonly why: string;
-  /**
-   * Each text and its replacement; `'every'` replaces each of its (one or more)
-   * occurrences, where a replacement is otherwise of exactly one.
-   */
-  readonly replacements: readonly (
-    | readonly [from: string, to: string]
-    | readonly [from: string, to: string, every: 'every']
-  )[];
+  readonly replacements: readonly (readonly [from: string, to: string])[];
 }
 
 /** A getter that computes once, then leaves a plain data property, as the library had. */
@@ -162,33 +158,13 @@ ${LAZY_PROPERTY}`,
       ],
     ],
   },
-  {
-    file: /[\\/]@grpc[\\/]grpc-js[\\/]build[\\/]src[\\/](channelz|load-balancer-pick-first|resolver-dns|resolver-ip|subchannel-address)\.js$/,
-    why: "grpc-js asks net.isIPv6 of every address it resolves and connects to; Node compiles that function's pattern, a long regular expression, at its first call (some milliseconds). An IPv6 address always has a colon: a text without one is answered false without the pattern, as the pattern would answer it.",
-    replacements: [
-      ['(0, net_1.isIPv6)(', '__tvmIsIPv6(', 'every'],
-      [
-        'const net_1 = require("net");\n',
-        `const net_1 = require("net");
-const __tvmIsIPv6 = (address) => {
-    const text = \`\${address}\`;
-    return text.includes(':') && (0, net_1.isIPv6)(text);
-};
-`,
-      ],
-    ],
-  },
 ];
 
 /** `source` of the file `patch` names, patched; throws where a text is not met once. */
 export function applyPatch(patch: Patch, source: string): string {
   let out = source;
-  for (const [from, to, every] of patch.replacements) {
+  for (const [from, to] of patch.replacements) {
     const at = out.indexOf(from);
-    if (every && at >= 0) {
-      out = out.split(from).join(to);
-      continue;
-    }
     if (at < 0 || out.indexOf(from, at + 1) >= 0) {
       throw new Error(
         `build: patch of ${patch.file}: ${at < 0 ? 'text not found' : 'text found more than once'}: ${JSON.stringify(from.slice(0, 80))}`,

@@ -17,6 +17,7 @@ const PLACEHOLDER_EMULATOR = {
   metadataHost: '127.0.0.1:1',
   tokenUrl: 'http://127.0.0.1:1/token',
   secretManagerEndpoint: 'http://127.0.0.1:1',
+  state: {projectId: 'tvm-local'},
 };
 
 /** A reason `npm start` stops, said in one line (no stack). */

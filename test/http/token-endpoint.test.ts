@@ -232,31 +232,39 @@ void describe('success', () => {
     );
   });
 
-  void test('a configured project (GOOGLE_CLOUD_PROJECT) names the trace, not the metadata server', async () => {
-    // The emulator's metadata server answers tvm-local; the deployment says otherwise.
-    // (A stack points the process's metadata host at its emulator: put back after.)
-    const metadataHost = process.env.GCE_METADATA_HOST;
-    const configured = await startStack({
-      policy: POLICY,
-      keys,
-      env: {GOOGLE_CLOUD_PROJECT: 'tvm-configured'},
-    });
-    try {
-      const trace = '205445aa7843bc8bf206b12000100000';
-      const r = await postForm(
-        `${configured.url}/token`,
-        cc({audience: 'reporting', scope: 'bigquery.readonly'}),
-        {...asNightly, 'x-cloud-trace-context': `${trace}/1;o=1`},
-      );
-      assert.equal(r.status, 200);
-      handedOut.push(r.body.access_token as string);
-      assert.equal(
-        configured.audits().at(-1)!['logging.googleapis.com/trace'],
-        `projects/tvm-configured/traces/${trace}`,
-      );
-    } finally {
-      await configured.close();
-      process.env.GCE_METADATA_HOST = metadataHost;
+  void test("the trace's project: the configured one (GOOGLE_CLOUD_PROJECT), else the metadata server's", async () => {
+    // The emulator's metadata server answers tvm-local; the deployment says otherwise
+    // (configured), or nothing (asked: the metadata server's answer).
+    for (const [project, expected] of [
+      ['tvm-configured', 'tvm-configured'],
+      ['', 'tvm-local'],
+    ]) {
+      // A stack points the process's metadata host at its emulator: put back after.
+      const metadataHost = process.env.GCE_METADATA_HOST;
+      const other = await startStack({
+        policy: POLICY,
+        keys,
+        env: {GOOGLE_CLOUD_PROJECT: project!},
+      });
+      try {
+        assert.equal(other.config.project, project || undefined);
+        const trace = '205445aa7843bc8bf206b12000100000';
+        const r = await postForm(
+          `${other.url}/token`,
+          cc({audience: 'reporting', scope: 'bigquery.readonly'}),
+          {...asNightly, 'x-cloud-trace-context': `${trace}/1;o=1`},
+        );
+        assert.equal(r.status, 200);
+        handedOut.push(r.body.access_token as string);
+        assert.equal(
+          other.audits().at(-1)!['logging.googleapis.com/trace'],
+          `projects/${expected}/traces/${trace}`,
+        );
+      } finally {
+        await other.close();
+        if (metadataHost === undefined) delete process.env.GCE_METADATA_HOST;
+        else process.env.GCE_METADATA_HOST = metadataHost;
+      }
     }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The emulator→environment mapping (src/local/environment.ts) points every setting
- * that local mode requires on loopback at a real emulator, and local mode accepts it.
+ * that local mode requires on loopback at a real emulator, names the emulator's
+ * project, and local mode accepts it.
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ void test('the mapping sets local mode and every loopback-only setting, and pars
       Object.keys(env).sort(),
       [
         'TVM_LOCAL',
+        'GOOGLE_CLOUD_PROJECT',
         ...CONFIG_SETTINGS.filter(s => s.loopbackWhenLocal).map(
           s => s.variable,
         ),
@@ -28,6 +30,12 @@ void test('the mapping sets local mode and every loopback-only setting, and pars
     assert.equal(c.oauth2TokenUrl, emulator.tokenUrl);
     assert.equal(c.secretManagerEndpoint, emulator.secretManagerEndpoint);
     assert.equal(c.stsEndpoint, emulator.url);
+    // The emulator's project, whatever the shell names (Cloud Shell sets one).
+    assert.equal(c.project, emulator.state.projectId);
+    assert.equal(
+      parseConfig({GOOGLE_CLOUD_PROJECT: 'someone-elses', ...env}).project,
+      'tvm-local',
+    );
   } finally {
     await emulator.close();
   }
