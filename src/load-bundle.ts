@@ -12,11 +12,16 @@
  * token each), and writes that cache. A cold start then reads those functions' code
  * instead of compiling them.
  *
- * V8 takes the cache only for the very source it was made from, by the same V8 with the
- * same flags; anything else (another Node, a changed bundle, no cache file) is compiled
- * as without a cache, and runs the same. `NODE_DEBUG=tvm-code-cache` says which.
+ * The cache file begins with a header (`writeCodeCache`): CRC-32s of the bundle's text
+ * and of V8's data. V8 itself checks only its version, its flags and the source's
+ * length (and not its data's checksum, in a release build), so an edit of the same
+ * length, or a corrupted file, would run code that is not the bundle's: the header is
+ * checked first, and a cache that fails it is not handed to V8. Anything that does not
+ * fit (another Node, other V8 flags, a changed bundle, a damaged or missing file) is
+ * compiled as without a cache, and runs the same. `NODE_DEBUG=tvm-code-cache` says
+ * which.
  */
-import {readFileSync} from 'node:fs';
+import {readFileSync, writeFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {dirname} from 'node:path';
 import vm from 'node:vm';
@@ -32,40 +37,76 @@ export interface LoadedBundle<T> {
   readonly cache: CodeCacheUse;
 }
 
-// CommonJS's wrapper, on a line of its own (lineOffset keeps the bundle's own line
-// numbers in stack traces). The cache is for exactly this text around the bundle.
-const HEAD = '(function (exports, require, module, __filename, __dirname) {\n';
+// CommonJS's wrapper, strict as the bundle's ES modules are, on a line of its own
+// (lineOffset keeps the bundle's own line numbers in stack traces). The cache is for
+// exactly this text around the bundle.
+const HEAD =
+  '(function (exports, require, module, __filename, __dirname) {"use strict";\n';
 const TAIL = '\n})';
 
-// node:util by require: an ES import of it would read every member's descriptor,
-// which makes Node load each of its lazily loaded modules (worker_threads among them).
-const {debuglog} = createRequire(import.meta.url)(
-  'node:util',
-) as typeof import('node:util');
+/** The header: a tag, the bundle's CRC-32, the data's CRC-32 (little-endian). */
+const TAG = 0x31_43_56_54; // "TVC1"
+const HEADER_BYTES = 12;
+
+// node:util and node:zlib by require: an ES import of node:util would read every
+// member's descriptor, which makes Node load each of its lazily loaded modules
+// (worker_threads among them).
+const nodeRequire = createRequire(import.meta.url);
+const {debuglog} = nodeRequire('node:util') as typeof import('node:util');
+const {crc32} = nodeRequire('node:zlib') as typeof import('node:zlib');
 const debug = debuglog('tvm-code-cache');
+
+/** V8's data in `file` if its header says it is for `bundle` and intact. */
+function readCodeCache(file: string, bundle: Buffer): Buffer | 'rejected' {
+  const data = readFileSync(file);
+  if (
+    data.length <= HEADER_BYTES ||
+    data.readUInt32LE(0) !== TAG ||
+    data.readUInt32LE(4) !== crc32(bundle) ||
+    data.readUInt32LE(8) !== crc32(data.subarray(HEADER_BYTES))
+  ) {
+    return 'rejected';
+  }
+  return data.subarray(HEADER_BYTES);
+}
+
+/** Writes `script`'s cache (V8's data behind the header) for `bundle` to `file`. */
+export function writeCodeCache(
+  file: string,
+  bundle: string,
+  script: vm.Script,
+): number {
+  const data = script.createCachedData();
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32LE(TAG, 0);
+  header.writeUInt32LE(crc32(readFileSync(bundle)), 4);
+  header.writeUInt32LE(crc32(data), 8);
+  writeFileSync(file, Buffer.concat([header, data]));
+  return data.length;
+}
 
 export function loadBundle<T>(
   file: string,
   cacheFile: string | undefined,
 ): LoadedBundle<T> {
-  const source = readFileSync(file, 'utf8');
-  let cachedData: Buffer | undefined;
+  const bytes = readFileSync(file);
+  let cachedData: Buffer | 'rejected' | undefined;
   if (cacheFile !== undefined) {
     try {
-      cachedData = readFileSync(cacheFile);
+      cachedData = readCodeCache(cacheFile, bytes);
     } catch {
       // None shipped (or unreadable): compiled as without one.
     }
   }
-  const script = new vm.Script(HEAD + source + TAIL, {
+  const script = new vm.Script(HEAD + bytes.toString('utf8') + TAIL, {
     filename: file,
     lineOffset: -1,
-    cachedData,
+    cachedData: cachedData === 'rejected' ? undefined : cachedData,
   });
   const cache: CodeCacheUse =
     cachedData === undefined
       ? 'absent'
-      : script.cachedDataRejected
+      : cachedData === 'rejected' || script.cachedDataRejected
         ? 'rejected'
         : 'accepted';
   debug('%s: code cache %s', file, cache);

@@ -201,6 +201,8 @@ await esbuild.build({
   entryPoints: ['build/src/main.js'],
   format: 'cjs',
   outfile: 'build/src/tvm.cjs',
+  // import.meta is empty in CommonJS: a bundled module that reads it stops the build.
+  logOverride: {'empty-import-meta': 'error'},
   // A script run by vm has no import() of its own (without an experimental flag):
   // each, of what the bundle leaves to Node, becomes a require in a promise.
   supported: {'dynamic-import': false},

@@ -26,7 +26,7 @@ import {
   LOCAL_RUNTIME_ACCOUNT,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
-import {loadBundle} from '../../src/load-bundle.ts';
+import {loadBundle, writeCodeCache} from '../../src/load-bundle.ts';
 import type {Logger} from '../../src/log.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 import type {Service, ServiceOptions} from '../../src/service.ts';
@@ -84,6 +84,7 @@ try {
     'HTTPS_PROXY',
     'http_proxy',
     'https_proxy',
+    'grpc_proxy',
   ]) {
     delete process.env[name];
   }
@@ -100,11 +101,10 @@ try {
   rmSync(dir, {recursive: true, force: true});
 }
 
-const data = script.createCachedData();
 mkdirSync(join(built, 'code-cache'), {recursive: true});
-writeFileSync(cacheFile, data);
+const size = writeCodeCache(cacheFile, bundle, script);
 console.log(
-  `code cache: ${Math.round(data.length / 1024)} KB in build/code-cache/tvm.cjs.v8`,
+  `code cache: ${Math.round(size / 1024)} KB in build/code-cache/tvm.cjs.v8`,
 );
 // The emulator's gRPC server and the services' timers end with the process.
 process.exit(0);
@@ -124,6 +124,8 @@ async function firstToken(config: Config): Promise<void> {
         authorization: `Basic ${Buffer.from(`build:${key}`).toString('base64')}`,
       },
       body: 'grant_type=client_credentials&audience=reporting&scope=bigquery.readonly',
+      // A warm-up that hangs fails the build, rather than hold it.
+      signal: AbortSignal.timeout(60_000),
     });
     const body = (await res.json()) as {token_type?: unknown};
     if (res.status !== 200 || body.token_type !== 'Bearer') {

@@ -32,23 +32,33 @@ export interface MemoryReplayStoreOptions {
 /**
  * A per-instance store: a map of key → expiry, purged of expired keys when it fills.
  * When it is full of live keys it refuses (fail closed) rather than forget a key that
- * could still be replayed.
+ * could still be replayed. It knows the earliest expiry it holds, so while none has
+ * passed a full store refuses at once: a flood of fresh assertions costs no walk over
+ * every key held, each time.
  */
 export function createMemoryReplayStore(
   options: MemoryReplayStoreOptions,
 ): ReplayStore {
   const max = options.maxEntries ?? 100_000;
   const seen = new Map<string, number>();
+  /** No key held expires before this (a lower bound: a key may have been replaced). */
+  let earliest = Infinity;
   return {
     remember(key, expiresAt) {
       const now = options.clock.now();
       const prior = seen.get(key);
       if (prior !== undefined && prior > now) return false;
       if (seen.size >= max) {
-        for (const [k, exp] of seen) if (exp <= now) seen.delete(k);
+        if (earliest > now) throw new ReplayStoreFull();
+        earliest = Infinity;
+        for (const [k, exp] of seen) {
+          if (exp <= now) seen.delete(k);
+          else if (exp < earliest) earliest = exp;
+        }
         if (seen.size >= max) throw new ReplayStoreFull();
       }
       seen.set(key, expiresAt);
+      if (expiresAt < earliest) earliest = expiresAt;
       return true;
     },
   };

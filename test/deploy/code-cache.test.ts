@@ -16,6 +16,7 @@ import {
   appendFileSync,
   cpSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -176,6 +177,31 @@ console.log(script.createCachedData().length);`,
     const run = await serveAndVend(join(root, 'build'), policyFile, {
       NODE_OPTIONS: '--stack-trace-limit=50',
     });
+    assert.equal(run.cache, 'rejected', run.output);
+  });
+
+  void test('is not used for a bundle changed to the same length (V8 checks only the length)', async () => {
+    const build = copyOfBuild(b => {
+      const file = join(b, 'src/tvm.cjs');
+      const text = readFileSync(file, 'utf8');
+      const changed = text.replace('"WARNING"', '"WARNINX"');
+      assert.notEqual(changed, text);
+      assert.equal(changed.length, text.length);
+      writeFileSync(file, changed);
+    });
+    const run = await serveAndVend(build, policyFile);
+    assert.equal(run.cache, 'rejected', run.output);
+  });
+
+  void test('is not used with a bit of its data flipped (V8 does not check)', async () => {
+    const build = copyOfBuild(b => {
+      const file = join(b, 'code-cache/tvm.cjs.v8');
+      const data = readFileSync(file);
+      const at = Math.floor(data.length / 2);
+      data[at] = data[at]! ^ 0x10;
+      writeFileSync(file, data);
+    });
+    const run = await serveAndVend(build, policyFile);
     assert.equal(run.cache, 'rejected', run.output);
   });
 
