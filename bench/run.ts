@@ -375,8 +375,9 @@ const loadSeries = (rs: readonly Measured[]): LoadSeries => ({
 });
 
 /**
- * Warm rounds: each server started once and warmed up, then rounds alternating over
- * `jobs` (one server under load at a time).
+ * Warm rounds: each server started once and warmed up (one marked `fresh`: started and
+ * warmed up again before each round), then rounds alternating over `jobs` (one server
+ * under load at a time).
  */
 async function rounds(
   named: readonly {

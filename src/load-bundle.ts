@@ -35,6 +35,8 @@ export interface LoadedBundle<T> {
   /** The compiled bundle, whose cache the build takes after running it. */
   readonly script: vm.Script;
   readonly cache: CodeCacheUse;
+  /** The CRC-32 of the bundle's bytes, as compiled. */
+  readonly bundleCrc: number;
 }
 
 // CommonJS's wrapper, strict as the bundle's ES modules are, on a line of its own
@@ -44,10 +46,6 @@ const HEAD =
   '(function (exports, require, module, __filename, __dirname) {"use strict";\n';
 const TAIL = '\n})';
 
-/** The header: a tag, the bundle's CRC-32, the data's CRC-32 (little-endian). */
-const TAG = 0x31_43_56_54; // "TVC1"
-const HEADER_BYTES = 12;
-
 // node:util and node:zlib by require: an ES import of node:util would read every
 // member's descriptor, which makes Node load each of its lazily loaded modules
 // (worker_threads among them).
@@ -56,13 +54,32 @@ const {debuglog} = nodeRequire('node:util') as typeof import('node:util');
 const {crc32} = nodeRequire('node:zlib') as typeof import('node:zlib');
 const debug = debuglog('tvm-code-cache');
 
-/** V8's data in `file` if its header says it is for `bundle` and intact. */
-function readCodeCache(file: string, bundle: Buffer): Buffer | 'rejected' {
-  const data = readFileSync(file);
+/**
+ * The header: a tag, the bundle's CRC-32, the data's CRC-32 (each 32 bits,
+ * little-endian). The tag is the wrapper's CRC-32: a cache made around another
+ * wrapper is another.
+ */
+const TAG = crc32(HEAD + TAIL);
+const HEADER_BYTES = 12;
+
+/** V8's data in `file` if its header says it is for the bundle and intact. */
+function readCodeCache(
+  file: string,
+  bundleCrc: number,
+): Buffer | 'rejected' | 'absent' {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    // None shipped: compiled as without one. One that cannot be read is refused.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? 'absent'
+      : 'rejected';
+  }
   if (
     data.length <= HEADER_BYTES ||
     data.readUInt32LE(0) !== TAG ||
-    data.readUInt32LE(4) !== crc32(bundle) ||
+    data.readUInt32LE(4) !== bundleCrc ||
     data.readUInt32LE(8) !== crc32(data.subarray(HEADER_BYTES))
   ) {
     return 'rejected';
@@ -70,16 +87,15 @@ function readCodeCache(file: string, bundle: Buffer): Buffer | 'rejected' {
   return data.subarray(HEADER_BYTES);
 }
 
-/** Writes `script`'s cache (V8's data behind the header) for `bundle` to `file`. */
+/** Writes the cache of `loaded` (V8's data behind the header) to `file`. */
 export function writeCodeCache(
   file: string,
-  bundle: string,
-  script: vm.Script,
+  loaded: LoadedBundle<unknown>,
 ): number {
-  const data = script.createCachedData();
+  const data = loaded.script.createCachedData();
   const header = Buffer.alloc(HEADER_BYTES);
   header.writeUInt32LE(TAG, 0);
-  header.writeUInt32LE(crc32(readFileSync(bundle)), 4);
+  header.writeUInt32LE(loaded.bundleCrc, 4);
   header.writeUInt32LE(crc32(data), 8);
   writeFileSync(file, Buffer.concat([header, data]));
   return data.length;
@@ -90,23 +106,18 @@ export function loadBundle<T>(
   cacheFile: string | undefined,
 ): LoadedBundle<T> {
   const bytes = readFileSync(file);
-  let cachedData: Buffer | 'rejected' | undefined;
-  if (cacheFile !== undefined) {
-    try {
-      cachedData = readCodeCache(cacheFile, bytes);
-    } catch {
-      // None shipped (or unreadable): compiled as without one.
-    }
-  }
+  const bundleCrc = crc32(bytes);
+  const cached =
+    cacheFile === undefined ? 'absent' : readCodeCache(cacheFile, bundleCrc);
   const script = new vm.Script(HEAD + bytes.toString('utf8') + TAIL, {
     filename: file,
     lineOffset: -1,
-    cachedData: cachedData === 'rejected' ? undefined : cachedData,
+    cachedData: typeof cached === 'string' ? undefined : cached,
   });
   const cache: CodeCacheUse =
-    cachedData === undefined
+    cached === 'absent'
       ? 'absent'
-      : cachedData === 'rejected' || script.cachedDataRejected
+      : cached === 'rejected' || script.cachedDataRejected
         ? 'rejected'
         : 'accepted';
   debug('%s: code cache %s', file, cache);
@@ -126,5 +137,5 @@ export function loadBundle<T>(
     file,
     dirname(file),
   );
-  return {exports: module.exports, script, cache};
+  return {exports: module.exports, script, cache, bundleCrc};
 }

@@ -61,7 +61,8 @@ clients:
         max_lifetime: 15m
 `;
 
-const {exports: tvm, script} = loadBundle<Tvm>(bundle, undefined);
+const loaded = loadBundle<Tvm>(bundle, undefined);
+const tvm = loaded.exports;
 const emulator = await startEmulator();
 const dir = mkdtempSync(join(tmpdir(), 'tvm-code-cache-'));
 try {
@@ -102,7 +103,7 @@ try {
 }
 
 mkdirSync(join(built, 'code-cache'), {recursive: true});
-const size = writeCodeCache(cacheFile, bundle, script);
+const size = writeCodeCache(cacheFile, loaded);
 console.log(
   `code cache: ${Math.round(size / 1024)} KB in build/code-cache/tvm.cjs.v8`,
 );

@@ -15,6 +15,7 @@ import {execFileSync} from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -209,6 +210,16 @@ console.log(script.createCachedData().length);`,
     const build = copyOfBuild(b =>
       writeFileSync(join(b, 'code-cache/tvm.cjs.v8'), 'not a V8 code cache'),
     );
+    const run = await serveAndVend(build, policyFile);
+    assert.equal(run.cache, 'rejected', run.output);
+  });
+
+  void test('is refused where it cannot be read (a folder in its place)', async () => {
+    const build = copyOfBuild(b => {
+      const file = join(b, 'code-cache/tvm.cjs.v8');
+      rmSync(file);
+      mkdirSync(file);
+    });
     const run = await serveAndVend(build, policyFile);
     assert.equal(run.cache, 'rejected', run.output);
   });
