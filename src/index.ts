@@ -4,7 +4,7 @@
  *
  * Built, tvm is one CommonJS bundle, build/src/tvm.cjs, loaded with the V8 code cache
  * the build made after running cold starts of it (src/load-bundle.ts, scripts/build/).
- * Run from the sources (src/index.ts, as tests and local mode do), there is no bundle:
+ * Run from the sources (src/index.ts, as some tests serve it), there is no bundle:
  * src/main.ts is imported as it is.
  */
 import {existsSync} from 'node:fs';
