@@ -44,7 +44,7 @@ import {apiKeySha256Hex, generateApiKey} from '../src/auth/api-key.ts';
 import {CLIENT_ASSERTION_TYPE_JWT} from '../src/auth/client-credentials.ts';
 import {emulatorEnvironment} from '../src/local/environment.ts';
 import {
-  LOCAL_RUNTIME_ACCOUNT,
+  provisionPolicySecret,
   provisionForPolicy,
 } from '../src/local/provision.ts';
 import {TOKEN_TYPE_JWT} from '../src/oidc/subject-token.ts';
@@ -430,12 +430,10 @@ async function main() {
   writeFileSync(policyManyPath, POLICY_MANY);
   provisionForPolicy(emulator.state, parsePolicy(POLICY));
   // The same policy as a Secret Manager version the runtime account may read.
-  const secret = 'projects/tvm-local/secrets/tvm-policy';
-  emulator.state.createSecret(secret);
-  const policyVersion = emulator.state.addSecretVersion(secret, POLICY);
-  emulator.state.grantSecretAccessor(
-    `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
-    secret,
+  const policyVersion = provisionPolicySecret(
+    emulator.state,
+    'projects/tvm-local/secrets/tvm-policy',
+    POLICY,
   );
   const common = {
     // With the project, as the Terraform module deploys the function.

@@ -23,7 +23,7 @@ import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 import type {Config} from '../../src/config.ts';
 import {emulatorEnvironment} from '../../src/local/environment.ts';
 import {
-  LOCAL_RUNTIME_ACCOUNT,
+  provisionPolicySecret,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {loadBundle, writeCodeCache} from '../../src/load-bundle.ts';
@@ -67,12 +67,10 @@ const emulator = await startEmulator();
 const dir = mkdtempSync(join(tmpdir(), 'tvm-code-cache-'));
 try {
   provisionForPolicy(emulator.state, parsePolicy(POLICY));
-  const secret = `projects/${emulator.state.projectId}/secrets/tvm-policy`;
-  emulator.state.createSecret(secret);
-  const version = emulator.state.addSecretVersion(secret, POLICY);
-  emulator.state.grantSecretAccessor(
-    `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
-    secret,
+  const version = provisionPolicySecret(
+    emulator.state,
+    `projects/${emulator.state.projectId}/secrets/tvm-policy`,
+    POLICY,
   );
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, POLICY);

@@ -125,6 +125,22 @@ function storeSecret(
   state.grantSecretAccessor(runtime, secret);
 }
 
+/**
+ * Puts `text` (a policy) in a new secret `name` that the runtime account may read;
+ * the name of its version.
+ */
+export function provisionPolicySecret(
+  state: EmulatorState,
+  name: string,
+  text: string,
+  runtimeEmail: string = LOCAL_RUNTIME_ACCOUNT,
+): string {
+  state.createSecret(name);
+  const version = state.addSecretVersion(name, text);
+  state.grantSecretAccessor(`serviceAccount:${runtimeEmail}`, name);
+  return version;
+}
+
 function ensureAccount(
   state: EmulatorState,
   email: string,

@@ -16,7 +16,7 @@ import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 import {
-  LOCAL_RUNTIME_ACCOUNT,
+  provisionPolicySecret,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
@@ -167,12 +167,10 @@ console.log(JSON.stringify({cache, start: typeof exports.start, modules: process
     before(async () => {
       emulator = await startEmulator();
       provisionForPolicy(emulator.state, parsePolicy(PROVISIONED));
-      const secret = 'projects/tvm-local/secrets/tvm-policy';
-      emulator.state.createSecret(secret);
-      const version = emulator.state.addSecretVersion(secret, POLICY);
-      emulator.state.grantSecretAccessor(
-        `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
-        secret,
+      const version = provisionPolicySecret(
+        emulator.state,
+        'projects/tvm-local/secrets/tvm-policy',
+        POLICY,
       );
       served = await serveFunction({
         source: join(built, 'index.mjs'),

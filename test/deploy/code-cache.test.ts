@@ -28,7 +28,7 @@ import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 import {
-  LOCAL_RUNTIME_ACCOUNT,
+  provisionPolicySecret,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
@@ -64,12 +64,10 @@ let policyFile: string;
 before(async () => {
   emulator = await startEmulator();
   provisionForPolicy(emulator.state, parsePolicy(POLICY));
-  const secret = 'projects/tvm-local/secrets/tvm-policy';
-  emulator.state.createSecret(secret);
-  policyVersion = emulator.state.addSecretVersion(secret, POLICY);
-  emulator.state.grantSecretAccessor(
-    `serviceAccount:${LOCAL_RUNTIME_ACCOUNT}`,
-    secret,
+  policyVersion = provisionPolicySecret(
+    emulator.state,
+    'projects/tvm-local/secrets/tvm-policy',
+    POLICY,
   );
   policyFile = join(mkdtempSync(join(tmpdir(), 'tvm-cc-policy-')), 'p.yaml');
   writeFileSync(policyFile, POLICY);
