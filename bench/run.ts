@@ -51,6 +51,7 @@ import {TOKEN_TYPE_JWT} from '../src/oidc/subject-token.ts';
 import {parsePolicy} from '../src/policy/index.ts';
 import {haveRedis, startRedis} from '../test/support/redis.ts';
 import type {LoadJob, LoadResult} from './load.ts';
+import {limitMemory} from './memory-limit.ts';
 
 const root = join(import.meta.dirname, '..');
 const QUICK = process.argv.includes('--quick');
@@ -64,6 +65,18 @@ const ONLY = process.argv
   ?.slice('--only='.length)
   .split(',');
 const want = (part: string) => !ONLY || ONLY.includes(part);
+/**
+ * `--memory=<MiB>|none`: each server's memory limit, as a function instance has one
+ * (bench/memory-limit.ts); 512, the Terraform module's default `available_memory`.
+ */
+const MEMORY_MIB =
+  process.argv
+    .find(a => a.startsWith('--memory='))
+    ?.slice('--memory='.length) ?? '512';
+const LIMIT =
+  MEMORY_MIB === 'none'
+    ? {reason: '--memory=none'}
+    : limitMemory(Number(MEMORY_MIB) * 2 ** 20);
 const framework = join(
   root,
   'node_modules/@google-cloud/functions-framework/build/src/main.js',
@@ -254,10 +267,15 @@ async function serve(
           `--target=${target.kind}`,
           `--source=${join(dir, `${target.kind}.mjs`)}`,
         ];
-  const t = performance.now();
-  const child = spawn(
+  const command = [
     process.execPath,
     [framework, ...args, `--port=${port}`],
+  ] as const;
+  const limited = 'wrap' in LIMIT ? LIMIT.wrap(...command) : undefined;
+  const t = performance.now();
+  const child = spawn(
+    limited?.command ?? command[0],
+    limited?.args ?? command[1],
     {
       cwd: root,
       env: {
@@ -274,6 +292,7 @@ async function serve(
   const gone = new Promise<void>(r =>
     child.once('exit', () => {
       exited = true;
+      limited?.release();
       r();
     }),
   );
@@ -491,10 +510,16 @@ http('floor', serve);
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model,
     settings: SETTINGS,
+    memoryLimitMb: 'bytes' in LIMIT ? LIMIT.bytes / 2 ** 20 : null,
   };
   say(
     `tvm bench${QUICK ? ' (quick)' : ''}: Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); ` +
       `${SETTINGS.rounds} alternating rounds of ${SETTINGS.seconds}s per server; medians (range)`,
+  );
+  say(
+    'bytes' in LIMIT
+      ? `each server limited to ${LIMIT.bytes / 2 ** 20} MiB of memory, as a function instance is (${LIMIT.where})`
+      : `servers run without a memory limit (${LIMIT.reason}): V8 sizes their heaps for this machine's memory`,
   );
 
   // P2: cold start, alternating bare / tvm (file) / tvm (Secret Manager).
