@@ -2,8 +2,9 @@
  * The Cloud Function entry (built: build/src/index.mjs, which functions-framework
  * loads): it loads tvm and starts it.
  *
- * Built, tvm is one CommonJS bundle, build/src/tvm.cjs, loaded with the V8 code cache
- * the build made after running cold starts of it (src/load-bundle.ts, scripts/build/).
+ * Built, tvm is one CommonJS bundle written inside its wrapper, build/src/tvm.cjs,
+ * loaded with the V8 code cache the build made after running cold starts of it
+ * (src/load-bundle.ts, scripts/build/).
  * Run from the sources (src/index.ts, as some tests serve it), there is no bundle:
  * src/main.ts is imported as it is.
  */

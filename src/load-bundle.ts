@@ -39,12 +39,19 @@ export interface LoadedBundle<T> {
   readonly bundleCrc: number;
 }
 
-// CommonJS's wrapper, strict as the bundle's ES modules are, on a line of its own
-// (lineOffset keeps the bundle's own line numbers in stack traces). The cache is for
-// exactly this text around the bundle.
+// CommonJS's wrapper, strict as the bundle's ES modules are, on a line of its own. The
+// build writes it into the file (wrapBundle), so the file is the very text V8 compiles:
+// read as it is, with no copy made to put the wrapper around it, and stack traces give
+// the file's own line numbers.
 const HEAD =
   '(function (exports, require, module, __filename, __dirname) {"use strict";\n';
 const TAIL = '\n})';
+const HEAD_BYTES = Buffer.from(HEAD, 'latin1');
+
+/** The bundle as the build writes it: a CommonJS module inside its wrapper. */
+export function wrapBundle(code: string): string {
+  return HEAD + code + TAIL;
+}
 
 // node:util and node:zlib by require: an ES import of node:util would read every
 // member's descriptor, which makes Node load each of its lazily loaded modules
@@ -52,6 +59,7 @@ const TAIL = '\n})';
 const nodeRequire = createRequire(import.meta.url);
 const {debuglog} = nodeRequire('node:util') as typeof import('node:util');
 const {crc32} = nodeRequire('node:zlib') as typeof import('node:zlib');
+const {isAscii} = nodeRequire('node:buffer') as typeof import('node:buffer');
 const debug = debuglog('tvm-code-cache');
 
 /**
@@ -106,12 +114,22 @@ export function loadBundle<T>(
   cacheFile: string | undefined,
 ): LoadedBundle<T> {
   const bytes = readFileSync(file);
+  // Not a module in its wrapper (a bundle from an older build): its top level would
+  // run in the global scope.
+  if (!bytes.subarray(0, HEAD_BYTES.length).equals(HEAD_BYTES)) {
+    throw new Error(`${file} is not a bundle in its CommonJS wrapper`);
+  }
   const bundleCrc = crc32(bytes);
   const cached =
     cacheFile === undefined ? 'absent' : readCodeCache(cacheFile, bundleCrc);
-  const script = new vm.Script(HEAD + bytes.toString('utf8') + TAIL, {
+  // The build writes the bundle in ASCII, which Latin-1 reads exactly; and Node hands
+  // V8 a Latin-1 string this long as an external string: kept outside V8's heap, where
+  // the garbage collector neither copies nor counts it (from UTF-8, V8 would hold a
+  // 3.8 MB copy on its heap, and reach its first old-generation limit that much
+  // sooner). Anything else is read as UTF-8.
+  const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
+  const script = new vm.Script(source, {
     filename: file,
-    lineOffset: -1,
     cachedData: typeof cached === 'string' ? undefined : cached,
   });
   const cache: CodeCacheUse =
@@ -122,14 +140,19 @@ export function loadBundle<T>(
         : 'accepted';
   debug('%s: code cache %s', file, cache);
   const module = {exports: {} as T};
-  const body = script.runInThisContext() as (
-    exports: T,
-    require: NodeJS.Require,
-    module: {exports: T},
-    filename: string,
-    dirname: string,
-  ) => void;
-  body.call(
+  const body = script.runInThisContext() as unknown;
+  if (typeof body !== 'function') {
+    throw new Error(`${file} is not a bundle in its CommonJS wrapper`);
+  }
+  (
+    body as (
+      exports: T,
+      require: NodeJS.Require,
+      module: {exports: T},
+      filename: string,
+      dirname: string,
+    ) => void
+  ).call(
     module.exports,
     module.exports,
     createRequire(file),

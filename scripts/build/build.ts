@@ -27,6 +27,7 @@ import {readFile, rm, writeFile} from 'node:fs/promises';
 import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
+import {wrapBundle} from '../../src/load-bundle.ts';
 import {toAscii} from './ascii.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
 import {applyPatch, PATCHES} from './patches.ts';
@@ -236,7 +237,9 @@ if (left.size !== 3) {
 }
 for (const file of ['build/src/index.mjs', 'build/src/tvm.cjs']) {
   const path = join(root, file);
-  await writeFile(path, toAscii(await readFile(path, 'utf8')));
+  const ascii = toAscii(await readFile(path, 'utf8'));
+  // tvm.cjs in its CommonJS wrapper, the very text the entry compiles.
+  await writeFile(path, file.endsWith('tvm.cjs') ? wrapBundle(ascii) : ascii);
 }
 if (
   /\bimport\(/.test(await readFile(join(root, 'build/src/tvm.cjs'), 'utf8'))

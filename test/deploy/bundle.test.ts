@@ -10,7 +10,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync, readFileSync} from 'node:fs';
+import {mkdtempSync, readFileSync, statSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startEmulator, type Emulator} from '../../emulator/src/index.ts';
@@ -95,17 +95,27 @@ void describe('the built bundle', () => {
         '--input-type=module',
         '-e',
         `import {loadBundle} from ${JSON.stringify(join(built, 'load-bundle.js'))};
+import {getHeapCodeStatistics} from 'node:v8';
+const external = () => getHeapCodeStatistics().external_script_source_size;
+const before = external();
 const {cache, exports} = loadBundle(${JSON.stringify(join(built, 'tvm.cjs'))}, ${JSON.stringify(join(built, '../code-cache/tvm.cjs.v8'))});
-console.log(JSON.stringify({cache, start: typeof exports.start, modules: process.moduleLoadList}));`,
+console.log(JSON.stringify({cache, start: typeof exports.start, modules: process.moduleLoadList, externalSource: external() - before}));`,
       ],
       {encoding: 'utf8'},
     );
-    const {cache, start, modules} = JSON.parse(loaded) as {
+    const {cache, start, modules, externalSource} = JSON.parse(loaded) as {
       cache: string;
       start: string;
       modules: string[];
+      externalSource: number;
     };
     assert.equal(cache, 'accepted');
+    // The bundle's text is V8's source as it is, an external string off the heap.
+    const size = statSync(join(built, 'tvm.cjs')).size;
+    assert.ok(
+      externalSource >= size,
+      `external script source grew by ${externalSource}, not the bundle's ${size} bytes`,
+    );
     assert.equal(start, 'function');
     assert.ok(
       modules.includes('NativeModule http'),
