@@ -16,7 +16,8 @@ import {
   readsSecretManager,
   type PolicySource,
 } from '../src/policy-source.ts';
-import {parsePolicy} from '../src/policy/index.ts';
+import {parsePolicy, policyDigest} from '../src/policy/index.ts';
+import type {CompiledPolicy} from '../src/policy/types.ts';
 import {basePolicy, toYaml} from './policy/helpers.ts';
 
 /** The base policy without its key-minted account: impersonation only. */
@@ -62,6 +63,7 @@ function countingReader(prepare: () => Promise<void> = async () => {}) {
 function fileSource(
   text: string,
   reader: SecretReader,
+  parse: (text: string, source?: string) => CompiledPolicy = parsePolicy,
 ): {policies: PolicySource; path: string; lines: string[]} {
   const path = join(
     mkdtempSync(join(tmpdir(), 'tvm-policy-source-')),
@@ -71,7 +73,7 @@ function fileSource(
   const lines: string[] = [];
   const policies = createPolicySource({
     source: {kind: 'file', path},
-    parse: parsePolicy,
+    parse,
     secrets: () => reader,
     clock: systemClock,
     logger: createLogger('info', {write: (l: string) => void lines.push(l)}),
@@ -146,6 +148,64 @@ void describe('the Secret Manager client library is loaded with the policy', () 
       lines.map(l => (JSON.parse(l) as {message: string}).message),
       ['policy loaded'],
     );
+    policies.close();
+  });
+});
+
+void describe('a policy read again', () => {
+  void test('unchanged: not parsed again; changed: parsed, and in force', async () => {
+    const parsed: string[] = [];
+    const {reader} = countingReader();
+    const {policies, path, lines} = fileSource(
+      impersonateOnly(),
+      reader,
+      (text, source) => {
+        parsed.push(text);
+        return parsePolicy(text, source);
+      },
+    );
+    await policies.ready();
+    const first = policies.current()!;
+    assert.equal(first.digest, policyDigest(impersonateOnly()));
+    await policies.refresh();
+    await policies.refresh();
+    assert.equal(parsed.length, 1);
+    assert.equal(policies.current(), first, 'the same compiled policy stays');
+
+    writeFileSync(path, withKey());
+    await policies.refresh();
+    assert.equal(parsed.length, 2);
+    assert.equal(policies.current()!.digest, policyDigest(withKey()));
+    assert.equal(policies.current()!.serviceAccounts.has('legacy-etl'), true);
+    assert.deepEqual(
+      lines.map(l => (JSON.parse(l) as {message: string}).message),
+      ['policy loaded', 'policy loaded'],
+    );
+    policies.close();
+  });
+
+  void test('a refused text, then the text in force again: no longer stale, not parsed', async () => {
+    const parsed: string[] = [];
+    const {reader} = countingReader();
+    const {policies, path} = fileSource(impersonateOnly(), reader, text => {
+      parsed.push(text);
+      return parsePolicy(text);
+    });
+    await policies.ready();
+    writeFileSync(path, 'version: 1\nclients: [');
+    await policies.refresh();
+    assert.equal(policies.status().stale, true);
+    assert.equal(parsed.length, 2);
+
+    writeFileSync(path, impersonateOnly());
+    await policies.refresh();
+    assert.deepEqual(policies.status(), {
+      ok: true,
+      reason: undefined,
+      digest: policyDigest(impersonateOnly()),
+      stale: false,
+    });
+    assert.equal(parsed.length, 2);
     policies.close();
   });
 });

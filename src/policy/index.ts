@@ -3,9 +3,9 @@
  * One parser serves the running service and `tvm policy check`, so they cannot disagree.
  */
 
-import {createHash} from 'node:crypto';
 import {PolicyError} from '../errors.ts';
 import {Issues} from './issues.ts';
+import {policyDigest} from './digest.ts';
 import {readYaml} from './yaml.ts';
 import {parseRawPolicy} from './parse.ts';
 import {compilePolicy} from './compile.ts';
@@ -28,6 +28,7 @@ export {
 } from './types.ts';
 export {PolicyError, type PolicyIssue} from '../errors.ts';
 export {MAX_POLICY_BYTES, MAX_ALIAS_COUNT} from './yaml.ts';
+export {policyDigest} from './digest.ts';
 export {DEFAULT_MAX_LIFETIME_SECONDS} from './compile.ts';
 export {
   MIN_GRANT_LIFETIME_SECONDS,
@@ -52,7 +53,7 @@ export function parsePolicy(text: string, source?: string): CompiledPolicy {
   const issues = new Issues();
   const data = readYaml(text, issues);
   const raw = issues.count === 0 ? parseRawPolicy(data, issues) : undefined;
-  const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+  const digest = policyDigest(text);
   const policy = raw ? compilePolicy(raw, digest, issues) : undefined;
   if (!policy || issues.count > 0) throw new PolicyError(issues.list(), source);
   return policy;
