@@ -3,7 +3,7 @@
  * before any value reaches the schema.
  */
 
-import {parseDocument} from 'yaml';
+import {isScalar, LineCounter, parseDocument, visit} from 'yaml';
 import type {Issues} from './issues.ts';
 
 /**
@@ -36,18 +36,50 @@ export function readYaml(text: string, issues: Issues): unknown {
     );
     return undefined;
   }
+  const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     schema: 'core',
-    uniqueKeys: true, // a duplicated key would silently override the first
+    // Keys are checked below, as the data's property names (uniqueKeys compares each
+    // key with every other of its mapping, and compares YAML values, not names).
+    uniqueKeys: false,
     merge: false, // `<<` is an ordinary (and so unknown) key
     strict: true,
     prettyErrors: true,
     version: '1.2',
+    lineCounter,
   });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) issues.add([], yamlMessage(e));
     return undefined;
   }
+  const before = issues.count;
+  visit(doc, {
+    Map(_, map) {
+      const names = new Set<string>();
+      for (const {key} of map.items) {
+        const at = (k: unknown): string => {
+          const offset = (k as {range?: [number]} | null)?.range?.[0];
+          if (offset === undefined) return '';
+          const {line, col} = lineCounter.linePos(offset);
+          return ` at line ${line}, column ${col}`;
+        };
+        // A key becomes a property name: a collection or an alias would be written
+        // out as text, and no policy key is one.
+        if (!isScalar(key)) {
+          issues.add([], `YAML: a mapping key must be a plain value${at(key)}`);
+          continue;
+        }
+        // The name the key has in the data (`1` and "1" are one name, null is ""):
+        // a second key of one name would silently replace the first.
+        const name = key.value === null ? '' : String(key.value);
+        if (names.has(name)) {
+          issues.add([], `YAML: Map keys must be unique${at(key)}`);
+        }
+        names.add(name);
+      }
+    },
+  });
+  if (issues.count > before) return undefined;
   try {
     return doc.toJS({maxAliasCount: MAX_ALIAS_COUNT});
   } catch (e) {

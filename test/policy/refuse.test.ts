@@ -511,6 +511,31 @@ void describe('parsePolicy: YAML hazards', () => {
       want: /unique/i,
     },
     {
+      // Different YAML values, one property name in the data: the second would
+      // silently replace the first.
+      name: 'keys 1 and "1"',
+      input: toYaml(basePolicy()).replace(
+        'clients:\n',
+        'clients:\n  1: {}\n  "1": {}\n',
+      ),
+      want: /^YAML: Map keys must be unique at line \d+, column 3$/m,
+    },
+    {
+      name: 'keys null and ""',
+      input: 'version: 1\nservice_accounts: {null: {}, "": {}}\nclients: {}\n',
+      want: /^YAML: Map keys must be unique at line 2, column 30$/m,
+    },
+    {
+      name: 'a collection as a key',
+      input: 'version: 1\n? [a, b]\n: x\n',
+      want: /^YAML: a mapping key must be a plain value at line 2, column 3$/m,
+    },
+    {
+      name: 'an alias as a key',
+      input: 'version: &v 1\n*v : x\n',
+      want: /^YAML: a mapping key must be a plain value at line 2, column 1$/m,
+    },
+    {
       name: 'alias expansion bomb ("billion laughs")',
       input: [
         'a: &a [x, x, x, x, x, x, x, x, x, x]',
