@@ -10,17 +10,23 @@
  */
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
-import {loadBundle} from './load-bundle.ts';
+import {codeCacheFile, loadBundle, type ColdStart} from './load-bundle.ts';
 
 interface Tvm {
   start(): Promise<void>;
 }
 
+// The cache of this deployment's cold start: TVM_POLICY names a Secret Manager version
+// as `projects/...` (src/config.ts decides, and refuses what is neither a version nor a
+// file); a guess that misses costs only speed.
+const coldStart: ColdStart = process.env.TVM_POLICY?.startsWith('projects/')
+  ? 'secret'
+  : 'file';
 const bundle = join(import.meta.dirname, 'tvm.cjs');
 const tvm: Tvm = existsSync(bundle)
   ? loadBundle<Tvm>(
       bundle,
-      join(import.meta.dirname, '..', 'code-cache', 'tvm.cjs.v8'),
+      codeCacheFile(join(import.meta.dirname, '..', 'code-cache'), coldStart),
     ).exports
   : await import('./main.ts');
 await tvm.start();

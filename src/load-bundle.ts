@@ -1,16 +1,16 @@
 /**
  * Loads tvm's bundle, build/src/tvm.cjs, as Node loads a CommonJS module, compiled with
- * the V8 code cache the build made of it (build/code-cache/tvm.cjs.v8).
+ * a V8 code cache the build made of it (build/code-cache/tvm.cjs.<cold start>.v8).
  *
  * Why not Node's own compile cache: Node makes a module's cache as it compiles it, so
  * the cache holds the module's top level and little else, and every function a cold
  * start calls (the policy's YAML parser and schema, Google's client libraries, the
  * gRPC channel...) is still parsed and compiled at its first call. V8 can instead make
  * a script's cache after it has run, with every function compiled by then: the build
- * (scripts/build/code-cache.ts) loads the bundle through this same function, runs the
- * cold starts a deployment has (a policy in a file, a policy in Secret Manager: a first
- * token each), and writes that cache. A cold start then reads those functions' code
- * instead of compiling them.
+ * (scripts/build/code-cache.ts) loads the bundle through this same function, runs a
+ * cold start a deployment has (a policy in a file, or in Secret Manager: a first
+ * token), and writes that cache, one per kind. A cold start then reads those
+ * functions' code instead of compiling them.
  *
  * The cache file begins with a header (`writeCodeCache`): CRC-32s of the bundle's text
  * and of V8's data. V8 itself checks only its version, its flags and the source's
@@ -23,11 +23,24 @@
  */
 import {readFileSync, writeFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
-import {dirname} from 'node:path';
+import {basename, dirname, join} from 'node:path';
 import vm from 'node:vm';
 
 /** What happened to the code cache: used, refused by V8, or none to use. */
 export type CodeCacheUse = 'accepted' | 'rejected' | 'absent';
+
+/**
+ * The cold starts the build takes a cache after, one cache each: the policy in a file,
+ * or in Secret Manager (whose gRPC client only the second runs). Each holds the code
+ * its cold start ran, and no more for V8 to read in.
+ */
+export const COLD_STARTS = ['file', 'secret'] as const;
+export type ColdStart = (typeof COLD_STARTS)[number];
+
+/** The cache of `coldStart` in `dir` (build/code-cache). */
+export function codeCacheFile(dir: string, coldStart: ColdStart): string {
+  return join(dir, `tvm.cjs.${coldStart}.v8`);
+}
 
 export interface LoadedBundle<T> {
   /** The bundle's exports. */
@@ -138,7 +151,12 @@ export function loadBundle<T>(
       : cached === 'rejected' || script.cachedDataRejected
         ? 'rejected'
         : 'accepted';
-  debug('%s: code cache %s', file, cache);
+  debug(
+    '%s: code cache %s (%s)',
+    file,
+    cache,
+    cacheFile === undefined ? 'none' : basename(cacheFile),
+  );
   const module = {exports: {} as T};
   const body = script.runInThisContext() as unknown;
   if (typeof body !== 'function') {

@@ -17,8 +17,10 @@
  *    loads Node's built-in modules with `require` (builtinsByRequire) and gets tvm's
  *    Headers and Response (src/web.ts): neither way loads undici, which none of tvm's
  *    Google calls is sent through. Both files are written in ASCII (ascii.ts).
- * 3. A fresh Node runs cold starts of the bundle against the Google emulator and
- *    writes the bundle's V8 code cache, build/code-cache/tvm.cjs.v8 (code-cache.ts).
+ * 3. A fresh Node runs a cold start of the bundle against the Google emulator and
+ *    writes the bundle's V8 code cache, once with the policy in a file and once in
+ *    Secret Manager: build/code-cache/tvm.cjs.file.v8 and tvm.cjs.secret.v8
+ *    (code-cache.ts); the entry reads the one of its deployment's cold start.
  *
  *   node scripts/build/build.ts
  */
@@ -27,7 +29,7 @@ import {readFile, rm, writeFile} from 'node:fs/promises';
 import {createRequire, isBuiltin} from 'node:module';
 import {join} from 'node:path';
 import * as esbuild from 'esbuild';
-import {wrapBundle} from '../../src/load-bundle.ts';
+import {COLD_STARTS, wrapBundle} from '../../src/load-bundle.ts';
 import {toAscii} from './ascii.ts';
 import {trimProtos, type ProtoJson} from './protos.ts';
 import {applyPatch, PATCHES} from './patches.ts';
@@ -250,4 +252,6 @@ if (
 // The cache, made by a Node started as the function's is (no flags, no preloads).
 const env = {...process.env};
 delete env.NODE_OPTIONS;
-run([join(import.meta.dirname, 'code-cache.ts')], env);
+for (const coldStart of COLD_STARTS) {
+  run([join(import.meta.dirname, 'code-cache.ts'), coldStart], env);
+}

@@ -1,23 +1,25 @@
 /**
- * Makes build/code-cache/tvm.cjs.v8, the V8 code cache of tvm's bundle that the entry
- * loads it with (src/load-bundle.ts). build.ts runs it in a Node of its own, started
- * as functions-framework's is (no flags: V8 takes a cache only from a V8 with the same
- * flags), after esbuild.
+ * Makes build/code-cache/tvm.cjs.<cold start>.v8, a V8 code cache of tvm's bundle that
+ * the entry loads it with (src/load-bundle.ts). build.ts runs it once per cold start
+ * (`file`, `secret`), each in a Node of its own, started as functions-framework's is
+ * (no flags: V8 takes a cache only from a V8 with the same flags), after esbuild.
  *
- * It loads the bundle as the entry does, then runs the cold starts a deployment has,
- * against the Google emulator on loopback: tvm with its policy in a file, then in
- * Secret Manager, each through its request guard to a first token (an impersonated
- * mint: the metadata server's token, then the IAM Credentials API). Then it takes the
- * bundle's cache, which now holds the code of every function those ran. Nothing of
- * this reaches the network but loopback, and nothing of it is shipped but the cache.
+ * It loads the bundle as the entry does, then runs one cold start against the Google
+ * emulator on loopback: tvm with its policy in a file, or in Secret Manager, through
+ * its request guard to a first token (an impersonated mint: the metadata server's
+ * token, then the IAM Credentials API). Then it takes the bundle's cache, which now
+ * holds the code of every function that cold start ran, and only those: the file's
+ * has none of the Secret Manager client's gRPC stack, which would be read in for
+ * nothing. Nothing of this reaches the network but loopback, and nothing of it is
+ * shipped but the cache.
  *
- *   node scripts/build/code-cache.ts     # after the bundle is built
+ *   node scripts/build/code-cache.ts file|secret     # after the bundle is built
  */
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {createServer, type RequestListener} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
-import {join} from 'node:path';
+import {basename, join} from 'node:path';
 import {startEmulator} from '../../emulator/src/index.ts';
 import {apiKeySha256Hex, generateApiKey} from '../../src/auth/api-key.ts';
 import type {Config} from '../../src/config.ts';
@@ -26,14 +28,24 @@ import {
   provisionPolicySecret,
   provisionForPolicy,
 } from '../../src/local/provision.ts';
-import {loadBundle, writeCodeCache} from '../../src/load-bundle.ts';
+import {
+  codeCacheFile,
+  COLD_STARTS,
+  loadBundle,
+  writeCodeCache,
+  type ColdStart,
+} from '../../src/load-bundle.ts';
 import type {Logger} from '../../src/log.ts';
 import {parsePolicy} from '../../src/policy/index.ts';
 import type {Service, ServiceOptions} from '../../src/service.ts';
 
 const built = join(import.meta.dirname, '../../build');
 const bundle = join(built, 'src/tvm.cjs');
-const cacheFile = join(built, 'code-cache/tvm.cjs.v8');
+const coldStart = process.argv[2] as ColdStart;
+if (!COLD_STARTS.includes(coldStart)) {
+  throw new Error(`code cache: which cold start? ${COLD_STARTS.join(' or ')}`);
+}
+const cacheFile = codeCacheFile(join(built, 'code-cache'), coldStart);
 
 /** What of the bundle the warm-up uses (src/main.ts). */
 interface Tvm {
@@ -87,14 +99,12 @@ try {
   ]) {
     delete process.env[name];
   }
-  for (const policy of [policyFile, version]) {
-    await firstToken(
-      tvm.parseConfig({
-        ...emulatorEnvironment(emulator),
-        TVM_POLICY: policy,
-      }),
-    );
-  }
+  await firstToken(
+    tvm.parseConfig({
+      ...emulatorEnvironment(emulator),
+      TVM_POLICY: coldStart === 'secret' ? version : policyFile,
+    }),
+  );
 } finally {
   await emulator.close();
   rmSync(dir, {recursive: true, force: true});
@@ -103,7 +113,7 @@ try {
 mkdirSync(join(built, 'code-cache'), {recursive: true});
 const size = writeCodeCache(cacheFile, loaded);
 console.log(
-  `code cache: ${Math.round(size / 1024)} KB in build/code-cache/tvm.cjs.v8`,
+  `code cache: ${Math.round(size / 1024)} KB in build/code-cache/${basename(cacheFile)}`,
 );
 // The emulator's gRPC server and the services' timers end with the process.
 process.exit(0);

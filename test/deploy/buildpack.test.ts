@@ -180,10 +180,12 @@ void describe('the function source zip under the Node.js buildpack', () => {
         }
       ).main;
       assert.ok(existsSync(join(app, main)), `gcp-build produced ${main}`);
-      assert.ok(
-        existsSync(join(app, 'build/code-cache/tvm.cjs.v8')),
-        'gcp-build made the code cache',
-      );
+      for (const coldStart of ['file', 'secret']) {
+        assert.ok(
+          existsSync(join(app, `build/code-cache/tvm.cjs.${coldStart}.v8`)),
+          `gcp-build made the ${coldStart} cold start's code cache`,
+        );
+      }
     },
   );
 
@@ -284,7 +286,10 @@ void describe('the function source zip under the Node.js buildpack', () => {
       assert.equal(refused.status, 401);
       const logs = output.join('');
       // The code cache gcp-build made serves the bundle, after npm prune.
-      assert.match(logs, /\/build\/src\/tvm\.cjs: code cache accepted/);
+      assert.match(
+        logs,
+        /\/build\/src\/tvm\.cjs: code cache accepted \(tvm\.cjs\.file\.v8\)/,
+      );
       assert.ok(!logs.includes(key), 'the API key is never logged');
       assert.ok(
         !logs.includes(String(body.access_token)),

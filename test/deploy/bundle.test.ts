@@ -98,7 +98,7 @@ void describe('the built bundle', () => {
 import {getHeapCodeStatistics} from 'node:v8';
 const external = () => getHeapCodeStatistics().external_script_source_size;
 const before = external();
-const {cache, exports} = loadBundle(${JSON.stringify(join(built, 'tvm.cjs'))}, ${JSON.stringify(join(built, '../code-cache/tvm.cjs.v8'))});
+const {cache, exports} = loadBundle(${JSON.stringify(join(built, 'tvm.cjs'))}, ${JSON.stringify(join(built, '../code-cache/tvm.cjs.secret.v8'))});
 console.log(JSON.stringify({cache, start: typeof exports.start, modules: process.moduleLoadList, externalSource: external() - before}));`,
       ],
       {encoding: 'utf8'},

@@ -1,7 +1,8 @@
 /**
- * The code cache the build ships (build/code-cache/tvm.cjs.v8, made by
- * scripts/build/code-cache.ts after running cold starts of the bundle; the entry loads
- * the bundle with it, src/load-bundle.ts), with the built entry served by the
+ * The code caches the build ships (build/code-cache/tvm.cjs.file.v8 and
+ * tvm.cjs.secret.v8, made by scripts/build/code-cache.ts after running a cold start of
+ * the bundle with the policy in a file, and in Secret Manager; the entry loads the
+ * bundle with its deployment's, src/load-bundle.ts), with the built entry served by the
  * functions-framework CLI as Cloud Functions serves it and NODE_DEBUG=tvm-code-cache
  * telling what V8 did with the cache. It serves a cold start with the policy in
  * Secret Manager or in a file. Where it cannot serve — a bundle changed since the
@@ -51,9 +52,10 @@ clients:
         max_lifetime: 15m
 `;
 
-/** What V8 did with the bundle's code cache, and what the process printed. */
+/** What V8 did with the bundle's code cache, which, and what the process printed. */
 interface Run {
   readonly cache: string | undefined;
+  readonly file: string | undefined;
   readonly output: string;
 }
 
@@ -110,9 +112,9 @@ async function serveAndVend(
   }
   const text = output.join('');
   assert.ok(!text.includes(key), 'the API key is in no output');
-  const said = [...text.matchAll(/tvm\.cjs: code cache (\w+)/g)];
+  const said = [...text.matchAll(/tvm\.cjs: code cache (\w+) \(([^)]+)\)/g)];
   assert.ok(said.length <= 1, text);
-  return {cache: said[0]?.[1], output: text};
+  return {cache: said[0]?.[1], file: said[0]?.[2], output: text};
 }
 
 /**
@@ -133,9 +135,10 @@ function copyOfBuild(change: (build: string) => void): string {
 }
 
 void describe('the code cache the build ships', () => {
-  void test('holds the code of cold starts run, not only of the load', () => {
+  void test("each holds the code of its cold start, not only of the load, and the file's not the gRPC client's", () => {
     // The bundle's cache taken right after loading it (its top level and what that
-    // ran): the shipped one, taken after cold starts, holds much more.
+    // ran): the shipped ones, taken after a cold start, hold more; Secret Manager's
+    // also its gRPC client's, which the file's cold start never runs.
     const loadedOnly = execFileSync(
       process.execPath,
       [
@@ -147,21 +150,27 @@ console.log(script.createCachedData().length);`,
       ],
       {encoding: 'utf8'},
     );
-    const shipped = statSync(join(root, 'build/code-cache/tvm.cjs.v8')).size;
-    assert.ok(
-      shipped > 2 * Number(loadedOnly),
-      `shipped ${shipped} bytes, ${loadedOnly.trim()} after the load alone`,
-    );
+    const load = Number(loadedOnly);
+    const file = statSync(join(root, 'build/code-cache/tvm.cjs.file.v8')).size;
+    const secret = statSync(
+      join(root, 'build/code-cache/tvm.cjs.secret.v8'),
+    ).size;
+    const sizes = `file ${file} bytes, secret ${secret}, ${load} after the load alone`;
+    assert.ok(file > 1.2 * load, sizes);
+    assert.ok(secret > 2 * load, sizes);
+    assert.ok(secret > 1.5 * file, sizes);
   });
 
   void test('serves a cold start with the policy in Secret Manager', async () => {
     const run = await serveAndVend(join(root, 'build'), policyVersion);
     assert.equal(run.cache, 'accepted', run.output);
+    assert.equal(run.file, 'tvm.cjs.secret.v8');
   });
 
   void test('serves a cold start with the policy in a file', async () => {
     const run = await serveAndVend(join(root, 'build'), policyFile);
     assert.equal(run.cache, 'accepted', run.output);
+    assert.equal(run.file, 'tvm.cjs.file.v8');
   });
 
   void test('is not used for a bundle changed since it was made', async () => {
@@ -194,7 +203,7 @@ console.log(script.createCachedData().length);`,
 
   void test('is not used with a bit of its data flipped (V8 does not check)', async () => {
     const build = copyOfBuild(b => {
-      const file = join(b, 'code-cache/tvm.cjs.v8');
+      const file = join(b, 'code-cache/tvm.cjs.file.v8');
       const data = readFileSync(file);
       const at = Math.floor(data.length / 2);
       data[at] = data[at]! ^ 0x10;
@@ -206,7 +215,10 @@ console.log(script.createCachedData().length);`,
 
   void test('is not used when spoiled', async () => {
     const build = copyOfBuild(b =>
-      writeFileSync(join(b, 'code-cache/tvm.cjs.v8'), 'not a V8 code cache'),
+      writeFileSync(
+        join(b, 'code-cache/tvm.cjs.file.v8'),
+        'not a V8 code cache',
+      ),
     );
     const run = await serveAndVend(build, policyFile);
     assert.equal(run.cache, 'rejected', run.output);
@@ -214,7 +226,7 @@ console.log(script.createCachedData().length);`,
 
   void test('is refused where it cannot be read (a folder in its place)', async () => {
     const build = copyOfBuild(b => {
-      const file = join(b, 'code-cache/tvm.cjs.v8');
+      const file = join(b, 'code-cache/tvm.cjs.file.v8');
       rmSync(file);
       mkdirSync(file);
     });
