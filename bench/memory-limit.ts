@@ -9,6 +9,7 @@
  * Works where cgroups can be written (root, cgroup v1 or a delegated v2 hierarchy);
  * elsewhere `limitMemory` says why not and the bench runs without a limit, saying so.
  */
+import {spawnSync} from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -36,25 +37,42 @@ export interface MemoryLimit {
 const V1 = '/sys/fs/cgroup/memory';
 const V2 = '/sys/fs/cgroup';
 
-/** This process's path in the hierarchy: `4:memory:/a/b` (v1) or `0::/a/b` (v2). */
-function ownPath(v1: boolean): string {
+/** This process's path in the v1 memory hierarchy (`4:memory:/a/b`). */
+function ownMemoryPath(): string {
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
     const [, controllers, path] = line.split(':');
-    if (path === undefined) continue;
-    if (
-      v1 ? controllers!.split(',').includes('memory') : line.startsWith('0::')
-    )
+    if (path !== undefined && controllers!.split(',').includes('memory')) {
       return path;
+    }
   }
   return '/';
 }
 
+/** Cgroups made and not yet removed: removed when the bench exits, however it ends. */
+const made = new Set<string>();
+const remove = (dir: string): void => {
+  try {
+    rmdirSync(dir);
+    made.delete(dir);
+  } catch {
+    // still in use by a process that has not been reaped: left for the system
+  }
+};
+process.once('exit', () => {
+  for (const dir of made) remove(dir);
+});
+
 export function limitMemory(bytes: number): MemoryLimit | {reason: string} {
+  if (!Number.isSafeInteger(bytes) || bytes < 64 * 2 ** 20) {
+    throw new Error(
+      `memory limit: not a whole number of MiB from 64: ${bytes}`,
+    );
+  }
   let parent: string;
   let limitFile: string;
   let where: string;
   if (existsSync(join(V1, 'memory.limit_in_bytes'))) {
-    parent = join(V1, ownPath(true));
+    parent = join(V1, ownMemoryPath());
     limitFile = 'memory.limit_in_bytes';
     where = `cgroup v1 ${parent}`;
   } else if (existsSync(join(V2, 'cgroup.controllers'))) {
@@ -69,15 +87,34 @@ export function limitMemory(bytes: number): MemoryLimit | {reason: string} {
   } else {
     return {reason: 'no memory cgroup hierarchy'};
   }
-  let made = 0;
+  let count = 0;
   const make = (): string => {
-    const dir = join(parent, `tvm-bench-${process.pid}-${made++}`);
+    const dir = join(parent, `tvm-bench-${process.pid}-${count++}`);
     mkdirSync(dir);
-    writeFileSync(join(dir, limitFile), String(bytes));
+    made.add(dir);
+    try {
+      writeFileSync(join(dir, limitFile), String(bytes));
+    } catch (e) {
+      remove(dir);
+      throw e;
+    }
     return dir;
   };
+  // The probe: a cgroup made, limited, and a process moved into it (where a cgroup can
+  // be made but not entered, the servers would fail to start).
   try {
-    rmdirSync(make());
+    const dir = make();
+    const moved = spawnSync('/bin/sh', [
+      '-c',
+      'echo $$ > "$0"',
+      join(dir, 'cgroup.procs'),
+    ]);
+    remove(dir);
+    if (moved.status !== 0) {
+      return {
+        reason: `cannot move a process into a cgroup in ${parent}: ${String(moved.stderr).trim()}`,
+      };
+    }
   } catch (e) {
     return {
       reason: `cannot make a cgroup in ${parent}: ${(e as Error).message}`,
@@ -97,13 +134,7 @@ export function limitMemory(bytes: number): MemoryLimit | {reason: string} {
           command,
           ...args,
         ],
-        release() {
-          try {
-            rmdirSync(dir);
-          } catch {
-            // still in use by a process that has not been reaped: left for the system
-          }
-        },
+        release: () => remove(dir),
       };
     },
   };

@@ -14,7 +14,8 @@
  *   spawn to its first 200.
  * - P3 500 concurrent identical requests on a cold cache: upstream mints (1 expected).
  * - P4 RSS after 50k and 100k requests spread over 1,000 API-key clients (and its peak,
- *   and RSS after 50k more: a leak keeps growing, a heap still sizing itself does not).
+ *   and RSS after 50k more: a leak keeps growing, a heap still sizing itself does not;
+ *   and after a pause, when V8 has returned what it pooled).
  * - P5 vends authenticated by an OIDC subject token (RFC 8693) and by private_key_jwt
  *   (a fresh `jti` per request).
  *
@@ -55,10 +56,17 @@ import {limitMemory} from './memory-limit.ts';
 
 const root = join(import.meta.dirname, '..');
 const QUICK = process.argv.includes('--quick');
+// --quick: 1 s rounds, and P1 at 50 connections only, to finish within a minute.
 const SETTINGS = QUICK
-  ? {seconds: 2, warmup: 1, rounds: 3, cold: 3, memory: 20_000, p5: [50]}
+  ? {seconds: 1, warmup: 1, rounds: 3, cold: 3, memory: 20_000, p5: [50]}
   : {seconds: 5, warmup: 2, rounds: 3, cold: 11, memory: 100_000, p5: [50]};
-const CONCURRENCY = [50, 16] as const;
+const CONCURRENCY = QUICK ? ([50] as const) : ([50, 16] as const);
+/**
+ * P4's pause after the load: V8's memory reducer runs some 8 s after a full collection
+ * once allocation has slowed, and returns the heap pages V8 pooled for reuse (those of
+ * a large policy's parse at start, for one). None in `--quick`.
+ */
+const IDLE_SECONDS = QUICK ? 0 : 15;
 /** `--only=p1,p5`: just those parts (for measuring one lever at a time). */
 const ONLY = process.argv
   .find(a => a.startsWith('--only='))
@@ -712,7 +720,8 @@ http('floor', serve);
     results.p3 = {requests: 500, ok, mints};
   }
 
-  // P4: RSS after the load, 1,000 API-key clients, measured at half and at the end.
+  // P4: RSS after the load, 1,000 API-key clients, measured at half and at the end;
+  // then after more load, and after a pause (IDLE_SECONDS).
   if (want('p4')) {
     const authorizations = memoryKeys.map((k, i) => basic(`c${i}`, k));
     type Memory = {
@@ -722,6 +731,11 @@ http('floor', serve);
       peakFull: number;
       /** RSS after half as many requests again: still growing, or a plateau. */
       after: number;
+      /**
+       * RSS after the load has stopped for IDLE_SECONDS: what V8 keeps once its memory
+       * reducer has run (it returns pooled pages when allocation slows, not under load).
+       */
+      idle: number;
       errors: number;
     };
     const none = {
@@ -730,6 +744,7 @@ http('floor', serve);
       peakHalf: 0,
       peakFull: 0,
       after: 0,
+      idle: 0,
       errors: 0,
     };
     const memory: Record<'bare' | 'tvm', Memory> = {
@@ -758,6 +773,10 @@ http('floor', serve);
         memory[kind].peakFull = s.peakMb();
         const third = await load(job);
         memory[kind].after = s.rssMb();
+        if (IDLE_SECONDS > 0) {
+          await new Promise(r => setTimeout(r, IDLE_SECONDS * 1000));
+          memory[kind].idle = s.rssMb();
+        }
         memory[kind].errors = first.errors + second.errors + third.errors;
       } finally {
         await s.stop();
@@ -770,7 +789,7 @@ http('floor', serve);
     for (const kind of ['bare', 'tvm'] as const) {
       const m = memory[kind];
       say(
-        `  ${kind.padEnd(5)}  ${f1(m.half)} MB -> ${f1(m.full)} MB   growth ${f1(growth(m) * 100)} %   peak ${f1(m.peakHalf)} MB -> ${f1(m.peakFull)} MB (${f1((m.peakFull / m.peakHalf - 1) * 100)} %)   then ${f1(m.after)} MB after ${(SETTINGS.memory * 1.5) / 1000}k   errors ${m.errors}`,
+        `  ${kind.padEnd(5)}  ${f1(m.half)} MB -> ${f1(m.full)} MB   growth ${f1(growth(m) * 100)} %   peak ${f1(m.peakHalf)} MB -> ${f1(m.peakFull)} MB (${f1((m.peakFull / m.peakHalf - 1) * 100)} %)   then ${f1(m.after)} MB after ${(SETTINGS.memory * 1.5) / 1000}k${IDLE_SECONDS > 0 ? `, ${f1(m.idle)} MB after ${IDLE_SECONDS} s idle` : ''}   errors ${m.errors}`,
       );
     }
     say(

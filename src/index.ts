@@ -17,9 +17,11 @@ interface Tvm {
 }
 
 // The cache of this deployment's cold start: TVM_POLICY names a Secret Manager version
-// as `projects/...` (src/config.ts decides, and refuses what is neither a version nor a
-// file); a guess that misses costs only speed.
-const coldStart: ColdStart = process.env.TVM_POLICY?.startsWith('projects/')
+// as `projects/P/secrets/...` (src/config.ts decides, and refuses what is neither a
+// version nor a file); a guess that misses costs only speed.
+const coldStart: ColdStart = /^projects\/[^/]+\/secrets\//.test(
+  process.env.TVM_POLICY?.trim() ?? '',
+)
   ? 'secret'
   : 'file';
 const bundle = join(import.meta.dirname, 'tvm.cjs');

@@ -54,8 +54,8 @@ export interface LoadedBundle<T> {
 
 // CommonJS's wrapper, strict as the bundle's ES modules are, on a line of its own. The
 // build writes it into the file (wrapBundle), so the file is the very text V8 compiles:
-// read as it is, with no copy made to put the wrapper around it, and stack traces give
-// the file's own line numbers.
+// read as it is, with no wrapper joined to it at load, and stack traces give the
+// file's own line numbers.
 const HEAD =
   '(function (exports, require, module, __filename, __dirname) {"use strict";\n';
 const TAIL = '\n})';
@@ -72,7 +72,6 @@ export function wrapBundle(code: string): string {
 const nodeRequire = createRequire(import.meta.url);
 const {debuglog} = nodeRequire('node:util') as typeof import('node:util');
 const {crc32} = nodeRequire('node:zlib') as typeof import('node:zlib');
-const {isAscii} = nodeRequire('node:buffer') as typeof import('node:buffer');
 const debug = debuglog('tvm-code-cache');
 
 /**
@@ -135,12 +134,12 @@ export function loadBundle<T>(
   const bundleCrc = crc32(bytes);
   const cached =
     cacheFile === undefined ? 'absent' : readCodeCache(cacheFile, bundleCrc);
-  // The build writes the bundle in ASCII, which Latin-1 reads exactly; and Node hands
-  // V8 a Latin-1 string this long as an external string: kept outside V8's heap, where
-  // the garbage collector neither copies nor counts it (from UTF-8, V8 would hold a
-  // 3.8 MB copy on its heap, and reach its first old-generation limit that much
-  // sooner). Anything else is read as UTF-8.
-  const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
+  // The file is the whole source, wrapper included (wrapBundle): Node hands V8 a text
+  // this long, and ASCII as the build writes it, as an external string, kept outside
+  // V8's heap, where no collection copies or counts it. Joining a wrapper to it here
+  // would make a flat copy of all 3.8 MB on the heap, which reaches V8's first
+  // old-generation limit that much sooner.
+  const source = bytes.toString('utf8');
   const script = new vm.Script(source, {
     filename: file,
     cachedData: typeof cached === 'string' ? undefined : cached,

@@ -66,3 +66,12 @@ void test('a wrapped module with a line after its wrapper still runs (the comple
   const file = bundle(`${wrapBundle('exports.ok = true;')}\n// changed\n`);
   assert.equal(loadBundle<{ok: boolean}>(file, undefined).exports.ok, true);
 });
+
+void test('a wrapped file whose last value is not the module is refused, saying which', () => {
+  const file = bundle(`${wrapBundle('exports.ok = true;')};\n42;\n`);
+  assert.throws(
+    () => loadBundle(file, undefined),
+    (e: Error) =>
+      e.message === `${file} is not a bundle in its CommonJS wrapper`,
+  );
+});

@@ -42,7 +42,7 @@ export function readYaml(text: string, issues: Issues): unknown {
     // Keys are checked below, as the data's property names (uniqueKeys compares each
     // key with every other of its mapping, and compares YAML values, not names).
     uniqueKeys: false,
-    merge: false, // `<<` is an ordinary (and so unknown) key
+    merge: false, // `<<` is an ordinary (and so unknown) key; `!!merge <<` is refused below
     strict: true,
     prettyErrors: true,
     version: '1.2',
@@ -63,9 +63,11 @@ export function readYaml(text: string, issues: Issues): unknown {
           const {line, col} = lineCounter.linePos(offset);
           return ` at line ${line}, column ${col}`;
         };
-        // A key becomes a property name: a collection or an alias would be written
-        // out as text, and no policy key is one.
-        if (!isScalar(key)) {
+        // A key becomes a property name: a collection, an alias, or a tagged value
+        // that is none of string, number, boolean and null (a `!!timestamp`, a
+        // `!!binary`, a `!!merge <<`, which yaml merges whatever the merge option)
+        // would be written out as text or merged in, and no policy key is one.
+        if (!isScalar(key) || !plain(key.value)) {
           issues.add([], `YAML: a mapping key must be a plain value${at(key)}`);
           continue;
         }
@@ -87,6 +89,15 @@ export function readYaml(text: string, issues: Issues): unknown {
     issues.add([], `YAML: ${e instanceof Error ? e.message : String(e)}`);
     return undefined;
   }
+}
+
+function plain(value: unknown): boolean {
+  return (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean'
+  );
 }
 
 function yamlMessage(e: {message: string}): string {

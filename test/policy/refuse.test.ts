@@ -531,6 +531,18 @@ void describe('parsePolicy: YAML hazards', () => {
       want: /^YAML: a mapping key must be a plain value at line 2, column 3$/m,
     },
     {
+      // yaml merges a tagged merge key whatever its merge option: `k` would be
+      // written twice and one silently dropped.
+      name: 'a tagged merge key',
+      input: 'version: 1\nb: {!!merge <<: {k: 1, z: 9}, k: 2}\n',
+      want: /^YAML: a mapping key must be a plain value at line 2, column 13$/m,
+    },
+    {
+      name: 'a timestamp as a key',
+      input: 'version: 1\nb: {!!timestamp 2001-01-01: x}\n',
+      want: /^YAML: a mapping key must be a plain value at line 2, column 17$/m,
+    },
+    {
       name: 'an alias as a key',
       input: 'version: &v 1\n*v : x\n',
       want: /^YAML: a mapping key must be a plain value at line 2, column 1$/m,
