@@ -1,8 +1,9 @@
 /**
  * What the bundle changes in its dependencies' code, each change an exact text
  * replacement in one file, made as esbuild loads that file (build.ts). Each one
- * defers work a library does at load or at client construction that tvm never uses,
- * to the moment something first uses it; none changes what any call returns. (A
+ * defers work a library does at load, at client construction or at a first request
+ * that tvm never uses, to the moment something first uses it; none changes what any
+ * call returns. (A
  * deferred field of @grpc/proto-loader's definitions is a getter until first read,
  * which then leaves a plain data property; nothing in the bundle inspects or freezes
  * those definitions before reading them.)
@@ -155,6 +156,25 @@ ${LAZY_PROPERTY}`,
       [
         'const util = __importStar(require("util"));\n',
         'const util = require("util");\n',
+      ],
+    ],
+  },
+  {
+    file: /[\\/]gaxios[\\/]build[\\/]cjs[\\/]src[\\/]gaxios\.js$/,
+    why: "gaxios asks of every request's data whether it is a Blob, a File, a ReadableStream..., to pass it through as the body; no data, or a plain object (what tvm's Google calls send, as JSON), is none of them, and asking loads Node's web streams, ReadableStream being a lazily made global: some 2 ms of every cold start's first mint. For those two the answer is given first; anything else is asked as before.",
+    replacements: [
+      [
+        "const shouldDirectlyPassData = typeof opts.data === 'string' ||\n",
+        `const shouldDirectlyPassData = typeof opts.data === 'string' ||
+            (opts.data != null &&
+            !(typeof opts.data === 'object' &&
+                Object.getPrototypeOf(opts.data) === Object.prototype &&
+                !Object.hasOwn(opts.data, 'constructor')) && (
+`,
+      ],
+      [
+        "['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '');\n",
+        "['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '')));\n",
       ],
     ],
   },

@@ -5,6 +5,7 @@
  */
 import {after, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {createRequire} from 'node:module';
@@ -21,6 +22,7 @@ const INSTALLED = [
   'pino/lib/transport.js',
   'sonic-boom/index.js',
   'google-logging-utils/build/src/logging-utils.js',
+  'gaxios/build/cjs/src/gaxios.js',
 ].map(f => join(root, 'node_modules', f));
 
 function patchFor(file: string): {patch: Patch; path: string} {
@@ -337,6 +339,91 @@ void describe('patches of dependencies', () => {
       assert.equal(readFileSync(file, 'utf8'), '{"msg":"through a worker"}\n');
       assert.equal(threadStream in require.cache, true);
     });
+  });
+
+  void test("gaxios: no data and a plain object go as before, without Node's web streams", async () => {
+    const {patch, path} = patchFor('gaxios/build/cjs/src/gaxios.js');
+    const source = applyPatch(patch, readFileSync(path, 'utf8'));
+    type Prepared = {body?: unknown; headers: Headers};
+    type Gaxios = {
+      request(o: object): Promise<{data: Prepared}>;
+    };
+    const makers = {
+      patched: (load(path, source) as {Gaxios: new () => Gaxios}).Gaxios,
+      original: (require(path) as {Gaxios: new () => Gaxios}).Gaxios,
+    };
+    // What gaxios prepared for the wire, caught by an adapter in place of fetch.
+    const prepare = async (Maker: new () => Gaxios, data: unknown) =>
+      (
+        await new Maker().request({
+          url: 'http://127.0.0.1:9/x',
+          method: 'POST',
+          data,
+          adapter: (opts: Prepared) =>
+            Promise.resolve({data: opts, status: 200, headers: new Headers()}),
+        })
+      ).data;
+    const withConstructor = {constructor: {name: 'Blob'}, a: 1};
+    const values: unknown[] = [
+      undefined,
+      null,
+      {a: 1, b: [1, 2]},
+      Object.create(null),
+      withConstructor,
+      'text',
+      7,
+      true,
+      new URLSearchParams('a=1'),
+      Buffer.from('bytes'),
+      new Uint8Array([1, 2]),
+      new ArrayBuffer(2),
+      new Blob(['blob']),
+      new FormData(),
+      [1, 2],
+      new Date(0),
+    ];
+    for (const [i, data] of values.entries()) {
+      const [patched, original] = await Promise.all([
+        prepare(makers.patched, data),
+        prepare(makers.original, data),
+      ]);
+      assert.deepEqual(patched.body, original.body, `body of value ${i}`);
+      assert.equal(
+        patched.headers.get('content-type'),
+        original.headers.get('content-type'),
+        `content type of value ${i}`,
+      );
+    }
+    // In a Node of its own, with tvm's Headers as the bundle has them (Node's are
+    // undici's): the original asks for ReadableStream, which Node makes on first
+    // access by loading its web streams; the patched one does not.
+    const asksForStreams = (code: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import {createRequire} from 'node:module';
+import {dirname} from 'node:path';
+const {Headers} = await import(${JSON.stringify(join(root, 'build/src/web.js'))});
+globalThis.Headers = Headers;
+let asked = false;
+Object.defineProperty(globalThis, 'ReadableStream', {configurable: true, get() {
+  asked = true;
+  return createRequire(import.meta.url)('node:stream/web').ReadableStream;
+}});
+const module_ = {exports: {}};
+new Function('exports', 'require', 'module', '__filename', '__dirname', ${JSON.stringify(code)})(module_.exports, createRequire(${JSON.stringify(path)}), module_, ${JSON.stringify(path)}, dirname(${JSON.stringify(path)}));
+const adapter = o => Promise.resolve({data: o, status: 200, headers: new Headers()});
+const gaxios = new module_.exports.Gaxios();
+await gaxios.request({url: 'http://127.0.0.1:9/x', adapter});
+await gaxios.request({url: 'http://127.0.0.1:9/x', method: 'POST', data: {a: 1}, adapter});
+console.log(asked);`,
+        ],
+        {encoding: 'utf8'},
+      ).trim();
+    assert.equal(asksForStreams(readFileSync(path, 'utf8')), 'true');
+    assert.equal(asksForStreams(source), 'false');
   });
 
   void test("google-logging-utils: util's members are read through util itself", () => {
