@@ -48,7 +48,10 @@ function ownMemoryPath(): string {
   return '/';
 }
 
-/** Cgroups made and not yet removed: removed when the bench exits, however it ends. */
+/**
+ * Cgroups made and not yet removed: removed as the bench exits (not when a signal
+ * kills it; then they are left empty, for the system or the next run's owner).
+ */
 const made = new Set<string>();
 const remove = (dir: string): void => {
   try {
@@ -63,7 +66,7 @@ process.once('exit', () => {
 });
 
 export function limitMemory(bytes: number): MemoryLimit | {reason: string} {
-  if (!Number.isSafeInteger(bytes) || bytes < 64 * 2 ** 20) {
+  if (!Number.isSafeInteger(bytes) || bytes % 2 ** 20 || bytes < 64 * 2 ** 20) {
     throw new Error(
       `memory limit: not a whole number of MiB from 64: ${bytes}`,
     );

@@ -2,7 +2,8 @@
  * `npm run bench`: tvm against a bare functions-framework handler, measured in the
  * same run, on loopback; the targets of docs/architecture.md (Speed) as ratios:
  *
- * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections;
+ * - P1 warm vend (API key, cache hit): throughput and p99, at 50 and 16 connections (50
+ *   only in `--quick`);
  *   beside the bare handler, the `floor` (the same answer served as tvm is served, by a
  *   listener behind the request guard, the framework's app never running), so the cost
  *   of tvm's own work shows apart from what it saves by not running the framework's app.
@@ -15,7 +16,7 @@
  * - P3 500 concurrent identical requests on a cold cache: upstream mints (1 expected).
  * - P4 RSS after 50k and 100k requests spread over 1,000 API-key clients (and its peak,
  *   and RSS after 50k more: a leak keeps growing, a heap still sizing itself does not;
- *   and after a pause, when V8 has returned what it pooled).
+ *   and after a pause, when V8 has returned what it pooled; no pause in `--quick`).
  * - P5 vends authenticated by an OIDC subject token (RFC 8693) and by private_key_jwt
  *   (a fresh `jti` per request).
  *
@@ -735,7 +736,7 @@ http('floor', serve);
        * RSS after the load has stopped for IDLE_SECONDS: what V8 keeps once its memory
        * reducer has run (it returns pooled pages when allocation slows, not under load).
        */
-      idle: number;
+      idle: number | null;
       errors: number;
     };
     const none = {
@@ -744,7 +745,7 @@ http('floor', serve);
       peakHalf: 0,
       peakFull: 0,
       after: 0,
-      idle: 0,
+      idle: null,
       errors: 0,
     };
     const memory: Record<'bare' | 'tvm', Memory> = {
@@ -789,7 +790,7 @@ http('floor', serve);
     for (const kind of ['bare', 'tvm'] as const) {
       const m = memory[kind];
       say(
-        `  ${kind.padEnd(5)}  ${f1(m.half)} MB -> ${f1(m.full)} MB   growth ${f1(growth(m) * 100)} %   peak ${f1(m.peakHalf)} MB -> ${f1(m.peakFull)} MB (${f1((m.peakFull / m.peakHalf - 1) * 100)} %)   then ${f1(m.after)} MB after ${(SETTINGS.memory * 1.5) / 1000}k${IDLE_SECONDS > 0 ? `, ${f1(m.idle)} MB after ${IDLE_SECONDS} s idle` : ''}   errors ${m.errors}`,
+        `  ${kind.padEnd(5)}  ${f1(m.half)} MB -> ${f1(m.full)} MB   growth ${f1(growth(m) * 100)} %   peak ${f1(m.peakHalf)} MB -> ${f1(m.peakFull)} MB (${f1((m.peakFull / m.peakHalf - 1) * 100)} %)   then ${f1(m.after)} MB after ${(SETTINGS.memory * 1.5) / 1000}k${m.idle === null ? '' : `, ${f1(m.idle)} MB after ${IDLE_SECONDS} s idle`}   errors ${m.errors}`,
       );
     }
     say(

@@ -161,20 +161,48 @@ ${LAZY_PROPERTY}`,
   },
   {
     file: /[\\/]gaxios[\\/]build[\\/]cjs[\\/]src[\\/]gaxios\.js$/,
-    why: "gaxios asks of every request's data whether it is a Blob, a File, a ReadableStream..., to pass it through as the body; no data, or a plain object (what tvm's Google calls send, as JSON), is none of them, and asking loads Node's web streams, ReadableStream being a lazily made global: some 2 ms of every cold start's first mint. For those two the answer is given first; anything else is asked as before.",
+    why: "gaxios asks of every request's data whether it is a Blob, a File, a ReadableStream..., to pass it through as the body; no data (the metadata server's token request, the first call of an impersonated mint) or a plain object is none of them, and asking makes Node load its web streams, ReadableStream being a lazily made global: about 2 ms of a cold start's first mint. For those two the answer is given first; anything else (a Proxy included) is asked as before. The whole expression is the text replaced, so a gaxios that changes any of it stops the build.",
     replacements: [
       [
-        "const shouldDirectlyPassData = typeof opts.data === 'string' ||\n",
-        `const shouldDirectlyPassData = typeof opts.data === 'string' ||
-            (opts.data != null &&
-            !(typeof opts.data === 'object' &&
-                Object.getPrototypeOf(opts.data) === Object.prototype &&
-                !Object.hasOwn(opts.data, 'constructor')) && (
+        `        const shouldDirectlyPassData = typeof opts.data === 'string' ||
+            opts.data instanceof ArrayBuffer ||
+            opts.data instanceof Blob ||
+            // Node 18 does not have a global \`File\` object
+            (globalThis.File && opts.data instanceof File) ||
+            opts.data instanceof FormData ||
+            opts.data instanceof stream_1.Readable ||
+            opts.data instanceof ReadableStream ||
+            opts.data instanceof String ||
+            opts.data instanceof URLSearchParams ||
+            ArrayBuffer.isView(opts.data) || // \`Buffer\` (Node.js), \`DataView\`, \`TypedArray\`
+            /**
+             * @deprecated \`node-fetch\` or another third-party's request types
+             */
+            ['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '');
 `,
-      ],
-      [
-        "['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '');\n",
-        "['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '')));\n",
+        `        const shouldDirectlyPassData = typeof opts.data === 'string' ||
+            // tvm: no data, or a plain object, is none of what follows; asking would
+            // make Node load its web streams (ReadableStream is a lazy global).
+            (opts.data != null &&
+                !(typeof opts.data === 'object' &&
+                    !require('util').types.isProxy(opts.data) &&
+                    Object.getPrototypeOf(opts.data) === Object.prototype &&
+                    !Object.hasOwn(opts.data, 'constructor')) && (
+            opts.data instanceof ArrayBuffer ||
+            opts.data instanceof Blob ||
+            // Node 18 does not have a global \`File\` object
+            (globalThis.File && opts.data instanceof File) ||
+            opts.data instanceof FormData ||
+            opts.data instanceof stream_1.Readable ||
+            opts.data instanceof ReadableStream ||
+            opts.data instanceof String ||
+            opts.data instanceof URLSearchParams ||
+            ArrayBuffer.isView(opts.data) || // \`Buffer\` (Node.js), \`DataView\`, \`TypedArray\`
+            /**
+             * @deprecated \`node-fetch\` or another third-party's request types
+             */
+            ['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '')));
+`,
       ],
     ],
   },

@@ -381,6 +381,9 @@ void describe('patches of dependencies', () => {
       new FormData(),
       [1, 2],
       new Date(0),
+      new Proxy({a: 1}, {}),
+      // A Proxy that hides a Blob's prototype: still answered by its constructor's name.
+      new Proxy(new Blob(['p']), {getPrototypeOf: () => Object.prototype}),
     ];
     for (const [i, data] of values.entries()) {
       const [patched, original] = await Promise.all([
@@ -405,7 +408,7 @@ void describe('patches of dependencies', () => {
           '-e',
           `import {createRequire} from 'node:module';
 import {dirname} from 'node:path';
-const {Headers} = await import(${JSON.stringify(join(root, 'build/src/web.js'))});
+const {Headers} = await import(${JSON.stringify(join(root, 'src/web.ts'))});
 globalThis.Headers = Headers;
 let asked = false;
 Object.defineProperty(globalThis, 'ReadableStream', {configurable: true, get() {
