@@ -161,15 +161,7 @@ export function loadBundle<T>(
   if (typeof body !== 'function') {
     throw new Error(`${file} is not a bundle in its CommonJS wrapper`);
   }
-  (
-    body as (
-      exports: T,
-      require: NodeJS.Require,
-      module: {exports: T},
-      filename: string,
-      dirname: string,
-    ) => void
-  ).call(
+  body.call(
     module.exports,
     module.exports,
     createRequire(file),

@@ -52,17 +52,17 @@ export function readYaml(text: string, issues: Issues): unknown {
     for (const e of doc.errors) issues.add([], yamlMessage(e));
     return undefined;
   }
+  const at = (key: unknown): string => {
+    const offset = (key as {range?: [number]} | null)?.range?.[0];
+    if (offset === undefined) return '';
+    const {line, col} = lineCounter.linePos(offset);
+    return ` at line ${line}, column ${col}`;
+  };
   const before = issues.count;
   visit(doc, {
     Map(_, map) {
       const names = new Set<string>();
       for (const {key} of map.items) {
-        const at = (k: unknown): string => {
-          const offset = (k as {range?: [number]} | null)?.range?.[0];
-          if (offset === undefined) return '';
-          const {line, col} = lineCounter.linePos(offset);
-          return ` at line ${line}, column ${col}`;
-        };
         // A key becomes a property name: a collection, an alias, or a tagged value
         // that is none of string, number, boolean and null (a `!!timestamp`, a
         // `!!binary`, a `!!merge <<`, which yaml merges whatever the merge option)
